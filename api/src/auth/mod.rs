@@ -1,0 +1,3 @@
+//! Authentication: access tokens.
+
+pub mod jwt;

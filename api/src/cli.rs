@@ -1,0 +1,254 @@
+//! The `telemed` command line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use telemed_commands::{Accounts, CommandContext, NewAccount, Profiles, RegisterError};
+use telemed_domain::Role;
+use telemed_domain::values::{Email, Password, PersonName, TimeZoneName};
+
+use crate::config::{Config, DEVELOPMENT_JWT_SECRET, Environment};
+use crate::{Application, database};
+
+/// Telemed: free doctor–patient video consultations.
+#[derive(Debug, Parser)]
+#[command(name = "telemed", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP (REST, OpenAPI) on TELEMED_BIND.
+    Serve(ServeArgs),
+    /// Apply event-store-schema.sql (idempotent; `serve` does it too).
+    Migrate(DatabaseArgs),
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Rebuild read models from the event log while the service runs.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "TELEMED_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// HS256 secret for access tokens (required in production, at least 32 bytes).
+    #[arg(long, env = "TELEMED_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// `development` allows a built-in JWT secret; `production` refuses unsafe defaults.
+    #[arg(
+        long = "env",
+        env = "TELEMED_ENV",
+        value_enum,
+        default_value = "development"
+    )]
+    environment: Environment,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "TELEMED_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    access_token_ttl_seconds: u64,
+    /// Longest a command's response waits for the read models, in milliseconds.
+    #[arg(
+        long,
+        env = "TELEMED_READ_YOUR_WRITES_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    read_your_writes_timeout_ms: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "TELEMED_BODY_LIMIT_BYTES", default_value_t = 256 * 1024)]
+    body_limit_bytes: usize,
+    /// Most database connections of this process.
+    #[arg(long, env = "TELEMED_DB_MAX_CONNECTIONS", default_value_t = 32)]
+    db_max_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account and print its id.
+    Create(CreateUserArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateUserArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// admin, auditor, doctor or patient.
+    #[arg(long)]
+    #[arg(value_parser = parse_role)]
+    role: Role,
+    /// Login e-mail.
+    #[arg(long)]
+    email: String,
+    /// Password (at least 10 characters).
+    #[arg(long)]
+    password: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// IANA time zone.
+    #[arg(long, default_value = "UTC")]
+    timezone: String,
+}
+
+#[derive(Debug, Args)]
+struct RebuildArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Only this projection (default: all).
+    #[arg(long)]
+    projection: Option<String>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Config {
+        Config {
+            database_url: self.database.database_url,
+            bind: self.bind,
+            jwt_secret: self
+                .jwt_secret
+                .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.to_string()),
+            environment: self.environment,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_seconds),
+            read_your_writes_timeout: Duration::from_millis(self.read_your_writes_timeout_ms),
+            body_limit_bytes: self.body_limit_bytes,
+            max_db_connections: self.db_max_connections,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args.into_config()).await,
+        Command::Migrate(args) => {
+            let pool = connect(&args).await?;
+            database::migrate(&pool).await?;
+            println!("schema applied");
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Create(args),
+        } => create_user(args).await,
+        Command::Rebuild(args) => rebuild(args).await,
+    }
+}
+
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
+    let pool = database::pool(&args.database_url, 4)?;
+    database::wait_until_reachable(&pool, Duration::from_secs(10))
+        .await
+        .context("cannot reach the database")?;
+    Ok(pool)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.environment == Environment::Development && config.jwt_secret == DEVELOPMENT_JWT_SECRET
+    {
+        tracing::warn!("using the built-in development JWT secret; set TELEMED_JWT_SECRET");
+    }
+    let app = Application::build(config.clone()).await?;
+    tracing::info!(address = %config.bind.ip(), port = app.port(), "telemed is serving");
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
+async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
+    let invalid =
+        |field: &str, e: telemed_domain::values::InvalidValue| anyhow::anyhow!("--{field} {e}");
+    let new = NewAccount {
+        email: Email::parse(&args.email).map_err(|e| invalid("email", e))?,
+        password: Password::parse(&args.password, &args.email)
+            .map_err(|e| invalid("password", e))?,
+        role: args.role,
+        name: PersonName::parse(&args.name).map_err(|e| invalid("name", e))?,
+        timezone: TimeZoneName::parse(&args.timezone).map_err(|e| invalid("timezone", e))?,
+    };
+    let pool = connect(&args.database).await?;
+    database::migrate(&pool).await?;
+    let accounts = Accounts::new(pool.clone(), Arc::new(Profiles::new(&pool)));
+    match accounts
+        .register(new, |_| CommandContext::system("cli"))
+        .await
+    {
+        Ok((account, _)) => {
+            println!("{}", account.id);
+            Ok(())
+        }
+        Err(RegisterError::EmailTaken) => {
+            bail!("an account with e-mail {} already exists", args.email)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let pool = connect(&args.database).await?;
+    database::migrate(&pool).await?;
+    let projections = telemed_projections::all();
+    let selected: Vec<_> = match &args.projection {
+        Some(name) => {
+            let found: Vec<_> = projections
+                .into_iter()
+                .filter(|p| p.name() == name)
+                .collect();
+            if found.is_empty() {
+                let names: Vec<_> = telemed_projections::all()
+                    .iter()
+                    .map(|p| p.name())
+                    .collect();
+                bail!("no projection named {name:?}; known: {}", names.join(", "));
+            }
+            found
+        }
+        None => projections,
+    };
+    for projection in selected {
+        let applied = telemed_projections::rebuild::rebuild(&pool, projection.as_ref()).await?;
+        println!("rebuilt {}: {applied} events", projection.name());
+    }
+    Ok(())
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+        .map_err(|e: telemed_domain::role::UnknownRole| e.to_string())
+}

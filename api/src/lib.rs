@@ -1,0 +1,31 @@
+//! Telemed's HTTP edge and command line.
+//!
+//! Handlers are thin: extract and authenticate, parse the body into a typed command, call an
+//! application service from `telemed-commands`, wait (bounded) until the read models have
+//! caught up with what the command wrote, answer from `telemed-projections`.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the `telemed` command line (serve, migrate, user create, rebuild).
+//! - [`config`]: configuration of `serve`, from flags and environment.
+//! - [`startup`]: [`Application`]: binds, starts projections, serves until stopped.
+//! - [`database`]: connection pool and schema migration.
+//! - [`state`]: the shared [`AppState`](state::AppState).
+//! - [`error`]: [`ApiError`](error::ApiError), rendered as RFC 9457 problem+json.
+//! - [`extract`]: JSON, query and path extractors with problem+json rejections; the
+//!   authenticated user; the request id.
+//! - [`auth`]: JWT issuing and verification.
+//! - [`routes`]: one module per resource, each exporting `router()`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod database;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use config::{Config, Environment};
+pub use startup::Application;

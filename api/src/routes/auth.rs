@@ -1,0 +1,157 @@
+//! Registration and login.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use telemed_commands::{Account, Actor, CommandContext, LoginError, NewAccount, RegisterError};
+use telemed_domain::Role;
+use telemed_domain::values::{Email, Password, PersonName, TimeZoneName};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiJson, RequestId};
+use crate::routes::me::user_view;
+use crate::routes::views::AuthResponse;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+}
+
+/// A new patient or doctor account.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Login e-mail (unique, case-insensitive).
+    email: String,
+    /// At least 10 characters.
+    password: String,
+    /// `patient` or `doctor`.
+    role: String,
+    /// Display name.
+    name: String,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    timezone: String,
+}
+
+impl TryFrom<RegisterRequest> for NewAccount {
+    type Error = ApiError;
+
+    fn try_from(body: RegisterRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let email = errors.check("email", Email::parse(&body.email));
+        let password = errors.check("password", Password::parse(&body.password, &body.email));
+        let role = match body.role.as_str() {
+            "patient" => Some(Role::Patient),
+            "doctor" => Some(Role::Doctor),
+            _ => {
+                errors.push(
+                    "role",
+                    "must be patient or doctor (admin and auditor accounts are created from the command line)",
+                );
+                None
+            }
+        };
+        let name = errors.check("name", PersonName::parse(&body.name));
+        let timezone = errors.check("timezone", TimeZoneName::parse(&body.timezone));
+        let account = (|| {
+            Some(NewAccount {
+                email: email?,
+                password: password?,
+                role: role?,
+                name: name?,
+                timezone: timezone?,
+            })
+        })();
+        errors.finish(account)
+    }
+}
+
+/// Credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login e-mail.
+    email: String,
+    /// Password.
+    password: String,
+}
+
+/// Opens a patient or doctor account and signs it in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, body = AuthResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "e-mail taken"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
+    let new = NewAccount::try_from(body)?;
+    let role = new.role;
+    let (account, position) = state
+        .accounts
+        .register(new, |id| {
+            CommandContext::new(Actor::User { id, role }, request_id)
+        })
+        .await
+        .map_err(|error| match error {
+            RegisterError::EmailTaken => ApiError::Conflict {
+                code: "email_taken",
+                detail: "an account with this e-mail address already exists".into(),
+            },
+            RegisterError::Unavailable(source) => ApiError::Unavailable(Some(source)),
+            RegisterError::Internal(source) => ApiError::internal(anyhow::anyhow!(source)),
+        })?;
+    state.settle(position).await;
+    Ok((StatusCode::CREATED, Json(session(&state, account).await?)))
+}
+
+/// Signs in with e-mail and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "unknown e-mail or wrong password (one message for both)"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let mut errors = FieldErrors::default();
+    if body.email.trim().is_empty() {
+        errors.push("email", "must not be empty");
+    }
+    if body.password.is_empty() {
+        errors.push("password", "must not be empty");
+    }
+    errors.finish(Some(()))?;
+    let account = state
+        .accounts
+        .authenticate(&body.email, &body.password)
+        .await
+        .map_err(|error| match error {
+            LoginError::InvalidCredentials => {
+                ApiError::Unauthenticated("e-mail or password is incorrect".into())
+            }
+            LoginError::Unavailable(source) => ApiError::Unavailable(Some(source)),
+            LoginError::Internal(source) => ApiError::internal(anyhow::anyhow!(source)),
+        })?;
+    Ok(Json(session(&state, account).await?))
+}
+
+async fn session(state: &AppState, account: Account) -> Result<AuthResponse, ApiError> {
+    let access_token = state.jwt.issue(account.id, account.role)?;
+    Ok(AuthResponse {
+        user: user_view(state, account).await?,
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl().as_secs(),
+    })
+}

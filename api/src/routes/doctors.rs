@@ -1,0 +1,164 @@
+//! Doctors' public profiles: search, read, edit (by the doctor).
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use telemed_domain::doctor::{DoctorCommand, DoctorError};
+use telemed_domain::values::{FreeText, LabelList, PersonName, TimeZoneName};
+use telemed_domain::{Role, UserId};
+use telemed_projections::profiles::{self, DoctorView};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_doctors))
+        .routes(routes!(get_doctor))
+        .routes(routes!(update_profile))
+}
+
+/// Search filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DoctorSearch {
+    /// Exact specialty, case-insensitive.
+    specialty: Option<String>,
+    /// Text contained in the name, bio or specialties, case-insensitive.
+    q: Option<String>,
+}
+
+/// A list of doctors.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DoctorList {
+    /// At most 100, by name.
+    doctors: Vec<DoctorView>,
+}
+
+/// A doctor's editable profile. `name` is optional: omitted, the name stays.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorProfileRequest {
+    /// Specialties (at most 50).
+    specialties: Vec<String>,
+    /// Introduction (at most 10 000 characters).
+    bio: String,
+    /// Languages (at most 50).
+    languages: Vec<String>,
+    /// IANA time zone.
+    timezone: String,
+    /// New display name.
+    name: Option<String>,
+}
+
+impl TryFrom<DoctorProfileRequest> for DoctorCommand {
+    type Error = ApiError;
+
+    fn try_from(body: DoctorProfileRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let name = match body.name {
+            Some(name) => errors.check("name", PersonName::parse(&name)).map(Some),
+            None => Some(None),
+        };
+        let specialties = errors.check("specialties", LabelList::parse(&body.specialties));
+        let bio = errors.check("bio", FreeText::parse(&body.bio));
+        let languages = errors.check("languages", LabelList::parse(&body.languages));
+        let timezone = errors.check("timezone", TimeZoneName::parse(&body.timezone));
+        let command = (|| {
+            Some(DoctorCommand::UpdateProfile {
+                name: name?,
+                specialties: specialties?,
+                bio: bio?,
+                languages: languages?,
+                timezone: timezone?,
+            })
+        })();
+        errors.finish(command)
+    }
+}
+
+fn bounded_filter(field: &str, value: Option<String>, errors: &mut FieldErrors) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())?;
+    if value.chars().count() > 100 {
+        errors.push(field, "must be at most 100 characters");
+        return None;
+    }
+    Some(value)
+}
+
+/// Finds doctors by specialty and free text.
+#[utoipa::path(get, path = "/api/v1/doctors", tag = "profiles", params(DoctorSearch),
+    security(("bearer" = [])),
+    responses((status = 200, body = DoctorList), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn search_doctors(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiQuery(search): ApiQuery<DoctorSearch>,
+) -> Result<Json<DoctorList>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let specialty = bounded_filter("specialty", search.specialty, &mut errors);
+    let q = bounded_filter("q", search.q, &mut errors);
+    errors.finish(Some(()))?;
+    let doctors = profiles::search_doctors(&state.pool, specialty.as_deref(), q.as_deref()).await?;
+    Ok(Json(DoctorList { doctors }))
+}
+
+/// A doctor's public profile.
+#[utoipa::path(get, path = "/api/v1/doctors/{doctor_id}", tag = "profiles",
+    params(("doctor_id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = DoctorView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_doctor(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiPath(doctor_id): ApiPath<UserId>,
+) -> Result<Json<DoctorView>, ApiError> {
+    profiles::doctor(&state.pool, doctor_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("no such doctor".into()))
+}
+
+/// Replaces the doctor's own profile.
+#[utoipa::path(put, path = "/api/v1/doctors/{doctor_id}/profile", tag = "profiles",
+    params(("doctor_id" = String, Path, format = Uuid)), request_body = DoctorProfileRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = DoctorView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not this doctor"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn update_profile(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(doctor_id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<DoctorProfileRequest>,
+) -> Result<Json<DoctorView>, ApiError> {
+    if user.role != Role::Doctor || user.id != doctor_id {
+        return Err(ApiError::Forbidden(
+            "only the doctor can edit their profile".into(),
+        ));
+    }
+    let command = DoctorCommand::try_from(body)?;
+    let position = state
+        .profiles
+        .doctor(doctor_id, command, &user.context())
+        .await
+        .map_err(|error| match error {
+            telemed_commands::CommandError::Rejected(DoctorError::NotRegistered) => {
+                ApiError::NotFound("no such doctor".into())
+            }
+            other => other.into(),
+        })?;
+    state.settle(position).await;
+    profiles::doctor(&state.pool, doctor_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::Unavailable(Some("the profile is not in the read model yet".into()))
+        })
+}

@@ -1,0 +1,43 @@
+//! Liveness and readiness.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Health answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `ready`.
+    pub status: &'static str,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers and every projection is running.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    let stalled = state.progress.stalled();
+    if !stalled.is_empty() {
+        return Err(ApiError::Unavailable(Some(
+            format!("projections stalled: {}", stalled.join(", ")).into(),
+        )));
+    }
+    Ok(Json(Health { status: "ready" }))
+}

@@ -1,0 +1,50 @@
+//! The REST routes, one module per resource; each exports `router()`.
+
+mod auth;
+mod doctors;
+mod health;
+mod me;
+mod openapi;
+mod patients;
+pub mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::extract::request_id_layer;
+use crate::state::AppState;
+
+/// The whole HTTP application.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let (router, api) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(doctors::router())
+        .merge(patients::router())
+        .merge(openapi::router())
+        .split_for_parts();
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(openapi::Document::new(api)))
+        .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(request_id_layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::BadRequest {
+        detail: "this method is not allowed on this route".into(),
+        errors: vec![],
+    }
+}

@@ -1,0 +1,197 @@
+//! Patients' profiles and medical records: private to the patient, their doctors and admins.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use telemed_domain::patient::{Contact, MedicalHistory, PatientCommand, PatientError};
+use telemed_domain::values::{FreeText, LabelList, PersonName, PhoneNumber, TimeZoneName};
+use telemed_domain::{Role, UserId};
+use telemed_projections::profiles::{self, PatientView};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_patient))
+        .routes(routes!(update_profile))
+}
+
+/// Contact details.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    /// Phone number, or null.
+    phone: Option<String>,
+    /// Postal address, or null.
+    address: Option<String>,
+}
+
+/// Medical history.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MedicalHistoryRequest {
+    /// Known conditions.
+    conditions: Vec<String>,
+    /// Known allergies.
+    allergies: Vec<String>,
+    /// Current medications.
+    medications: Vec<String>,
+    /// Free-text notes.
+    notes: String,
+}
+
+/// A patient's editable profile. `name` is optional: omitted, the name stays.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientProfileRequest {
+    /// IANA time zone.
+    timezone: String,
+    /// Contact details.
+    contact: ContactRequest,
+    /// Medical history.
+    medical_history: MedicalHistoryRequest,
+    /// New display name.
+    name: Option<String>,
+}
+
+/// An optional text field: blank counts as absent.
+fn optional<T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, telemed_domain::values::InvalidValue>,
+) -> Option<Option<T>> {
+    match raw.filter(|r| !r.trim().is_empty()) {
+        Some(raw) => errors.check(field, parse(&raw)).map(Some),
+        None => Some(None),
+    }
+}
+
+impl TryFrom<PatientProfileRequest> for PatientCommand {
+    type Error = ApiError;
+
+    fn try_from(body: PatientProfileRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let name = optional(&mut errors, "name", body.name, PersonName::parse);
+        let timezone = errors.check("timezone", TimeZoneName::parse(&body.timezone));
+        let phone = optional(
+            &mut errors,
+            "contact.phone",
+            body.contact.phone,
+            PhoneNumber::parse,
+        );
+        let address = optional(
+            &mut errors,
+            "contact.address",
+            body.contact.address,
+            FreeText::parse,
+        );
+        let history = body.medical_history;
+        let conditions = errors.check(
+            "medical_history.conditions",
+            LabelList::parse(&history.conditions),
+        );
+        let allergies = errors.check(
+            "medical_history.allergies",
+            LabelList::parse(&history.allergies),
+        );
+        let medications = errors.check(
+            "medical_history.medications",
+            LabelList::parse(&history.medications),
+        );
+        let notes = errors.check("medical_history.notes", FreeText::parse(&history.notes));
+        let command = (|| {
+            Some(PatientCommand::UpdateProfile {
+                name: name?,
+                timezone: timezone?,
+                contact: Contact {
+                    phone: phone?,
+                    address: address?,
+                },
+                medical_history: MedicalHistory {
+                    conditions: conditions?,
+                    allergies: allergies?,
+                    medications: medications?,
+                    notes: notes?,
+                },
+            })
+        })();
+        errors.finish(command)
+    }
+}
+
+/// Whether `user` may read patient `patient_id`'s record: the patient, an admin, or a doctor
+/// while they share an appointment.
+async fn may_read(state: &AppState, user: &AuthUser, patient_id: UserId) -> Result<bool, ApiError> {
+    Ok(match user.role {
+        Role::Patient => user.id == patient_id,
+        Role::Admin => true,
+        Role::Doctor => profiles::doctor_treats_patient(&state.pool, user.id, patient_id).await?,
+        Role::Auditor => false,
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such patient".into())
+}
+
+/// A patient's profile and medical record.
+#[utoipa::path(get, path = "/api/v1/patients/{patient_id}", tag = "profiles",
+    params(("patient_id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = PatientView),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown, or not yours to read")))]
+async fn get_patient(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(patient_id): ApiPath<UserId>,
+) -> Result<Json<PatientView>, ApiError> {
+    if !may_read(&state, &user, patient_id).await? {
+        return Err(not_found());
+    }
+    profiles::patient(&state.pool, patient_id)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
+/// Replaces the patient's own profile and medical record.
+#[utoipa::path(put, path = "/api/v1/patients/{patient_id}/profile", tag = "profiles",
+    params(("patient_id" = String, Path, format = Uuid)), request_body = PatientProfileRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = PatientView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "may read but not edit (admins, treating doctors)"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn update_profile(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(patient_id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<PatientProfileRequest>,
+) -> Result<Json<PatientView>, ApiError> {
+    if user.role != Role::Patient || user.id != patient_id {
+        return Err(if may_read(&state, &user, patient_id).await? {
+            ApiError::Forbidden("only the patient can edit their profile".into())
+        } else {
+            not_found()
+        });
+    }
+    let command = PatientCommand::try_from(body)?;
+    let position = state
+        .profiles
+        .patient(patient_id, command, &user.context())
+        .await
+        .map_err(|error| match error {
+            telemed_commands::CommandError::Rejected(PatientError::NotRegistered) => not_found(),
+            other => other.into(),
+        })?;
+    state.settle(position).await;
+    profiles::patient(&state.pool, patient_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::Unavailable(Some("the profile is not in the read model yet".into()))
+        })
+}

@@ -1,0 +1,83 @@
+//! Building and running the server.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::serve::ListenerExt;
+use telemed_commands::{Accounts, Profiles};
+use telemed_projections::ProjectionRunner;
+use telemed_projections::runner::RunnerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::database;
+use crate::state::{AppState, SettleTimeout};
+
+/// A bound, ready-to-serve Telemed server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    stop_background: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, starts the projections and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let pool = database::pool(&config.database_url, config.max_db_connections)?;
+        database::wait_until_reachable(&pool, Duration::from_secs(30)).await?;
+        database::migrate(&pool).await?;
+
+        let (stop_background, stopped) = watch::channel(false);
+        let progress = ProjectionRunner::new(
+            pool.clone(),
+            telemed_projections::all(),
+            RunnerConfig::default(),
+        )
+        .spawn(stopped);
+        let profiles = Arc::new(Profiles::new(&pool));
+        let state = AppState {
+            accounts: Accounts::new(pool.clone(), profiles.clone()),
+            profiles,
+            jwt: Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl)),
+            progress,
+            settle_timeout: SettleTimeout(config.read_your_writes_timeout),
+            pool,
+        };
+        let router = crate::routes::router(state, config.body_limit_bytes);
+        let listener = TcpListener::bind(config.bind).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            router,
+            port,
+            stop_background,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then stops background tasks.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let listener = self.listener.tap_io(|stream| {
+            // Small frames (acks, events) must not wait for Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
+        });
+        let result = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = self.stop_background.send(true);
+        result
+    }
+}

@@ -1,0 +1,48 @@
+//! The state shared by all handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+use telemed_commands::{Accounts, Profiles};
+use telemed_domain::Position;
+use telemed_projections::Progress;
+
+use crate::auth::jwt::JwtKeys;
+
+/// Everything handlers need; each handler extracts only the part it uses.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Database pool (read models are queried directly).
+    pub pool: PgPool,
+    /// Registration and login.
+    pub accounts: Accounts,
+    /// Profile commands.
+    pub profiles: Arc<Profiles>,
+    /// Access tokens.
+    pub jwt: Arc<JwtKeys>,
+    /// Projection progress, for read-your-writes and readiness.
+    pub progress: Progress,
+    /// How long a command's response waits for read models.
+    pub settle_timeout: SettleTimeout,
+}
+
+/// Longest wait for read models after a command.
+#[derive(Clone, Copy, Debug)]
+pub struct SettleTimeout(pub Duration);
+
+impl AppState {
+    /// Waits (bounded) until every projection has applied `position`, so that the response and
+    /// the client's next read show the command's effect. On timeout, logs and goes on: the
+    /// command did succeed; only the read model lags.
+    pub async fn settle(&self, position: Position) {
+        if !self
+            .progress
+            .wait_for(position, self.settle_timeout.0)
+            .await
+        {
+            tracing::warn!(%position, timeout = ?self.settle_timeout.0, "read models did not catch up in time");
+        }
+    }
+}

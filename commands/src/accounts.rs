@@ -1,0 +1,306 @@
+//! Accounts: registration and login.
+//!
+//! Credentials (e-mail, argon2id hash, role) live in the mutable `credentials` table and never
+//! in the event log; the profile that goes with an account is an aggregate, so it is audited.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sqlx::{PgPool, Row};
+use telemed_domain::doctor::DoctorCommand;
+use telemed_domain::patient::PatientCommand;
+use telemed_domain::staff::StaffCommand;
+use telemed_domain::values::{Email, Password, PersonName, TimeZoneName};
+use telemed_domain::{Position, Role, UserId};
+
+use crate::context::CommandContext;
+use crate::error::{BoxError, CommandError, classify_sqlx};
+use crate::profiles::Profiles;
+
+/// A validated request to open an account.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// Login e-mail.
+    pub email: Email,
+    /// Password meeting the policy.
+    pub password: Password,
+    /// Role of the account.
+    pub role: Role,
+    /// Display name for the profile.
+    pub name: PersonName,
+    /// Time zone for the profile.
+    pub timezone: TimeZoneName,
+}
+
+/// An account as stored (without its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// User id.
+    pub id: UserId,
+    /// Login e-mail as given at registration.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// Why registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Another account already uses this e-mail (compared case-insensitively).
+    #[error("an account with this e-mail address already exists")]
+    EmailTaken,
+    /// The database could not be reached.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("unexpected failure: {0}")]
+    Internal(#[source] BoxError),
+}
+
+/// Why login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown e-mail or wrong password; deliberately the same answer for both.
+    #[error("e-mail or password is incorrect")]
+    InvalidCredentials,
+    /// The database could not be reached.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("unexpected failure: {0}")]
+    Internal(#[source] BoxError),
+}
+
+const INSERT_CREDENTIALS: &str =
+    "INSERT INTO credentials (user_id, email, password_hash, role) VALUES ($1, $2, $3, $4)";
+const DELETE_CREDENTIALS: &str = "DELETE FROM credentials WHERE user_id = $1";
+const SELECT_BY_EMAIL: &str =
+    "SELECT user_id, email, password_hash, role FROM credentials WHERE lower(email) = lower($1)";
+const SELECT_BY_ID: &str = "SELECT user_id, email, role FROM credentials WHERE user_id = $1";
+
+/// Registration and login.
+#[derive(Clone)]
+pub struct Accounts {
+    pool: PgPool,
+    profiles: Arc<Profiles>,
+}
+
+impl Accounts {
+    /// Account services on `pool`, creating profiles through `profiles`.
+    pub fn new(pool: PgPool, profiles: Arc<Profiles>) -> Self {
+        Self { pool, profiles }
+    }
+
+    /// Opens an account and registers its profile. `context` builds the command context from
+    /// the new user's id (self-registration acts as the new user; the CLI as the system).
+    /// If the profile cannot be recorded, the credentials are removed again.
+    pub async fn register(
+        &self,
+        new: NewAccount,
+        context: impl FnOnce(UserId) -> CommandContext,
+    ) -> Result<(Account, Position), RegisterError> {
+        let id = UserId::new();
+        let hash = hash_password(new.password).await?;
+        let inserted = sqlx::query(INSERT_CREDENTIALS)
+            .bind(id.as_uuid())
+            .bind(new.email.as_str())
+            .bind(&hash)
+            .bind(new.role.as_str())
+            .execute(&self.pool)
+            .await;
+        if let Err(error) = inserted {
+            return Err(match &error {
+                sqlx::Error::Database(db) if db.is_unique_violation() => RegisterError::EmailTaken,
+                _ => register_error(error),
+            });
+        }
+        let context = context(id);
+        match self
+            .register_profile(id, new.role, new.name, new.timezone, &context)
+            .await
+        {
+            Ok(position) => Ok((
+                Account {
+                    id,
+                    email: new.email.as_str().to_string(),
+                    role: new.role,
+                },
+                position,
+            )),
+            Err(error) => {
+                if let Err(cleanup) = sqlx::query(DELETE_CREDENTIALS)
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                {
+                    tracing::error!(user_id = %id, error = %cleanup, "could not remove credentials of a failed registration");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn register_profile(
+        &self,
+        id: UserId,
+        role: Role,
+        name: PersonName,
+        timezone: TimeZoneName,
+        context: &CommandContext,
+    ) -> Result<Position, RegisterError> {
+        fn convert<E: std::error::Error + Send + Sync + 'static>(
+            error: CommandError<E>,
+        ) -> RegisterError {
+            match error {
+                CommandError::Unavailable(source) => RegisterError::Unavailable(source),
+                CommandError::Rejected(e) => RegisterError::Internal(Box::new(e)),
+                other => RegisterError::Internal(Box::new(other)),
+            }
+        }
+        match role {
+            Role::Doctor => self
+                .profiles
+                .doctor(id, DoctorCommand::Register { name, timezone }, context)
+                .await
+                .map_err(convert),
+            Role::Patient => self
+                .profiles
+                .patient(id, PatientCommand::Register { name, timezone }, context)
+                .await
+                .map_err(convert),
+            Role::Admin | Role::Auditor => self
+                .profiles
+                .staff(
+                    id,
+                    StaffCommand::Register {
+                        role,
+                        name,
+                        timezone,
+                    },
+                    context,
+                )
+                .await
+                .map_err(convert),
+        }
+    }
+
+    /// Checks an e-mail and password. Unknown e-mails cost the same hashing work as wrong
+    /// passwords, so timing does not reveal which accounts exist.
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<Account, LoginError> {
+        let row = sqlx::query(SELECT_BY_EMAIL)
+            .bind(email.trim())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(login_error)?;
+        let (account, hash) = match row {
+            Some(row) => {
+                let account = account_from_row(&row).map_err(LoginError::Internal)?;
+                let hash: String = row.try_get("password_hash").map_err(login_error)?;
+                (Some(account), Some(hash))
+            }
+            None => (None, None),
+        };
+        let password = password.to_string();
+        let verified = tokio::task::spawn_blocking(move || match &hash {
+            Some(hash) => verify_password(&password, hash),
+            None => verify_password(&password, dummy_hash()),
+        })
+        .await
+        .map_err(|e| LoginError::Internal(Box::new(e)))?;
+        match (account, verified) {
+            (Some(account), true) => Ok(account),
+            _ => Err(LoginError::InvalidCredentials),
+        }
+    }
+
+    /// The account with this id, if it exists.
+    pub async fn find(&self, id: UserId) -> Result<Option<Account>, sqlx::Error> {
+        let row = sqlx::query(SELECT_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| account_from_row(&row).map_err(sqlx::Error::Decode))
+            .transpose()
+    }
+}
+
+fn account_from_row(row: &sqlx::postgres::PgRow) -> Result<Account, BoxError> {
+    let id: uuid::Uuid = row.try_get("user_id")?;
+    let email: String = row.try_get("email")?;
+    let role: String = row.try_get("role")?;
+    Ok(Account {
+        id: UserId::from(id),
+        email,
+        role: role.parse()?,
+    })
+}
+
+fn register_error(error: sqlx::Error) -> RegisterError {
+    match classify_sqlx(error) {
+        (true, source) => RegisterError::Unavailable(source),
+        (false, source) => RegisterError::Internal(source),
+    }
+}
+
+fn login_error(error: sqlx::Error) -> LoginError {
+    match classify_sqlx(error) {
+        (true, source) => LoginError::Unavailable(source),
+        (false, source) => LoginError::Internal(source),
+    }
+}
+
+/// Hashes with argon2id (the crate's defaults: 19 MiB, 2 passes) on a blocking thread.
+async fn hash_password(password: Password) -> Result<String, RegisterError> {
+    tokio::task::spawn_blocking(move || hash_blocking(password.expose()))
+        .await
+        .map_err(|e| RegisterError::Internal(Box::new(e)))?
+        .map_err(|e| RegisterError::Internal(e.to_string().into()))
+}
+
+fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
+    // 16 bytes from the OS generator (a v4 UUID carries 122 random bits).
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A real hash of a random password, verified against when the e-mail is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_blocking(&uuid::Uuid::new_v4().to_string()).unwrap_or_else(|_| {
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0000000000000000000000000000000000000000000".to_string()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_verifies_its_own_password_only() {
+        let hash = hash_blocking("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse battery!", &hash));
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash() {
+        assert!(PasswordHash::new(dummy_hash()).is_ok());
+        assert!(!verify_password("anything", dummy_hash()));
+    }
+}

@@ -1,0 +1,134 @@
+//! Executes commands against event-sourced aggregates stored by postgres-es.
+//!
+//! We use cqrs-es's plain event store (no snapshots, no aggregate store: both re-apply events
+//! in 0.5) and no cqrs-es queries (read models come from the global stream reader instead).
+
+use std::time::Duration;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use postgres_es::PostgresEventRepository;
+use sqlx::{PgPool, Row};
+use telemed_domain::{NamedCommand, Position};
+
+use crate::context::CommandContext;
+use crate::error::CommandError;
+
+/// A cqrs-es framework for aggregate `A` over the PostgreSQL event store.
+pub type Cqrs<A> = CqrsFramework<A, PersistedEventStore<PostgresEventRepository, A>>;
+
+/// How often a command is tried when another writer commits to the same aggregate first.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Builds a framework for aggregate `A` on `pool`.
+pub fn cqrs<A>(pool: &PgPool, services: A::Services) -> Cqrs<A>
+where
+    A: Aggregate,
+{
+    let repository = PostgresEventRepository::new(pool.clone());
+    CqrsFramework::new(
+        PersistedEventStore::new_event_store(repository),
+        vec![],
+        services,
+    )
+}
+
+const LAST_POSITION: &str = "
+SELECT transaction_id::text AS xid, global_position
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2
+ ORDER BY sequence DESC
+ LIMIT 1";
+
+/// Runs commands with retry and reports where their events landed.
+#[derive(Clone)]
+pub struct Executor {
+    pool: PgPool,
+}
+
+impl Executor {
+    /// An executor on `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool commands run on.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Executes `command` on aggregate `id`, retrying lost optimistic-concurrency races, and
+    /// returns the position of the aggregate's latest event (what read models must reach for
+    /// the caller to see the effect). A command that emits nothing returns the aggregate's
+    /// current position.
+    pub async fn execute<A>(
+        &self,
+        cqrs: &Cqrs<A>,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Position, CommandError<A::Error>>
+    where
+        A: Aggregate,
+        A::Command: Clone + NamedCommand,
+    {
+        let metadata = context.metadata(command.command_name());
+        for attempt in 1..=MAX_ATTEMPTS {
+            match cqrs
+                .execute_with_metadata(id, command.clone(), metadata.clone())
+                .await
+            {
+                Ok(()) => return self.last_position(A::TYPE, id).await,
+                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(AggregateError::AggregateConflict) => return Err(CommandError::Contention),
+                Err(AggregateError::UserError(e)) => return Err(CommandError::Rejected(e)),
+                Err(AggregateError::DatabaseConnectionError(e)) => {
+                    return Err(CommandError::Unavailable(e));
+                }
+                Err(AggregateError::DeserializationError(e))
+                | Err(AggregateError::UnexpectedError(e)) => {
+                    return Err(unexpected_or_unavailable(e));
+                }
+            }
+        }
+        Err(CommandError::Contention)
+    }
+
+    async fn last_position<E: std::error::Error>(
+        &self,
+        aggregate_type: &str,
+        id: &str,
+    ) -> Result<Position, CommandError<E>> {
+        let row = sqlx::query(LAST_POSITION)
+            .bind(aggregate_type)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Position::START);
+        };
+        let xid: String = row.try_get("xid")?;
+        let xid = xid
+            .parse()
+            .map_err(|e| CommandError::Internal(Box::new(e)))?;
+        Ok(Position::new(xid, row.try_get("global_position")?))
+    }
+}
+
+/// postgres-es reports pool timeouts and I/O errors as "unexpected"; recover that distinction.
+fn unexpected_or_unavailable<E: std::error::Error>(
+    error: crate::error::BoxError,
+) -> CommandError<E> {
+    match error.downcast::<sqlx::Error>() {
+        Ok(sqlx_error) => CommandError::from(*sqlx_error),
+        Err(other) => CommandError::Internal(other),
+    }
+}
+
+/// A short, jittered, growing pause between attempts.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 8);
+    Duration::from_millis(u64::from(attempt) * 2 + jitter)
+}

@@ -1,0 +1,26 @@
+//! Telemed's write side: application services that turn typed commands into stored events.
+//!
+//! Aggregates decide (in `telemed-domain`); this crate loads them from the PostgreSQL event
+//! store through cqrs-es + postgres-es, executes commands with the actor's metadata, retries
+//! optimistic-concurrency conflicts a bounded number of times, and reports the commit-safe
+//! [`Position`](telemed_domain::Position) of what it wrote so callers can wait for read models.
+//!
+//! # Layout
+//!
+//! - [`context`]: who is acting and why ([`Actor`], [`CommandContext`]) → event metadata.
+//! - [`executor`]: the cqrs-es frameworks and [`Executor::execute`] with bounded retry.
+//! - [`error`]: [`CommandError`], what a command can fail with besides its domain error.
+//! - [`accounts`]: registration and login; credentials live in a mutable table, not in events.
+//! - [`profiles`]: doctor, patient and staff profile commands.
+
+pub mod accounts;
+pub mod context;
+pub mod error;
+pub mod executor;
+pub mod profiles;
+
+pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
+pub use context::{Actor, CommandContext};
+pub use error::CommandError;
+pub use executor::Executor;
+pub use profiles::Profiles;

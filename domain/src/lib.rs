@@ -1,0 +1,34 @@
+//! Telemed's domain: the decisions of the system, free of IO.
+//!
+//! Every state change in Telemed is decided by an aggregate in this crate and recorded as one
+//! of its events. Value types here are parsed once at the edge ("parse, don't validate") so
+//! that aggregates only ever see valid input.
+//!
+//! # Layout
+//!
+//! - [`ids`]: identifier newtypes ([`UserId`]).
+//! - [`role`]: the roles a user can hold.
+//! - [`values`]: validated value types (names, labels, free text, e-mail, passwords, time zones).
+//! - [`position`]: the commit-safe position of an event in the global log (the resume token).
+//! - [`doctor`], [`patient`], [`staff`]: the profile aggregates, one per kind of user.
+
+pub mod doctor;
+pub mod ids;
+pub mod patient;
+pub mod position;
+pub mod role;
+pub mod staff;
+pub mod values;
+
+mod aggregate;
+
+pub use aggregate::Decide;
+pub use ids::UserId;
+pub use position::Position;
+pub use role::Role;
+
+/// A command that can name itself; the name is recorded as the causation of its events.
+pub trait NamedCommand {
+    /// A stable, dotted name such as `doctor.update_profile`.
+    fn command_name(&self) -> &'static str;
+}

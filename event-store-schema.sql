@@ -1,0 +1,114 @@
+-- Telemed: the whole database schema. Applied idempotently at start-up and by `telemed migrate`
+-- (inside one transaction, under an advisory lock, so concurrent starts are safe).
+
+-- ---------------------------------------------------------------------------------------------
+-- Event store: the postgres-es `events` table plus the commit-safe global order.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS events (
+    aggregate_type  text        NOT NULL,
+    aggregate_id    text        NOT NULL,
+    sequence        bigint      NOT NULL CHECK (sequence > 0),
+    event_type      text        NOT NULL,
+    event_version   text        NOT NULL,
+    payload         jsonb       NOT NULL,
+    metadata        jsonb       NOT NULL,
+    -- Our columns. A later global_position can commit before an earlier one, so readers
+    -- order by (transaction_id, global_position) and read only below the oldest running
+    -- transaction (see projections/src/stream.rs).
+    global_position bigint      GENERATED ALWAYS AS IDENTITY,
+    transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    recorded_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (aggregate_type, aggregate_id, sequence)
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS events_commit_order ON events (transaction_id, global_position);
+
+-- The log is append-only, enforced by the database itself.
+CREATE OR REPLACE FUNCTION events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the event log is append-only: % on events is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER events_append_only
+    BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION events_refuse_change();
+
+CREATE OR REPLACE TRIGGER events_no_truncate
+    BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
+
+-- Wake up stream readers when events commit (NOTIFY is delivered at commit, and identical
+-- notifications within one transaction are folded into one).
+CREATE OR REPLACE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('telemed_events', '');
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER events_notify_insert
+    AFTER INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
+
+-- ---------------------------------------------------------------------------------------------
+-- Identity: credentials are mutable and never enter the event log.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS credentials (
+    user_id       uuid        PRIMARY KEY,
+    email         text        NOT NULL,
+    password_hash text        NOT NULL,
+    role          text        NOT NULL CHECK (role IN ('patient', 'doctor', 'admin', 'auditor')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS credentials_email_unique ON credentials (lower(email));
+
+-- ---------------------------------------------------------------------------------------------
+-- Read side: one checkpoint per projection, moved in the same transaction as its tables.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    name            text        PRIMARY KEY,
+    transaction_id  xid8        NOT NULL DEFAULT '0',
+    global_position bigint      NOT NULL DEFAULT 0,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Projection "profiles": user_profiles, doctor_profiles, patient_profiles.
+CREATE TABLE IF NOT EXISTS user_profiles (
+    user_id    uuid   PRIMARY KEY,
+    role       text   NOT NULL,
+    name       text   NOT NULL,
+    timezone   text   NOT NULL,
+    version    bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS doctor_profiles (
+    doctor_id        uuid   PRIMARY KEY,
+    name             text   NOT NULL,
+    specialties      text[] NOT NULL DEFAULT '{}',
+    -- lowercased copies for case-insensitive search
+    specialties_key  text[] NOT NULL DEFAULT '{}',
+    bio              text   NOT NULL DEFAULT '',
+    languages        text[] NOT NULL DEFAULT '{}',
+    timezone         text   NOT NULL,
+    version          bigint NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS doctor_profiles_specialties ON doctor_profiles USING gin (specialties_key);
+CREATE INDEX IF NOT EXISTS doctor_profiles_name ON doctor_profiles (lower(name));
+
+CREATE TABLE IF NOT EXISTS patient_profiles (
+    patient_id  uuid   PRIMARY KEY,
+    name        text   NOT NULL,
+    timezone    text   NOT NULL,
+    phone       text,
+    address     text,
+    conditions  text[] NOT NULL DEFAULT '{}',
+    allergies   text[] NOT NULL DEFAULT '{}',
+    medications text[] NOT NULL DEFAULT '{}',
+    notes       text   NOT NULL DEFAULT '',
+    version     bigint NOT NULL
+);

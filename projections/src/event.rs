@@ -1,0 +1,31 @@
+//! One event as stored in the log.
+
+use serde::Serialize;
+use serde_json::Value;
+use telemed_domain::Position;
+use time::OffsetDateTime;
+
+/// A row of the `events` table, as the read side sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StoredEvent {
+    /// Commit-safe position (the resume token).
+    #[schema(value_type = String)]
+    pub position: Position,
+    /// Aggregate kind, e.g. `doctor`.
+    pub aggregate_type: String,
+    /// Aggregate id.
+    pub aggregate_id: String,
+    /// 1-based sequence within the aggregate.
+    pub sequence: i64,
+    /// Event name, e.g. `DoctorProfileUpdated`.
+    pub event_type: String,
+    /// Schema version of the payload.
+    pub event_version: String,
+    /// The event's data.
+    pub payload: Value,
+    /// Actor, request id and command that caused it.
+    pub metadata: Value,
+    /// When it was committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}

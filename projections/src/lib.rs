@@ -1,0 +1,31 @@
+//! Telemed's read side: the global event stream, projections and the queries over them.
+//!
+//! Read models and live fan-out come from one place: the commit-safe global stream over the
+//! `events` table, never from in-process cqrs-es queries (those can lose updates on a crash).
+//!
+//! # Layout
+//!
+//! - [`event`]: [`StoredEvent`], one row of the log with its [`Position`](telemed_domain::Position).
+//! - [`stream`]: reading the log in commit-safe order from a position.
+//! - [`wakeup`]: LISTEN/NOTIFY wake-ups that survive database restarts.
+//! - [`runner`]: the [`Projection`] trait and the runner that applies batches and moves each
+//!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes.
+//! - [`rebuild`]: rebuilding a projection from position zero while the service runs.
+//! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
+
+pub mod event;
+pub mod profiles;
+pub mod rebuild;
+pub mod runner;
+pub mod stream;
+pub mod wakeup;
+
+pub use event::StoredEvent;
+pub use runner::{Progress, Projection, ProjectionError, ProjectionRunner};
+
+use std::sync::Arc;
+
+/// Every projection the service runs, in a stable order.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(profiles::ProfilesProjection)]
+}

@@ -1,0 +1,369 @@
+//! The `profiles` projection: who every user is (name, role, zone), doctors' public profiles
+//! and patients' records; with the queries the API serves from them.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgExecutor, Row};
+use telemed_domain::doctor::{DoctorEvent, DoctorProfile};
+use telemed_domain::patient::{PatientEvent, PatientProfile};
+use telemed_domain::staff::StaffEvent;
+use telemed_domain::{Role, UserId};
+use uuid::Uuid;
+
+use crate::event::StoredEvent;
+use crate::runner::{Projection, ProjectionError};
+
+/// Builds `user_profiles`, `doctor_profiles` and `patient_profiles`.
+pub struct ProfilesProjection;
+
+const UPSERT_USER: &str = "
+INSERT INTO user_profiles (user_id, role, name, timezone, version) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_id) DO UPDATE
+   SET role = EXCLUDED.role, name = EXCLUDED.name, timezone = EXCLUDED.timezone,
+       version = EXCLUDED.version
+ WHERE user_profiles.version < EXCLUDED.version";
+
+const UPSERT_DOCTOR: &str = "
+INSERT INTO doctor_profiles
+       (doctor_id, name, specialties, specialties_key, bio, languages, timezone, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (doctor_id) DO UPDATE
+   SET name = EXCLUDED.name, specialties = EXCLUDED.specialties,
+       specialties_key = EXCLUDED.specialties_key, bio = EXCLUDED.bio,
+       languages = EXCLUDED.languages, timezone = EXCLUDED.timezone, version = EXCLUDED.version
+ WHERE doctor_profiles.version < EXCLUDED.version";
+
+const UPSERT_PATIENT: &str = "
+INSERT INTO patient_profiles
+       (patient_id, name, timezone, phone, address, conditions, allergies, medications, notes, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (patient_id) DO UPDATE
+   SET name = EXCLUDED.name, timezone = EXCLUDED.timezone, phone = EXCLUDED.phone,
+       address = EXCLUDED.address, conditions = EXCLUDED.conditions,
+       allergies = EXCLUDED.allergies, medications = EXCLUDED.medications,
+       notes = EXCLUDED.notes, version = EXCLUDED.version
+ WHERE patient_profiles.version < EXCLUDED.version";
+
+#[async_trait]
+impl Projection for ProfilesProjection {
+    fn name(&self) -> &'static str {
+        "profiles"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["user_profiles", "doctor_profiles", "patient_profiles"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
+            return Ok(());
+        };
+        let decode = |e| ProjectionError::payload(event, e);
+        match event.aggregate_type.as_str() {
+            "doctor" => {
+                let profile = match serde_json::from_value(event.payload.clone()).map_err(decode)? {
+                    DoctorEvent::DoctorRegistered { name, timezone } => DoctorProfile {
+                        name,
+                        timezone,
+                        specialties: Default::default(),
+                        bio: Default::default(),
+                        languages: Default::default(),
+                    },
+                    DoctorEvent::DoctorProfileUpdated(profile) => profile,
+                };
+                upsert_user(
+                    tx,
+                    id,
+                    Role::Doctor,
+                    profile.name.as_str(),
+                    profile.timezone.as_str(),
+                    event.sequence,
+                )
+                .await?;
+                let specialties = profile.specialties.to_strings();
+                let keys: Vec<String> = specialties.iter().map(|s| s.to_lowercase()).collect();
+                sqlx::query(UPSERT_DOCTOR)
+                    .bind(id)
+                    .bind(profile.name.as_str())
+                    .bind(&specialties)
+                    .bind(&keys)
+                    .bind(profile.bio.as_str())
+                    .bind(profile.languages.to_strings())
+                    .bind(profile.timezone.as_str())
+                    .bind(event.sequence)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            "patient" => {
+                let profile = match serde_json::from_value(event.payload.clone()).map_err(decode)? {
+                    PatientEvent::PatientRegistered { name, timezone } => PatientProfile {
+                        name,
+                        timezone,
+                        contact: Default::default(),
+                        medical_history: Default::default(),
+                    },
+                    PatientEvent::PatientProfileUpdated(profile) => profile,
+                };
+                upsert_user(
+                    tx,
+                    id,
+                    Role::Patient,
+                    profile.name.as_str(),
+                    profile.timezone.as_str(),
+                    event.sequence,
+                )
+                .await?;
+                let history = &profile.medical_history;
+                sqlx::query(UPSERT_PATIENT)
+                    .bind(id)
+                    .bind(profile.name.as_str())
+                    .bind(profile.timezone.as_str())
+                    .bind(profile.contact.phone.as_ref().map(|p| p.as_str()))
+                    .bind(profile.contact.address.as_ref().map(|a| a.as_str()))
+                    .bind(history.conditions.to_strings())
+                    .bind(history.allergies.to_strings())
+                    .bind(history.medications.to_strings())
+                    .bind(history.notes.as_str())
+                    .bind(event.sequence)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            "staff" => {
+                let StaffEvent::StaffRegistered {
+                    role,
+                    name,
+                    timezone,
+                } = serde_json::from_value(event.payload.clone()).map_err(decode)?;
+                upsert_user(
+                    tx,
+                    id,
+                    role,
+                    name.as_str(),
+                    timezone.as_str(),
+                    event.sequence,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn upsert_user(
+    tx: &mut PgConnection,
+    id: Uuid,
+    role: Role,
+    name: &str,
+    timezone: &str,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(UPSERT_USER)
+        .bind(id)
+        .bind(role.as_str())
+        .bind(name)
+        .bind(timezone)
+        .bind(version)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// A user's name and zone, as shown on `GET /me`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserProfileView {
+    /// User id.
+    pub id: UserId,
+    /// Role.
+    pub role: Role,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+}
+
+/// A doctor's public profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DoctorView {
+    /// Doctor (user) id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: UserId,
+    /// Display name.
+    pub name: String,
+    /// Specialties.
+    pub specialties: Vec<String>,
+    /// Introduction.
+    pub bio: String,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// IANA time zone.
+    pub timezone: String,
+}
+
+/// How to reach a patient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ContactView {
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Postal address.
+    pub address: Option<String>,
+}
+
+/// A patient's medical history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MedicalHistoryView {
+    /// Known conditions.
+    pub conditions: Vec<String>,
+    /// Known allergies.
+    pub allergies: Vec<String>,
+    /// Current medications.
+    pub medications: Vec<String>,
+    /// Free-text notes.
+    pub notes: String,
+}
+
+/// A patient's profile and record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PatientView {
+    /// Patient (user) id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: UserId,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Contact details.
+    pub contact: ContactView,
+    /// Medical history.
+    pub medical_history: MedicalHistoryView,
+}
+
+const SELECT_USER: &str =
+    "SELECT user_id, role, name, timezone FROM user_profiles WHERE user_id = $1";
+const DOCTOR_COLUMNS: &str = "doctor_id, name, specialties, bio, languages, timezone";
+const SELECT_PATIENT: &str = "SELECT patient_id, name, timezone, phone, address, conditions,
+       allergies, medications, notes
+  FROM patient_profiles WHERE patient_id = $1";
+
+/// Most doctors one search returns.
+pub const SEARCH_LIMIT: i64 = 100;
+
+/// The profile of user `id`.
+pub async fn user_profile(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+) -> Result<Option<UserProfileView>, sqlx::Error> {
+    let row = sqlx::query(SELECT_USER)
+        .bind(id.as_uuid())
+        .fetch_optional(db)
+        .await?;
+    row.map(|row| {
+        let role: String = row.try_get("role")?;
+        Ok(UserProfileView {
+            id: UserId::from(row.try_get::<Uuid, _>("user_id")?),
+            role: role.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            name: row.try_get("name")?,
+            timezone: row.try_get("timezone")?,
+        })
+    })
+    .transpose()
+}
+
+/// The public profile of doctor `id`.
+pub async fn doctor(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+) -> Result<Option<DoctorView>, sqlx::Error> {
+    let sql = format!("SELECT {DOCTOR_COLUMNS} FROM doctor_profiles WHERE doctor_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id.as_uuid())
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(doctor_from_row).transpose()
+}
+
+/// Doctors with `specialty` (exact, case-insensitive) whose name, bio or specialties contain
+/// `q` (case-insensitive), by name; at most [`SEARCH_LIMIT`].
+pub async fn search_doctors(
+    db: impl PgExecutor<'_>,
+    specialty: Option<&str>,
+    q: Option<&str>,
+) -> Result<Vec<DoctorView>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DOCTOR_COLUMNS} FROM doctor_profiles
+          WHERE ($1::text IS NULL OR specialties_key @> ARRAY[lower($1)])
+            AND ($2::text IS NULL
+                 OR strpos(lower(name), lower($2)) > 0
+                 OR strpos(lower(bio), lower($2)) > 0
+                 OR strpos(lower(array_to_string(specialties, ' ')), lower($2)) > 0)
+          ORDER BY lower(name), doctor_id
+          LIMIT $3"
+    );
+    sqlx::query(&sql)
+        .bind(specialty)
+        .bind(q)
+        .bind(SEARCH_LIMIT)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(doctor_from_row)
+        .collect()
+}
+
+/// The profile and record of patient `id`.
+pub async fn patient(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+) -> Result<Option<PatientView>, sqlx::Error> {
+    let row = sqlx::query(SELECT_PATIENT)
+        .bind(id.as_uuid())
+        .fetch_optional(db)
+        .await?;
+    row.map(|row| {
+        Ok(PatientView {
+            id: UserId::from(row.try_get::<Uuid, _>("patient_id")?),
+            name: row.try_get("name")?,
+            timezone: row.try_get("timezone")?,
+            contact: ContactView {
+                phone: row.try_get("phone")?,
+                address: row.try_get("address")?,
+            },
+            medical_history: MedicalHistoryView {
+                conditions: row.try_get("conditions")?,
+                allergies: row.try_get("allergies")?,
+                medications: row.try_get("medications")?,
+                notes: row.try_get("notes")?,
+            },
+        })
+    })
+    .transpose()
+}
+
+fn doctor_from_row(row: &PgRow) -> Result<DoctorView, sqlx::Error> {
+    Ok(DoctorView {
+        id: UserId::from(row.try_get::<Uuid, _>("doctor_id")?),
+        name: row.try_get("name")?,
+        specialties: row.try_get("specialties")?,
+        bio: row.try_get("bio")?,
+        languages: row.try_get("languages")?,
+        timezone: row.try_get("timezone")?,
+    })
+}
+
+/// Whether doctor `doctor` currently shares a non-cancelled appointment with `patient`, which
+/// entitles them to read the patient's record.
+///
+/// Appointments do not exist yet (they arrive with scheduling), so no doctor treats any
+/// patient: this answers `false` until the appointments read model replaces it.
+pub async fn doctor_treats_patient(
+    _db: impl PgExecutor<'_>,
+    _doctor: UserId,
+    _patient: UserId,
+) -> Result<bool, sqlx::Error> {
+    Ok(false)
+}
