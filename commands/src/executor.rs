@@ -60,7 +60,7 @@ impl Executor {
     /// Executes `command` on aggregate `id`, retrying lost optimistic-concurrency races, and
     /// returns the position of the aggregate's latest event (what read models must reach for
     /// the caller to see the effect). A command that emits nothing returns the aggregate's
-    /// current position.
+    /// current position ([`Position::START`] if it has none).
     pub async fn execute<A>(
         &self,
         cqrs: &Cqrs<A>,
@@ -78,7 +78,12 @@ impl Executor {
                 .execute_with_metadata(id, command.clone(), metadata.clone())
                 .await
             {
-                Ok(()) => return self.last_position(A::TYPE, id).await,
+                Ok(()) => {
+                    return last_position(&self.pool, A::TYPE, id)
+                        .await
+                        .map(Option::unwrap_or_default)
+                        .map_err(CommandError::from);
+                }
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -95,26 +100,25 @@ impl Executor {
         }
         Err(CommandError::Contention)
     }
+}
 
-    async fn last_position<E: std::error::Error>(
-        &self,
-        aggregate_type: &str,
-        id: &str,
-    ) -> Result<Position, CommandError<E>> {
-        let row = sqlx::query(LAST_POSITION)
-            .bind(aggregate_type)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Ok(Position::START);
-        };
-        let xid: String = row.try_get("xid")?;
-        let xid = xid
-            .parse()
-            .map_err(|e| CommandError::Internal(Box::new(e)))?;
-        Ok(Position::new(xid, row.try_get("global_position")?))
-    }
+/// The position of the latest event of aggregate `aggregate_type`/`id`, if it has any.
+pub async fn last_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    id: &str,
+) -> Result<Option<Position>, sqlx::Error> {
+    let row = sqlx::query(LAST_POSITION)
+        .bind(aggregate_type)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let xid: String = row.try_get("xid")?;
+    let xid = xid.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Some(Position::new(xid, row.try_get("global_position")?)))
 }
 
 /// postgres-es reports pool timeouts and I/O errors as "unexpected"; recover that distinction.

@@ -30,6 +30,16 @@ impl Role {
         }
     }
 
+    /// The aggregate type of the profile that goes with this role.
+    pub fn profile_aggregate_type(&self) -> &'static str {
+        use cqrs_es::Aggregate;
+        match self {
+            Role::Patient => crate::patient::Patient::TYPE,
+            Role::Doctor => crate::doctor::Doctor::TYPE,
+            Role::Admin | Role::Auditor => crate::staff::Staff::TYPE,
+        }
+    }
+
     /// Whether this role is an operator role (created from the command line only).
     pub fn is_staff(&self) -> bool {
         matches!(self, Role::Admin | Role::Auditor)

@@ -1,1 +1,16 @@
-//! x
+//! Black-box tests: the real application on 127.0.0.1:0 (or the real `telemed` binary)
+//! against a fresh PostgreSQL database per test, spoken to over HTTP like a client.
+//!
+//! `DATABASE_URL` must be a server-level URL whose user may create databases; `scripts/test`
+//! provides one.
+
+// Test code may panic on the unexpected: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cli;
+mod event_store;
+mod helpers;
+mod openapi;
+mod profiles;
+mod stream;

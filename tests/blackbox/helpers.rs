@@ -1,0 +1,286 @@
+//! `spawn_app()`, a fresh database per test, and a `TestApp` with one method per endpoint.
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode, Url};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use telemed_api::{Application, Config};
+use uuid::Uuid;
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates `telemed_test_<uuid>` on the server named by `DATABASE_URL`.
+    pub async fn create() -> Self {
+        let admin = std::env::var("DATABASE_URL")
+            .expect("DATABASE_URL must point at a PostgreSQL server (scripts/test sets it)");
+        let name = format!("telemed_test_{}", Uuid::new_v4().simple());
+        let pool = PgPool::connect(&admin)
+            .await
+            .expect("connect to the admin database");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create the test database");
+        pool.close().await;
+        let mut url = Url::parse(&admin).expect("DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            url: url.to_string(),
+        }
+    }
+
+    /// A small pool on the database, with the schema applied.
+    pub async fn migrated_pool(&self) -> PgPool {
+        let pool = telemed_api::database::pool(&self.url, 16).expect("pool");
+        telemed_api::database::migrate(&pool)
+            .await
+            .expect("migrate");
+        pool
+    }
+}
+
+/// The application running in this test's runtime.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The test database.
+    pub db: TestDb,
+    /// A pool on it, for assertions on the store itself.
+    pub pool: PgPool,
+    /// HTTP client.
+    pub client: reqwest::Client,
+}
+
+/// A registered user and their token.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// User id.
+    pub id: String,
+    /// Access token.
+    pub token: String,
+    /// Login e-mail.
+    pub email: String,
+}
+
+/// A password that satisfies the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Starts the app on a free port against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::create().await;
+    spawn_app_on(db, |_| {}).await
+}
+
+/// Starts the app on `db`, after `adjust` has changed its configuration.
+pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::development(db.url.clone());
+    config.max_db_connections = 16;
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("build the app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let pool = telemed_api::database::pool(&db.url, 8).expect("pool");
+    TestApp {
+        address,
+        db,
+        pool,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+    }
+}
+
+impl TestApp {
+    /// A full URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POST JSON.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("POST")
+    }
+
+    /// PUT JSON.
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
+    /// GET with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// POST /api/v1/auth/register.
+    pub async fn register_raw(&self, body: &Value) -> Response {
+        self.post("/api/v1/auth/register", None, body).await
+    }
+
+    /// Registers a user of `role` ("patient" or "doctor") in `timezone`.
+    pub async fn register(&self, role: &str, name: &str, timezone: &str) -> User {
+        let email = format!("{}-{}@example.org", role, Uuid::new_v4().simple());
+        let response = self
+            .register_raw(&json!({
+                "email": email, "password": PASSWORD, "role": role, "name": name, "timezone": timezone
+            }))
+            .await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        User {
+            id: body["user"]["id"].as_str().expect("user id").to_string(),
+            token: body["access_token"].as_str().expect("token").to_string(),
+            email,
+        }
+    }
+
+    /// A registered patient.
+    pub async fn patient(&self) -> User {
+        self.register("patient", "Ada Patient", "Asia/Kolkata")
+            .await
+    }
+
+    /// A registered doctor.
+    pub async fn doctor(&self) -> User {
+        self.register("doctor", "Dr. Grey", "America/New_York")
+            .await
+    }
+
+    /// POST /api/v1/auth/login.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// The path of the `telemed` binary built for these tests.
+    pub fn binary() -> &'static str {
+        env!("CARGO_BIN_EXE_telemed")
+    }
+}
+
+/// Asserts the status (printing the body otherwise) and returns the JSON body.
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Asserts a problem+json answer with `status`, and returns the problem.
+pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let problem = expect_status(response, status).await;
+    assert_eq!(content_type, "application/problem+json", "{problem}");
+    assert_eq!(problem["status"], status.as_u16(), "{problem}");
+    for key in ["type", "title", "detail", "errors"] {
+        assert!(problem.get(key).is_some(), "problem lacks {key}: {problem}");
+    }
+    problem
+}
+
+/// The fields named in a problem's `errors`.
+pub fn problem_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A valid doctor profile body.
+pub fn doctor_profile(bio: &str) -> Value {
+    json!({
+        "specialties": ["Cardiology", "Internal medicine"],
+        "bio": bio,
+        "languages": ["en", "es"],
+        "timezone": "America/Chicago"
+    })
+}
+
+/// A valid patient profile body.
+pub fn patient_profile(notes: &str) -> Value {
+    json!({
+        "timezone": "Asia/Kolkata",
+        "contact": { "phone": "+91 22 1234 5678", "address": "12 MG Road, Mumbai" },
+        "medical_history": {
+            "conditions": ["asthma"],
+            "allergies": ["penicillin"],
+            "medications": ["salbutamol"],
+            "notes": notes
+        }
+    })
+}
+
+impl TestApp {
+    /// Creates an admin or auditor with the real `telemed user create` command and signs in.
+    pub async fn staff(&self, role: &str) -> User {
+        let email = format!("{role}-{}@example.org", Uuid::new_v4().simple());
+        let output = tokio::process::Command::new(Self::binary())
+            .args([
+                "user",
+                "create",
+                "--role",
+                role,
+                "--email",
+                &email,
+                "--password",
+                PASSWORD,
+            ])
+            .args(["--name", "Operator"])
+            .env("DATABASE_URL", &self.db.url)
+            .output()
+            .await
+            .expect("run telemed user create");
+        assert!(
+            output.status.success(),
+            "user create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let id = String::from_utf8(output.stdout).unwrap().trim().to_string();
+        let body = expect_status(self.login(&email, PASSWORD).await, StatusCode::OK).await;
+        assert_eq!(body["user"]["id"], id.as_str());
+        assert_eq!(body["user"]["role"], role);
+        User {
+            id,
+            token: body["access_token"].as_str().unwrap().to_string(),
+            email,
+        }
+    }
+}

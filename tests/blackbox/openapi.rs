@@ -1,0 +1,60 @@
+//! The served OpenAPI document describes every route.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{expect_problem, expect_status, spawn_app};
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let document = expect_status(response, StatusCode::OK).await;
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/api/v1/openapi.json"),
+        ("post", "/api/v1/auth/register"),
+        ("post", "/api/v1/auth/login"),
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/doctors"),
+        ("get", "/api/v1/doctors/{doctor_id}"),
+        ("put", "/api/v1/doctors/{doctor_id}/profile"),
+        ("get", "/api/v1/patients/{patient_id}"),
+        ("put", "/api/v1/patients/{patient_id}/profile"),
+    ] {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_and_unknown_routes() {
+    let app = spawn_app().await;
+    let health = expect_status(
+        app.client.get(app.url("/healthz")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(health["status"], "ok");
+    let ready = expect_status(
+        app.client.get(app.url("/readyz")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ready["status"], "ready");
+    let unknown = app
+        .client
+        .get(app.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(unknown, StatusCode::NOT_FOUND).await;
+}

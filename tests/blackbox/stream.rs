@@ -1,0 +1,387 @@
+//! The global stream reader and projection runner: commit-safe order, exactly-once
+//! application across a crash mid-batch, and rebuilds that never show a half-built model.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use sqlx::{PgConnection, PgPool, Row};
+use telemed_commands::{CommandContext, Profiles};
+use telemed_domain::doctor::DoctorCommand;
+use telemed_domain::values::{PersonName, TimeZoneName};
+use telemed_domain::{Position, UserId};
+use telemed_projections::runner::{RunnerConfig, load_checkpoint};
+use telemed_projections::stream::read_after;
+use telemed_projections::{Projection, ProjectionError, ProjectionRunner, StoredEvent};
+use tokio::sync::{Notify, watch};
+
+use crate::helpers::{TestApp, TestDb, doctor_profile, expect_status, patient_profile, spawn_app};
+
+const SEEN: &str = "CREATE TABLE seen (
+    n bigserial, aggregate_type text, aggregate_id text, sequence bigint, xid text, pos bigint,
+    PRIMARY KEY (aggregate_type, aggregate_id, sequence))";
+
+/// Records every event it is given; a duplicate would violate the primary key.
+struct Recorder {
+    /// Panics (after signalling `crashed`) when applying this many-th event, if set.
+    crash_at: Option<usize>,
+    applied: AtomicUsize,
+    crashed: Arc<Notify>,
+}
+
+impl Recorder {
+    fn new(crash_at: Option<usize>) -> Self {
+        Self {
+            crash_at,
+            applied: AtomicUsize::new(0),
+            crashed: Arc::new(Notify::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl Projection for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["seen"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        let count = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+        if Some(count) == self.crash_at {
+            self.crashed.notify_one();
+            panic!("simulated crash in the middle of a batch");
+        }
+        sqlx::query("INSERT INTO seen (aggregate_type, aggregate_id, sequence, xid, pos) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&event.aggregate_type)
+            .bind(&event.aggregate_id)
+            .bind(event.sequence)
+            .bind(event.position.transaction_id.to_string())
+            .bind(event.position.global_position)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// 8 concurrent writers, each registering `per_writer` doctors (one event, one transaction each).
+async fn write_concurrently(pool: &PgPool, per_writer: usize) {
+    let profiles = Arc::new(Profiles::new(pool));
+    let writers = (0..8).map(|w| {
+        let profiles = profiles.clone();
+        tokio::spawn(async move {
+            for i in 0..per_writer {
+                let command = DoctorCommand::Register {
+                    name: PersonName::parse(&format!("Dr. {w}-{i}")).unwrap(),
+                    timezone: TimeZoneName::utc(),
+                };
+                profiles
+                    .doctor(UserId::new(), command, &CommandContext::system("test"))
+                    .await
+                    .expect("append");
+            }
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.expect("writer task");
+    }
+}
+
+async fn last_position(pool: &PgPool) -> Position {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS xid, global_position FROM events
+          ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    Position::new(
+        row.get::<String, _>("xid").parse().unwrap(),
+        row.get("global_position"),
+    )
+}
+
+/// The recorded events in application order, and the log in commit-safe order.
+async fn seen_and_log(pool: &PgPool) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    let seen = sqlx::query_as("SELECT aggregate_id, sequence FROM seen ORDER BY n")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let log = sqlx::query_as(
+        "SELECT aggregate_id, sequence FROM events ORDER BY transaction_id, global_position",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (seen, log)
+}
+
+fn runner(
+    pool: &PgPool,
+    projection: Recorder,
+    batch_size: i64,
+) -> (telemed_projections::Progress, watch::Sender<bool>) {
+    let (stop, stopped) = watch::channel(false);
+    let config = RunnerConfig {
+        batch_size,
+        poll_interval: Duration::from_millis(50),
+    };
+    let progress =
+        ProjectionRunner::new(pool.clone(), vec![Arc::new(projection)], config).spawn(stopped);
+    (progress, stop)
+}
+
+#[tokio::test]
+async fn events_are_delivered_once_in_commit_order_even_when_an_earlier_transaction_commits_last() {
+    let db = TestDb::create().await;
+    let pool = db.migrated_pool().await;
+    sqlx::query(SEEN).execute(&pool).await.unwrap();
+
+    // A transaction takes the lowest position and stays open while 8 writers commit 200 events.
+    let mut late = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('late', 'late-1', 1, 'LateEvent', '1', '{}', '{}')",
+    )
+    .execute(&mut *late)
+    .await
+    .unwrap();
+    write_concurrently(&pool, 25).await;
+
+    // The hazard is real: a reader tailing global_position alone would see 200 events now and
+    // move past the open transaction's position for good.
+    let naive: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position > 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(naive, 200);
+    // The commit-safe reader sees nothing past the open transaction.
+    assert!(
+        read_after(&pool, Position::START, 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let (progress, _stop) = runner(&pool, Recorder::new(None), 7);
+    late.commit().await.unwrap();
+    assert!(
+        progress
+            .wait_for(last_position(&pool).await, Duration::from_secs(30))
+            .await
+    );
+
+    let (seen, log) = seen_and_log(&pool).await;
+    assert_eq!(seen.len(), 201);
+    assert_eq!(seen, log, "applied exactly once each, in commit-safe order");
+    assert_eq!(
+        seen[0],
+        ("late-1".to_string(), 1),
+        "the late event comes first: lowest xid"
+    );
+}
+
+#[tokio::test]
+async fn a_projection_killed_mid_batch_resumes_without_loss_or_duplication() {
+    let db = TestDb::create().await;
+    let pool = db.migrated_pool().await;
+    sqlx::query(SEEN).execute(&pool).await.unwrap();
+    write_concurrently(&pool, 25).await;
+    let last = last_position(&pool).await;
+
+    // First run: batches of 50; dies while applying the 120th event (inside the third batch),
+    // on its own connections, which are then closed like a killed process's.
+    let crash_pool = telemed_api::database::pool(&db.url, 4).unwrap();
+    let crashing = Recorder::new(Some(120));
+    let crashed = crashing.crashed.clone();
+    let (_progress, _stop) = runner(&crash_pool, crashing, 50);
+    crashed.notified().await;
+    crash_pool.close().await;
+
+    let checkpoint = load_checkpoint(&pool, "recorder").await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM seen")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen, 100,
+        "the two committed batches stay; the third is rolled back whole"
+    );
+    let hundredth = read_after(&pool, Position::START, 100)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .position;
+    assert_eq!(checkpoint, hundredth);
+
+    // A new runner resumes from the checkpoint.
+    let (progress, _stop) = runner(&pool, Recorder::new(None), 50);
+    assert!(progress.wait_for(last, Duration::from_secs(30)).await);
+    let (seen, log) = seen_and_log(&pool).await;
+    assert_eq!(seen.len(), 200);
+    assert_eq!(seen, log);
+}
+
+/// Every read-model table of the profiles projection, as JSON, in key order.
+async fn read_models(pool: &PgPool) -> serde_json::Value {
+    let mut tables = serde_json::Map::new();
+    for (table, key) in [
+        ("user_profiles", "user_id"),
+        ("doctor_profiles", "doctor_id"),
+        ("patient_profiles", "patient_id"),
+    ] {
+        let rows: Option<serde_json::Value> =
+            sqlx::query_scalar(&format!("SELECT json_agg(t ORDER BY {key}) FROM {table} t"))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        tables.insert(table.to_string(), rows.unwrap_or_default());
+    }
+    serde_json::Value::Object(tables)
+}
+
+async fn populate(app: &TestApp) {
+    app.staff("admin").await;
+    for i in 0..5 {
+        let doctor = app
+            .register("doctor", &format!("Dr. {i}"), "Europe/Rome")
+            .await;
+        let path = format!("/api/v1/doctors/{}/profile", doctor.id);
+        expect_status(
+            app.put(&path, &doctor.token, &doctor_profile(&format!("bio {i}")))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let patient = app
+            .register("patient", &format!("Patient {i}"), "Asia/Tokyo")
+            .await;
+        let path = format!("/api/v1/patients/{}/profile", patient.id);
+        expect_status(
+            app.put(
+                &path,
+                &patient.token,
+                &patient_profile(&format!("notes {i}")),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn telemed_rebuild_reproduces_the_live_read_models_while_serving() {
+    let app = spawn_app().await;
+    populate(&app).await;
+    let viewer = app.patient().await;
+    let live = read_models(&app.pool).await;
+    assert_eq!(live["doctor_profiles"].as_array().unwrap().len(), 5);
+
+    // While the rebuild runs, clients keep reading complete models.
+    let (stop, mut stopped) = watch::channel(false);
+    let reader = {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/doctors");
+        let token = viewer.token.clone();
+        tokio::spawn(async move {
+            let mut counts = Vec::new();
+            loop {
+                let body: serde_json::Value = client
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                counts.push(body["doctors"].as_array().unwrap().len());
+                if *stopped.borrow_and_update() {
+                    return counts;
+                }
+            }
+        })
+    };
+    let output = tokio::process::Command::new(TestApp::binary())
+        .arg("rebuild")
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    let counts = reader.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rebuilt profiles: "));
+    assert!(
+        !counts.is_empty() && counts.iter().all(|c| *c == 5),
+        "{counts:?}"
+    );
+
+    assert_eq!(read_models(&app.pool).await, live);
+    // And the service goes on projecting new events after the rebuild.
+    let late = app.register("doctor", "Dr. Late", "UTC").await;
+    expect_status(
+        app.get(&format!("/api/v1/doctors/{}", late.id), &viewer.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rebuilding_an_unknown_projection_is_refused() {
+    let db = TestDb::create().await;
+    let output = tokio::process::Command::new(TestApp::binary())
+        .args(["rebuild", "--projection", "nope"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no projection named \"nope\"") && stderr.contains("profiles"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn projections_recover_by_themselves_when_the_database_drops_every_connection() {
+    let app = spawn_app().await;
+    let viewer = app.patient().await;
+    let terminated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()) AS killed",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        terminated >= 2,
+        "the server's listener and pool connections were cut"
+    );
+
+    let doctor = app.doctor().await;
+    let read = app
+        .get(&format!("/api/v1/doctors/{}", doctor.id), &viewer.token)
+        .await;
+    expect_status(read, StatusCode::OK).await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    expect_status(ready, StatusCode::OK).await;
+}
