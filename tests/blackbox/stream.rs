@@ -207,22 +207,20 @@ async fn a_projection_killed_mid_batch_resumes_without_loss_or_duplication() {
     crashed.notified().await;
     crash_pool.close().await;
 
+    // Exactly the batches committed before the crash are recorded, up to the checkpoint; the
+    // batch being applied when it died left nothing. (Batch sizes vary: transactions of
+    // concurrent tests elsewhere in the cluster hold back the commit-safe horizon.)
     let checkpoint = load_checkpoint(&pool, "recorder").await.unwrap();
-    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM seen")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        seen, 100,
-        "the two committed batches stay; the third is rolled back whole"
-    );
-    let hundredth = read_after(&pool, Position::START, 100)
+    let (seen, log) = seen_and_log(&pool).await;
+    let committed = read_after(&pool, Position::START, 1_000)
         .await
         .unwrap()
-        .last()
-        .unwrap()
-        .position;
-    assert_eq!(checkpoint, hundredth);
+        .into_iter()
+        .take_while(|e| e.position <= checkpoint)
+        .count();
+    assert!(committed > 0 && committed < 120, "{committed}");
+    assert_eq!(seen.len(), committed);
+    assert_eq!(seen[..], log[..committed]);
 
     // A new runner resumes from the checkpoint.
     let (progress, _stop) = runner(&pool, Recorder::new(None), 50);
