@@ -12,6 +12,8 @@
 //! - [`position`]: the commit-safe position of an event in the global log (the resume token).
 //! - [`doctor`], [`patient`], [`staff`]: the profile aggregates, one per kind of user.
 
+pub mod availability;
+pub mod calendar;
 pub mod doctor;
 pub mod ids;
 pub mod patient;
@@ -23,7 +25,7 @@ pub mod values;
 mod aggregate;
 
 pub use aggregate::Decide;
-pub use ids::UserId;
+pub use ids::{AppointmentId, DayId, ReservationId, UserId, WindowId};
 pub use position::Position;
 pub use role::Role;
 

@@ -1,0 +1,726 @@
+//! The availability aggregate: one doctor's open windows and slot reservations on one local day.
+//!
+//! Aggregate id: [`DayId`] (`"{doctor}:{local date}"`). Keeping each day separate keeps the
+//! aggregate small and puts write contention only where it is real: two bookings race only
+//! when they are for the same doctor on the same day, and then the event store's primary key
+//! lets exactly one of them win; the loser retries, sees the reservation and is refused.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Interval;
+use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId, WindowId};
+
+/// Why a slot is given back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// The appointment was cancelled.
+    Cancelled,
+    /// The appointment moved to another time.
+    Rescheduled,
+    /// Booking failed after the slot was reserved (compensation).
+    BookingFailed,
+    /// The sweeper found a reservation no appointment holds.
+    Orphaned,
+}
+
+/// A reserved slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The appointment holding it.
+    pub appointment_id: AppointmentId,
+    /// The patient it is for.
+    pub patient_id: UserId,
+    /// When.
+    pub interval: Interval,
+}
+
+/// What can be asked of a doctor-day.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AvailabilityCommand {
+    /// Open windows on this day (all or none). `day_bounds` is the day in the doctor's zone.
+    OpenWindows {
+        /// Which day.
+        day: DayId,
+        /// Its bounds in the doctor's zone.
+        day_bounds: Interval,
+        /// The windows, with fresh ids.
+        windows: Vec<(WindowId, Interval)>,
+    },
+    /// Move or resize a window on this day.
+    ChangeWindow {
+        /// Its bounds in the doctor's zone.
+        day_bounds: Interval,
+        /// Which window.
+        window_id: WindowId,
+        /// New times.
+        interval: Interval,
+    },
+    /// Remove a window that holds no reservation.
+    RemoveWindow {
+        /// Which window.
+        window_id: WindowId,
+    },
+    /// Reserve a slot for an appointment: inside one window, overlapping no other reservation.
+    Reserve {
+        /// Which day.
+        day: DayId,
+        /// Fresh id.
+        reservation_id: ReservationId,
+        /// For which appointment.
+        appointment_id: AppointmentId,
+        /// For which patient.
+        patient_id: UserId,
+        /// When.
+        interval: Interval,
+    },
+    /// Give a slot back. Releasing an unknown or already released reservation changes nothing.
+    Release {
+        /// Which reservation.
+        reservation_id: ReservationId,
+        /// Why.
+        reason: ReleaseReason,
+    },
+}
+
+/// What happened on a doctor-day. Every event names its doctor and date.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AvailabilityEvent {
+    /// A window was opened.
+    WindowOpened {
+        /// Which day.
+        day: DayId,
+        /// Window id.
+        window_id: WindowId,
+        /// When.
+        interval: Interval,
+    },
+    /// A window was moved or resized.
+    WindowChanged {
+        /// Which day.
+        day: DayId,
+        /// Window id.
+        window_id: WindowId,
+        /// New times.
+        interval: Interval,
+    },
+    /// A window was removed.
+    WindowRemoved {
+        /// Which day.
+        day: DayId,
+        /// Window id.
+        window_id: WindowId,
+    },
+    /// A slot was reserved for an appointment.
+    SlotReserved {
+        /// Which day.
+        day: DayId,
+        /// Reservation id.
+        reservation_id: ReservationId,
+        /// The appointment holding it.
+        appointment_id: AppointmentId,
+        /// The patient.
+        patient_id: UserId,
+        /// When.
+        interval: Interval,
+    },
+    /// A reserved slot was given back.
+    SlotReleased {
+        /// Which day.
+        day: DayId,
+        /// Reservation id.
+        reservation_id: ReservationId,
+        /// The appointment that held it.
+        appointment_id: AppointmentId,
+        /// Why.
+        reason: ReleaseReason,
+    },
+}
+
+/// Why a doctor-day command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AvailabilityError {
+    /// A window must lie within the doctor's local day.
+    #[error("a window must lie within one day in the doctor's time zone")]
+    WindowOutsideDay,
+    /// Windows on a day may not overlap (each other, or the ones given together).
+    #[error("the window overlaps an existing window")]
+    WindowOverlaps,
+    /// No window with this id on this day.
+    #[error("no such availability window")]
+    UnknownWindow,
+    /// The window holds a reservation.
+    #[error("the window holds a booked appointment")]
+    WindowHoldsAppointment,
+    /// The change would leave a reservation outside the window.
+    #[error("the change would drop a booked appointment")]
+    WouldStrandAppointment,
+    /// The time is not free: outside every window, or overlapping a reservation.
+    #[error("the requested time is not free in the doctor's availability")]
+    SlotUnavailable,
+    /// The reservation id is used already.
+    #[error("this reservation exists already")]
+    DuplicateReservation,
+}
+
+/// One doctor's day: windows and live reservations.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct DoctorDay {
+    day: Option<DayId>,
+    windows: BTreeMap<WindowId, Interval>,
+    reservations: BTreeMap<ReservationId, Reservation>,
+}
+
+impl DoctorDay {
+    /// Open windows.
+    pub fn windows(&self) -> &BTreeMap<WindowId, Interval> {
+        &self.windows
+    }
+
+    /// Live reservations.
+    pub fn reservations(&self) -> &BTreeMap<ReservationId, Reservation> {
+        &self.reservations
+    }
+
+    fn day(&self, given: Option<DayId>) -> Option<DayId> {
+        self.day.or(given)
+    }
+
+    fn overlaps_window(&self, interval: &Interval, except: Option<WindowId>) -> bool {
+        self.windows
+            .iter()
+            .any(|(id, w)| Some(*id) != except && w.overlaps(interval))
+    }
+
+    fn reservations_in(&self, window: &Interval) -> impl Iterator<Item = &Reservation> {
+        self.reservations
+            .values()
+            .filter(move |r| r.interval.overlaps(window))
+    }
+}
+
+impl Decide for DoctorDay {
+    fn decide(
+        &self,
+        command: AvailabilityCommand,
+    ) -> Result<Vec<AvailabilityEvent>, AvailabilityError> {
+        use AvailabilityError as E;
+        match command {
+            AvailabilityCommand::OpenWindows {
+                day,
+                day_bounds,
+                windows,
+            } => {
+                let day = self.day(Some(day)).unwrap_or(day);
+                let mut events = Vec::with_capacity(windows.len());
+                for (index, (window_id, interval)) in windows.iter().enumerate() {
+                    if !day_bounds.contains(interval) {
+                        return Err(E::WindowOutsideDay);
+                    }
+                    let overlaps_given = windows[..index].iter().any(|(_, w)| w.overlaps(interval));
+                    if overlaps_given || self.overlaps_window(interval, None) {
+                        return Err(E::WindowOverlaps);
+                    }
+                    events.push(AvailabilityEvent::WindowOpened {
+                        day,
+                        window_id: *window_id,
+                        interval: *interval,
+                    });
+                }
+                Ok(events)
+            }
+            AvailabilityCommand::ChangeWindow {
+                day_bounds,
+                window_id,
+                interval,
+            } => {
+                let (Some(day), Some(current)) = (self.day, self.windows.get(&window_id)) else {
+                    return Err(E::UnknownWindow);
+                };
+                if !day_bounds.contains(&interval) {
+                    return Err(E::WindowOutsideDay);
+                }
+                if self.overlaps_window(&interval, Some(window_id)) {
+                    return Err(E::WindowOverlaps);
+                }
+                if self
+                    .reservations_in(current)
+                    .any(|r| !interval.contains(&r.interval))
+                {
+                    return Err(E::WouldStrandAppointment);
+                }
+                if *current == interval {
+                    return Ok(vec![]);
+                }
+                Ok(vec![AvailabilityEvent::WindowChanged {
+                    day,
+                    window_id,
+                    interval,
+                }])
+            }
+            AvailabilityCommand::RemoveWindow { window_id } => {
+                let (Some(day), Some(current)) = (self.day, self.windows.get(&window_id)) else {
+                    return Err(E::UnknownWindow);
+                };
+                if self.reservations_in(current).next().is_some() {
+                    return Err(E::WindowHoldsAppointment);
+                }
+                Ok(vec![AvailabilityEvent::WindowRemoved { day, window_id }])
+            }
+            AvailabilityCommand::Reserve {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+            } => {
+                if self.reservations.contains_key(&reservation_id) {
+                    return Err(E::DuplicateReservation);
+                }
+                let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
+                let taken = self
+                    .reservations
+                    .values()
+                    .any(|r| r.interval.overlaps(&interval));
+                if !inside_a_window || taken {
+                    return Err(E::SlotUnavailable);
+                }
+                Ok(vec![AvailabilityEvent::SlotReserved {
+                    day: self.day(Some(day)).unwrap_or(day),
+                    reservation_id,
+                    appointment_id,
+                    patient_id,
+                    interval,
+                }])
+            }
+            AvailabilityCommand::Release {
+                reservation_id,
+                reason,
+            } => match (self.day, self.reservations.get(&reservation_id)) {
+                (Some(day), Some(reservation)) => Ok(vec![AvailabilityEvent::SlotReleased {
+                    day,
+                    reservation_id,
+                    appointment_id: reservation.appointment_id,
+                    reason,
+                }]),
+                _ => Ok(vec![]),
+            },
+        }
+    }
+}
+
+impl Aggregate for DoctorDay {
+    const TYPE: &'static str = "doctor_day";
+    type Command = AvailabilityCommand;
+    type Event = AvailabilityEvent;
+    type Error = AvailabilityError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: AvailabilityCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), AvailabilityError> {
+        self.decide_into(command, sink).await
+    }
+
+    fn apply(&mut self, event: AvailabilityEvent) {
+        match event {
+            AvailabilityEvent::WindowOpened {
+                day,
+                window_id,
+                interval,
+            }
+            | AvailabilityEvent::WindowChanged {
+                day,
+                window_id,
+                interval,
+            } => {
+                self.day = Some(day);
+                self.windows.insert(window_id, interval);
+            }
+            AvailabilityEvent::WindowRemoved { window_id, .. } => {
+                self.windows.remove(&window_id);
+            }
+            AvailabilityEvent::SlotReserved {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+            } => {
+                self.day = Some(day);
+                self.reservations.insert(
+                    reservation_id,
+                    Reservation {
+                        appointment_id,
+                        patient_id,
+                        interval,
+                    },
+                );
+            }
+            AvailabilityEvent::SlotReleased { reservation_id, .. } => {
+                self.reservations.remove(&reservation_id);
+            }
+        }
+    }
+}
+
+impl NamedCommand for AvailabilityCommand {
+    fn command_name(&self) -> &'static str {
+        match self {
+            AvailabilityCommand::OpenWindows { .. } => "availability.open_windows",
+            AvailabilityCommand::ChangeWindow { .. } => "availability.change_window",
+            AvailabilityCommand::RemoveWindow { .. } => "availability.remove_window",
+            AvailabilityCommand::Reserve { .. } => "availability.reserve",
+            AvailabilityCommand::Release { .. } => "availability.release",
+        }
+    }
+}
+
+impl DomainEvent for AvailabilityEvent {
+    fn event_type(&self) -> String {
+        match self {
+            AvailabilityEvent::WindowOpened { .. } => "WindowOpened",
+            AvailabilityEvent::WindowChanged { .. } => "WindowChanged",
+            AvailabilityEvent::WindowRemoved { .. } => "WindowRemoved",
+            AvailabilityEvent::SlotReserved { .. } => "SlotReserved",
+            AvailabilityEvent::SlotReleased { .. } => "SlotReleased",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    fn day() -> DayId {
+        DayId::new(UserId::from(uuid::Uuid::nil()), date!(2027 - 06 - 01))
+    }
+
+    fn bounds() -> Interval {
+        at(0, 24 * 60)
+    }
+
+    /// Minutes after midnight UTC on 2027-06-01.
+    fn at(from: i64, to: i64) -> Interval {
+        let midnight = datetime!(2027-06-01 00:00 UTC);
+        Interval::new(
+            midnight + time::Duration::minutes(from),
+            midnight + time::Duration::minutes(to),
+        )
+        .unwrap()
+    }
+
+    fn window() -> WindowId {
+        WindowId::from(uuid::Uuid::from_u128(1))
+    }
+
+    fn opened(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::WindowOpened {
+            day: day(),
+            window_id: window(),
+            interval: at(from, to),
+        }
+    }
+
+    fn reservation() -> ReservationId {
+        ReservationId::from(uuid::Uuid::from_u128(7))
+    }
+
+    fn appointment() -> AppointmentId {
+        AppointmentId::from(uuid::Uuid::from_u128(8))
+    }
+
+    fn patient() -> UserId {
+        UserId::from(uuid::Uuid::from_u128(9))
+    }
+
+    fn reserve(from: i64, to: i64) -> AvailabilityCommand {
+        AvailabilityCommand::Reserve {
+            day: day(),
+            reservation_id: reservation(),
+            appointment_id: appointment(),
+            patient_id: patient(),
+            interval: at(from, to),
+        }
+    }
+
+    fn reserved(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::SlotReserved {
+            day: day(),
+            reservation_id: reservation(),
+            appointment_id: appointment(),
+            patient_id: patient(),
+            interval: at(from, to),
+        }
+    }
+
+    fn framework() -> TestFramework<DoctorDay> {
+        TestFramework::with(())
+    }
+
+    fn open(windows: Vec<(WindowId, Interval)>) -> AvailabilityCommand {
+        AvailabilityCommand::OpenWindows {
+            day: day(),
+            day_bounds: bounds(),
+            windows,
+        }
+    }
+
+    #[test]
+    fn opening_windows_records_each() {
+        let second = WindowId::from(uuid::Uuid::from_u128(2));
+        framework()
+            .given_no_previous_events()
+            .when(open(vec![(window(), at(540, 720)), (second, at(780, 900))]))
+            .then_expect_events(vec![
+                opened(540, 720),
+                AvailabilityEvent::WindowOpened {
+                    day: day(),
+                    window_id: second,
+                    interval: at(780, 900),
+                },
+            ]);
+    }
+
+    #[test]
+    fn a_window_outside_the_day_is_refused() {
+        framework()
+            .given_no_previous_events()
+            .when(open(vec![(window(), at(23 * 60, 25 * 60))]))
+            .then_expect_error(AvailabilityError::WindowOutsideDay);
+    }
+
+    #[test]
+    fn a_window_overlapping_an_existing_one_is_refused() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(open(vec![(WindowId::new(), at(700, 800))]))
+            .then_expect_error(AvailabilityError::WindowOverlaps);
+    }
+
+    #[test]
+    fn windows_given_together_may_not_overlap_each_other() {
+        framework()
+            .given_no_previous_events()
+            .when(open(vec![
+                (WindowId::new(), at(540, 720)),
+                (WindowId::new(), at(600, 660)),
+            ]))
+            .then_expect_error(AvailabilityError::WindowOverlaps);
+    }
+
+    #[test]
+    fn a_slot_inside_a_window_is_reserved() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(reserve(540, 570))
+            .then_expect_events(vec![reserved(540, 570)]);
+    }
+
+    #[test]
+    fn a_slot_outside_every_window_is_unavailable() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(reserve(700, 730))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn an_overlapping_slot_is_unavailable() {
+        let mut second = reserve(555, 585);
+        if let AvailabilityCommand::Reserve { reservation_id, .. } = &mut second {
+            *reservation_id = ReservationId::new();
+        }
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(second)
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn reserving_with_a_used_id_is_refused() {
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(reserve(600, 630))
+            .then_expect_error(AvailabilityError::DuplicateReservation);
+    }
+
+    #[test]
+    fn a_released_slot_can_be_reserved_again() {
+        let released = AvailabilityEvent::SlotReleased {
+            day: day(),
+            reservation_id: reservation(),
+            appointment_id: appointment(),
+            reason: ReleaseReason::Cancelled,
+        };
+        let mut again = reserve(540, 570);
+        let fresh = ReservationId::new();
+        if let AvailabilityCommand::Reserve { reservation_id, .. } = &mut again {
+            *reservation_id = fresh;
+        }
+        let mut expected = reserved(540, 570);
+        if let AvailabilityEvent::SlotReserved { reservation_id, .. } = &mut expected {
+            *reservation_id = fresh;
+        }
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570), released])
+            .when(again)
+            .then_expect_events(vec![expected]);
+    }
+
+    #[test]
+    fn releasing_records_the_reason() {
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(AvailabilityCommand::Release {
+                reservation_id: reservation(),
+                reason: ReleaseReason::Cancelled,
+            })
+            .then_expect_events(vec![AvailabilityEvent::SlotReleased {
+                day: day(),
+                reservation_id: reservation(),
+                appointment_id: appointment(),
+                reason: ReleaseReason::Cancelled,
+            }]);
+    }
+
+    #[test]
+    fn releasing_an_unknown_reservation_changes_nothing() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(AvailabilityCommand::Release {
+                reservation_id: reservation(),
+                reason: ReleaseReason::Orphaned,
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn changing_a_window_records_the_new_times() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(600, 780),
+            })
+            .then_expect_events(vec![AvailabilityEvent::WindowChanged {
+                day: day(),
+                window_id: window(),
+                interval: at(600, 780),
+            }]);
+    }
+
+    #[test]
+    fn changing_a_window_may_not_drop_a_reservation() {
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(560, 720),
+            })
+            .then_expect_error(AvailabilityError::WouldStrandAppointment);
+    }
+
+    #[test]
+    fn changing_a_window_into_another_is_refused() {
+        let other = AvailabilityEvent::WindowOpened {
+            day: day(),
+            window_id: WindowId::new(),
+            interval: at(800, 900),
+        };
+        framework()
+            .given(vec![opened(540, 720), other])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(540, 810),
+            })
+            .then_expect_error(AvailabilityError::WindowOverlaps);
+    }
+
+    #[test]
+    fn changing_a_window_beyond_the_day_is_refused() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(1400, 1500),
+            })
+            .then_expect_error(AvailabilityError::WindowOutsideDay);
+    }
+
+    #[test]
+    fn changing_an_unknown_window_is_refused() {
+        framework()
+            .given_no_previous_events()
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(540, 600),
+            })
+            .then_expect_error(AvailabilityError::UnknownWindow);
+    }
+
+    #[test]
+    fn a_change_to_the_same_times_records_nothing() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(540, 720),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn removing_an_empty_window_records_it() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(AvailabilityCommand::RemoveWindow {
+                window_id: window(),
+            })
+            .then_expect_events(vec![AvailabilityEvent::WindowRemoved {
+                day: day(),
+                window_id: window(),
+            }]);
+    }
+
+    #[test]
+    fn removing_a_window_with_a_reservation_is_refused() {
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(AvailabilityCommand::RemoveWindow {
+                window_id: window(),
+            })
+            .then_expect_error(AvailabilityError::WindowHoldsAppointment);
+    }
+
+    #[test]
+    fn removing_an_unknown_window_is_refused() {
+        framework()
+            .given_no_previous_events()
+            .when(AvailabilityCommand::RemoveWindow {
+                window_id: window(),
+            })
+            .then_expect_error(AvailabilityError::UnknownWindow);
+    }
+}
