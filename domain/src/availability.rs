@@ -282,10 +282,11 @@ impl Decide for DoctorDay {
                     return Err(E::DuplicateReservation);
                 }
                 let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
+                // A rescheduled appointment briefly holds its old and new slot: they may overlap.
                 let taken = self
                     .reservations
                     .values()
-                    .any(|r| r.interval.overlaps(&interval));
+                    .any(|r| r.appointment_id != appointment_id && r.interval.overlaps(&interval));
                 if !inside_a_window || taken {
                     return Err(E::SlotUnavailable);
                 }
@@ -546,10 +547,34 @@ mod tests {
         if let AvailabilityCommand::Reserve { reservation_id, .. } = &mut second {
             *reservation_id = ReservationId::new();
         }
+        if let AvailabilityCommand::Reserve { appointment_id, .. } = &mut second {
+            *appointment_id = AppointmentId::new();
+        }
         framework()
             .given(vec![opened(540, 720), reserved(540, 570)])
             .when(second)
             .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn an_appointment_may_overlap_its_own_reservation_while_rescheduling() {
+        let moved = AvailabilityCommand::Reserve {
+            day: day(),
+            reservation_id: ReservationId::from(uuid::Uuid::from_u128(70)),
+            appointment_id: appointment(),
+            patient_id: patient(),
+            interval: at(555, 585),
+        };
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(moved)
+            .then_expect_events(vec![AvailabilityEvent::SlotReserved {
+                day: day(),
+                reservation_id: ReservationId::from(uuid::Uuid::from_u128(70)),
+                appointment_id: appointment(),
+                patient_id: patient(),
+                interval: at(555, 585),
+            }]);
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //!
 //! # Layout
 //!
-//! - [`ids`]: identifier newtypes ([`UserId`]).
+//! - [`ids`]: identifier newtypes ([`UserId`], [`AppointmentId`], [`DayId`], ...).
 //! - [`role`]: the roles a user can hold.
 //! - [`values`]: validated value types (names, labels, free text, e-mail, passwords, time zones).
 //! - [`position`]: the commit-safe position of an event in the global log (the resume token).
 //! - [`doctor`], [`patient`], [`staff`]: the profile aggregates, one per kind of user.
+//! - [`calendar`]: UTC intervals and doctors' wall-clock times, with the DST policy.
+//! - [`availability`]: the doctor-day aggregate (windows and slot reservations).
+//! - [`appointment`]: the appointment aggregate (the consultation's lifecycle).
 
+pub mod appointment;
 pub mod availability;
 pub mod calendar;
 pub mod doctor;
