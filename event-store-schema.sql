@@ -112,3 +112,91 @@ CREATE TABLE IF NOT EXISTS patient_profiles (
     notes       text   NOT NULL DEFAULT '',
     version     bigint NOT NULL
 );
+
+-- ---------------------------------------------------------------------------------------------
+-- Scheduling: command-side lookup tables (mutable, written by the booking flow, not by
+-- projections), for invariants that span aggregates.
+-- ---------------------------------------------------------------------------------------------
+
+-- One row per open appointment: a patient may not hold two overlapping ones. Claimed under a
+-- per-patient advisory lock before the slot is reserved; removed when the appointment ends or
+-- the booking fails; stale claims (no appointment events) are swept.
+CREATE TABLE IF NOT EXISTS patient_claims (
+    appointment_id uuid        PRIMARY KEY,
+    patient_id     uuid        NOT NULL,
+    start_at       timestamptz NOT NULL,
+    end_at         timestamptz NOT NULL,
+    claimed_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS patient_claims_patient ON patient_claims (patient_id, start_at);
+
+-- Idempotency-Key: the first answer to a (user, key) is stored and replayed.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id      uuid        NOT NULL,
+    key          text        NOT NULL,
+    request_hash text        NOT NULL,
+    status       smallint,
+    response     jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, key)
+);
+
+-- Secret, revocable calendar feed tokens.
+CREATE TABLE IF NOT EXISTS calendar_feeds (
+    token      text        PRIMARY KEY,
+    user_id    uuid        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS calendar_feeds_active ON calendar_feeds (user_id) WHERE revoked_at IS NULL;
+
+-- Projection "availability": availability_windows, reservations.
+CREATE TABLE IF NOT EXISTS availability_windows (
+    window_id  uuid        PRIMARY KEY,
+    doctor_id  uuid        NOT NULL,
+    day_id     text        NOT NULL,
+    local_date date        NOT NULL,
+    start_at   timestamptz NOT NULL,
+    end_at     timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS availability_windows_doctor ON availability_windows (doctor_id, start_at);
+
+CREATE TABLE IF NOT EXISTS reservations (
+    reservation_id uuid        PRIMARY KEY,
+    appointment_id uuid        NOT NULL,
+    doctor_id      uuid        NOT NULL,
+    patient_id     uuid        NOT NULL,
+    day_id         text        NOT NULL,
+    local_date     date        NOT NULL,
+    start_at       timestamptz NOT NULL,
+    end_at         timestamptz NOT NULL,
+    reserved_at    timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_doctor ON reservations (doctor_id, start_at);
+CREATE INDEX IF NOT EXISTS reservations_appointment ON reservations (appointment_id);
+
+-- Projection "appointments": appointments.
+CREATE TABLE IF NOT EXISTS appointments (
+    appointment_id         uuid        PRIMARY KEY,
+    doctor_id              uuid        NOT NULL,
+    patient_id             uuid        NOT NULL,
+    start_at               timestamptz NOT NULL,
+    end_at                 timestamptz NOT NULL,
+    status                 text        NOT NULL,
+    awaiting               text,
+    reason                 text        NOT NULL,
+    day_id                 text        NOT NULL,
+    reservation_id         uuid        NOT NULL,
+    created_at             timestamptz NOT NULL,
+    updated_at             timestamptz NOT NULL,
+    rescheduled_from_start timestamptz,
+    rescheduled_from_end   timestamptz,
+    cancelled_by           uuid,
+    cancel_reason          text,
+    cancelled_at           timestamptz,
+    sequence               bigint      NOT NULL,
+    position               text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS appointments_patient ON appointments (patient_id, start_at);
+CREATE INDEX IF NOT EXISTS appointments_doctor ON appointments (doctor_id, start_at);
+CREATE INDEX IF NOT EXISTS appointments_doctor_status ON appointments (doctor_id, status);

@@ -12,15 +12,22 @@
 //! - [`error`]: [`CommandError`], what a command can fail with besides its domain error.
 //! - [`accounts`]: registration and login; credentials live in a mutable table, not in events.
 //! - [`profiles`]: doctor, patient and staff profile commands.
+//! - [`scheduling`]: availability windows and the booking flow (claim, reserve, record,
+//!   compensate), reschedule, cancel, confirm, outcomes.
+//! - [`clock`]: "now", with a seam for tests.
 
 pub mod accounts;
+pub mod clock;
 pub mod context;
 pub mod error;
 pub mod executor;
 pub mod profiles;
+pub mod scheduling;
 
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
+pub use clock::Clock;
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;
 pub use executor::Executor;
 pub use profiles::Profiles;
+pub use scheduling::{Booking, Scheduling, SchedulingError, SchedulingRules};

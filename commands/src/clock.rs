@@ -1,0 +1,27 @@
+//! The service's notion of "now", with a seam for tests.
+
+use time::{Duration, OffsetDateTime};
+
+/// Wall-clock time, optionally shifted (tests move a second server instance into the future
+/// instead of sleeping).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clock {
+    offset: Duration,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// The system clock shifted by `offset`.
+    pub fn shifted(offset: Duration) -> Self {
+        Self { offset }
+    }
+
+    /// Now, in UTC.
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.offset
+    }
+}

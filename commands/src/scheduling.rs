@@ -1,0 +1,597 @@
+//! Scheduling: availability windows and the booking flow across the doctor-day and
+//! appointment aggregates.
+//!
+//! Booking = claim the patient's time (no overlapping appointments per patient) → reserve the
+//! slot on the doctor-day (where concurrent bookings race and exactly one wins) → record the
+//! appointment. A failure after the reservation is compensated by releasing it; what a crash
+//! leaves behind (a reservation or claim with no appointment) is swept. Rescheduling reserves
+//! the new time before releasing the old one.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{AggregateContext, AggregateError, EventStore};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use telemed_domain::appointment::{
+    Appointment, AppointmentCommand, AppointmentError, AppointmentState, Party, SlotRef,
+};
+use telemed_domain::availability::{
+    AvailabilityCommand, AvailabilityError, DoctorDay, ReleaseReason,
+};
+use telemed_domain::calendar::{Interval, day_bounds, local_date};
+use telemed_domain::values::FreeText;
+use telemed_domain::{AppointmentId, DayId, Position, ReservationId, UserId, WindowId};
+use time::Duration;
+use time_tz::Tz;
+
+use crate::clock::Clock;
+use crate::context::CommandContext;
+use crate::error::CommandError;
+use crate::executor::{Cqrs, Executor, cqrs};
+
+/// Limits on what may be booked.
+#[derive(Clone, Copy, Debug)]
+pub struct SchedulingRules {
+    /// How far ahead a booking must start.
+    pub min_notice: Duration,
+    /// How far ahead a booking may start at most.
+    pub horizon: Duration,
+    /// Shortest appointment.
+    pub min_length: Duration,
+    /// Longest appointment.
+    pub max_length: Duration,
+}
+
+impl Default for SchedulingRules {
+    fn default() -> Self {
+        Self {
+            min_notice: Duration::minutes(60),
+            horizon: Duration::days(180),
+            min_length: Duration::minutes(5),
+            max_length: Duration::hours(4),
+        }
+    }
+}
+
+/// Why a scheduling request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchedulingError {
+    /// Refused by the doctor-day.
+    #[error(transparent)]
+    Availability(#[from] AvailabilityError),
+    /// Refused by the appointment.
+    #[error(transparent)]
+    Appointment(#[from] AppointmentError),
+    /// The start is in the past.
+    #[error("the appointment must start in the future")]
+    InThePast,
+    /// The start is too close.
+    #[error("the appointment must start at least {0} minutes from now")]
+    TooSoon(i64),
+    /// The start is too far ahead.
+    #[error("the appointment must start within {0} days from now")]
+    TooFar(i64),
+    /// Too short or too long.
+    #[error("an appointment must last between {0} and {1} minutes")]
+    BadLength(i64, i64),
+    /// The patient has another appointment at an overlapping time.
+    #[error("you already have an appointment at an overlapping time")]
+    PatientBusy,
+}
+
+type Result<T> = std::result::Result<T, CommandError<SchedulingError>>;
+
+fn rejected(error: impl Into<SchedulingError>) -> CommandError<SchedulingError> {
+    CommandError::Rejected(error.into())
+}
+
+/// A validated booking request.
+#[derive(Clone, Debug)]
+pub struct Booking {
+    /// Fresh id of the new appointment.
+    pub appointment_id: AppointmentId,
+    /// The doctor.
+    pub doctor_id: UserId,
+    /// The patient.
+    pub patient_id: UserId,
+    /// The doctor-day whose window holds the time.
+    pub day: DayId,
+    /// When.
+    pub interval: Interval,
+    /// Why.
+    pub reason: FreeText,
+}
+
+const CLAIM_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('patient:' || $1::text, 0))";
+const CLAIM_CONFLICT: &str = "SELECT EXISTS (
+    SELECT 1 FROM patient_claims
+     WHERE patient_id = $1 AND appointment_id <> $2 AND start_at < $4 AND end_at > $3)";
+const CLAIM_UPSERT: &str =
+    "INSERT INTO patient_claims (appointment_id, patient_id, start_at, end_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (appointment_id) DO UPDATE SET start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at";
+const CLAIM_DELETE: &str = "DELETE FROM patient_claims WHERE appointment_id = $1";
+/// Claims older than the cutoff whose appointment was never recorded.
+const STALE_CLAIMS: &str = "DELETE FROM patient_claims c
+ WHERE c.claimed_at < $1
+   AND NOT EXISTS (SELECT 1 FROM events e
+                    WHERE e.aggregate_type = 'appointment' AND e.aggregate_id = c.appointment_id::text)";
+
+/// Availability and appointment commands.
+pub struct Scheduling {
+    pool: PgPool,
+    executor: Executor,
+    days: Cqrs<DoctorDay>,
+    appointments: Cqrs<Appointment>,
+    appointment_store: PersistedEventStore<PostgresEventRepository, Appointment>,
+    clock: Clock,
+    rules: SchedulingRules,
+}
+
+impl Scheduling {
+    /// Scheduling on `pool`.
+    pub fn new(pool: &PgPool, clock: Clock, rules: SchedulingRules) -> Self {
+        Self {
+            pool: pool.clone(),
+            executor: Executor::new(pool.clone()),
+            days: cqrs(pool, ()),
+            appointments: cqrs(pool, ()),
+            appointment_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
+                pool.clone(),
+            )),
+            clock,
+            rules,
+        }
+    }
+
+    /// The service's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The booking rules.
+    pub fn rules(&self) -> SchedulingRules {
+        self.rules
+    }
+
+    async fn on_day(
+        &self,
+        day: DayId,
+        command: AvailabilityCommand,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        self.executor
+            .execute(&self.days, &day.to_string(), command, context)
+            .await
+            .map_err(|e| e.map_rejected(SchedulingError::from))
+    }
+
+    async fn on_appointment(
+        &self,
+        id: AppointmentId,
+        command: AppointmentCommand,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        self.executor
+            .execute(&self.appointments, &id.to_string(), command, context)
+            .await
+            .map_err(|e| e.map_rejected(SchedulingError::from))
+    }
+
+    /// The current state of an appointment, from its events.
+    pub async fn appointment(&self, id: AppointmentId) -> Result<Option<AppointmentState>> {
+        let mut context = self
+            .appointment_store
+            .load_aggregate(&id.to_string())
+            .await
+            .map_err(|e| match e {
+                AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e),
+                other => CommandError::Internal(Box::new(other)),
+            })?;
+        Ok(context.aggregate().state().cloned())
+    }
+
+    /// Opens windows for `doctor` (in zone `tz`), grouped by local day; all or none: if a later
+    /// day refuses, the windows already opened on earlier days are removed again.
+    pub async fn open_windows(
+        &self,
+        doctor: UserId,
+        tz: &Tz,
+        intervals: &[Interval],
+        context: &CommandContext,
+    ) -> Result<(Vec<(WindowId, Interval)>, Position)> {
+        let mut by_day: BTreeMap<DayId, Vec<(WindowId, Interval)>> = BTreeMap::new();
+        for interval in intervals {
+            let day = DayId::new(doctor, local_date(interval.start, tz));
+            by_day
+                .entry(day)
+                .or_default()
+                .push((WindowId::new(), *interval));
+        }
+        let mut opened: Vec<(DayId, Vec<(WindowId, Interval)>)> = Vec::new();
+        let mut position = Position::START;
+        for (day, windows) in by_day {
+            let command = AvailabilityCommand::OpenWindows {
+                day,
+                day_bounds: day_bounds(day.date, tz),
+                windows: windows.clone(),
+            };
+            match self.on_day(day, command, context).await {
+                Ok(at) => {
+                    position = position.max(at);
+                    opened.push((day, windows));
+                }
+                Err(error) => {
+                    for (day, windows) in opened {
+                        for (window_id, _) in windows {
+                            let undo = AvailabilityCommand::RemoveWindow { window_id };
+                            if let Err(undo_error) = self.on_day(day, undo, context).await {
+                                tracing::error!(%day, %window_id, error = %undo_error, "could not undo an opened window");
+                            }
+                        }
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        let windows = {
+            let mut all: Vec<(WindowId, Interval)> = Vec::new();
+            for (_, windows) in &opened {
+                all.extend(windows.iter().copied());
+            }
+            all.sort_by_key(|(_, interval)| interval.start);
+            all
+        };
+        Ok((windows, position))
+    }
+
+    /// Moves or resizes a window within its day.
+    pub async fn change_window(
+        &self,
+        day: DayId,
+        tz: &Tz,
+        window_id: WindowId,
+        interval: Interval,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let command = AvailabilityCommand::ChangeWindow {
+            day_bounds: day_bounds(day.date, tz),
+            window_id,
+            interval,
+        };
+        self.on_day(day, command, context).await
+    }
+
+    /// Removes a window that holds no appointment.
+    pub async fn remove_window(
+        &self,
+        day: DayId,
+        window_id: WindowId,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        self.on_day(
+            day,
+            AvailabilityCommand::RemoveWindow { window_id },
+            context,
+        )
+        .await
+    }
+
+    fn check_time(&self, interval: &Interval) -> std::result::Result<(), SchedulingError> {
+        let now = self.clock.now();
+        let length = interval.duration();
+        if length < self.rules.min_length || length > self.rules.max_length {
+            return Err(SchedulingError::BadLength(
+                self.rules.min_length.whole_minutes(),
+                self.rules.max_length.whole_minutes(),
+            ));
+        }
+        if interval.start <= now {
+            return Err(SchedulingError::InThePast);
+        }
+        if interval.start < now + self.rules.min_notice {
+            return Err(SchedulingError::TooSoon(
+                self.rules.min_notice.whole_minutes(),
+            ));
+        }
+        if interval.start > now + self.rules.horizon {
+            return Err(SchedulingError::TooFar(self.rules.horizon.whole_days()));
+        }
+        Ok(())
+    }
+
+    /// Claims `interval` for the patient of `appointment`, refusing overlaps with their other
+    /// open appointments. Serialised per patient by an advisory lock (across processes).
+    async fn claim(
+        &self,
+        appointment: AppointmentId,
+        patient: UserId,
+        interval: Interval,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(CLAIM_LOCK)
+            .bind(patient.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        let busy: bool = sqlx::query_scalar(CLAIM_CONFLICT)
+            .bind(patient.as_uuid())
+            .bind(appointment.as_uuid())
+            .bind(interval.start)
+            .bind(interval.end)
+            .fetch_one(&mut *tx)
+            .await?;
+        if busy {
+            return Err(rejected(SchedulingError::PatientBusy));
+        }
+        sqlx::query(CLAIM_UPSERT)
+            .bind(appointment.as_uuid())
+            .bind(patient.as_uuid())
+            .bind(interval.start)
+            .bind(interval.end)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unclaim(&self, appointment: AppointmentId) {
+        if let Err(error) = sqlx::query(CLAIM_DELETE)
+            .bind(appointment.as_uuid())
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(%appointment, %error, "could not remove a patient claim; the sweeper will");
+        }
+    }
+
+    async fn release(
+        &self,
+        slot: SlotRef,
+        reason: ReleaseReason,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let command = AvailabilityCommand::Release {
+            reservation_id: slot.reservation_id,
+            reason,
+        };
+        self.on_day(slot.day, command, context).await
+    }
+
+    /// Books a consultation: claim, reserve, record; compensates on failure.
+    pub async fn book(&self, booking: Booking, context: &CommandContext) -> Result<Position> {
+        self.check_time(&booking.interval).map_err(rejected)?;
+        self.claim(booking.appointment_id, booking.patient_id, booking.interval)
+            .await?;
+        let slot = SlotRef {
+            day: booking.day,
+            reservation_id: ReservationId::new(),
+        };
+        let reserve = AvailabilityCommand::Reserve {
+            day: booking.day,
+            reservation_id: slot.reservation_id,
+            appointment_id: booking.appointment_id,
+            patient_id: booking.patient_id,
+            interval: booking.interval,
+        };
+        let reserved = match self.on_day(booking.day, reserve, context).await {
+            Ok(position) => position,
+            Err(error) => {
+                self.unclaim(booking.appointment_id).await;
+                return Err(error);
+            }
+        };
+        let request = AppointmentCommand::Request {
+            doctor_id: booking.doctor_id,
+            patient_id: booking.patient_id,
+            interval: booking.interval,
+            reason: booking.reason,
+            slot,
+            at: self.clock.now(),
+        };
+        match self
+            .on_appointment(booking.appointment_id, request, context)
+            .await
+        {
+            Ok(position) => Ok(position.max(reserved)),
+            Err(error) => {
+                if let Err(undo) = self
+                    .release(slot, ReleaseReason::BookingFailed, context)
+                    .await
+                {
+                    tracing::error!(appointment = %booking.appointment_id, error = %undo, "could not release the slot of a failed booking; the sweeper will");
+                }
+                self.unclaim(booking.appointment_id).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Moves an appointment: the new time is reserved before the old one is released.
+    pub async fn reschedule(
+        &self,
+        id: AppointmentId,
+        by: Party,
+        day: DayId,
+        interval: Interval,
+        reason: FreeText,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let state = self
+            .appointment(id)
+            .await?
+            .ok_or_else(|| rejected(AppointmentError::NotFound))?;
+        if !state.status.is_open() {
+            return Err(rejected(AppointmentError::InvalidTransition {
+                status: state.status,
+                action: "reschedule",
+            }));
+        }
+        if interval == state.interval {
+            return Err(rejected(AppointmentError::SameTime));
+        }
+        self.check_time(&interval).map_err(rejected)?;
+        self.claim(id, state.patient_id, interval).await?;
+        let restore_claim = || self.claim(id, state.patient_id, state.interval);
+        let slot = SlotRef {
+            day,
+            reservation_id: ReservationId::new(),
+        };
+        let reserve = AvailabilityCommand::Reserve {
+            day,
+            reservation_id: slot.reservation_id,
+            appointment_id: id,
+            patient_id: state.patient_id,
+            interval,
+        };
+        let reserved = match self.on_day(day, reserve, context).await {
+            Ok(position) => position,
+            Err(error) => {
+                let _ = restore_claim().await;
+                return Err(error);
+            }
+        };
+        let command = AppointmentCommand::Reschedule {
+            interval,
+            reason,
+            slot,
+            by,
+            at: self.clock.now(),
+        };
+        let moved = match self.on_appointment(id, command, context).await {
+            Ok(position) => position,
+            Err(error) => {
+                if let Err(undo) = self
+                    .release(slot, ReleaseReason::BookingFailed, context)
+                    .await
+                {
+                    tracing::error!(appointment = %id, error = %undo, "could not release the new slot of a failed reschedule; the sweeper will");
+                }
+                let _ = restore_claim().await;
+                return Err(error);
+            }
+        };
+        let released = self
+            .release(state.slot, ReleaseReason::Rescheduled, context)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(appointment = %id, %error, "could not release the old slot; the sweeper will");
+                Position::START
+            });
+        Ok(moved.max(reserved).max(released))
+    }
+
+    /// Cancels an appointment and frees its slot.
+    pub async fn cancel(
+        &self,
+        id: AppointmentId,
+        by: Party,
+        reason: FreeText,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let state = self
+            .appointment(id)
+            .await?
+            .ok_or_else(|| rejected(AppointmentError::NotFound))?;
+        let cancelled = self
+            .on_appointment(
+                id,
+                AppointmentCommand::Cancel {
+                    by,
+                    reason,
+                    at: self.clock.now(),
+                },
+                context,
+            )
+            .await?;
+        self.unclaim(id).await;
+        let released = self
+            .release(state.slot, ReleaseReason::Cancelled, context)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(appointment = %id, %error, "could not release a cancelled slot; the sweeper will");
+                Position::START
+            });
+        Ok(cancelled.max(released))
+    }
+
+    /// Confirms the current time of an appointment.
+    pub async fn confirm(
+        &self,
+        id: AppointmentId,
+        by: Party,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        self.on_appointment(
+            id,
+            AppointmentCommand::Confirm {
+                by,
+                at: self.clock.now(),
+            },
+            context,
+        )
+        .await
+    }
+
+    /// Records that the consultation took place.
+    pub async fn complete(
+        &self,
+        id: AppointmentId,
+        by: Party,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let position = self
+            .on_appointment(
+                id,
+                AppointmentCommand::Complete {
+                    by,
+                    at: self.clock.now(),
+                },
+                context,
+            )
+            .await?;
+        self.unclaim(id).await;
+        Ok(position)
+    }
+
+    /// Records that the patient did not come.
+    pub async fn no_show(
+        &self,
+        id: AppointmentId,
+        by: Party,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let position = self
+            .on_appointment(
+                id,
+                AppointmentCommand::MarkNoShow {
+                    by,
+                    at: self.clock.now(),
+                },
+                context,
+            )
+            .await?;
+        self.unclaim(id).await;
+        Ok(position)
+    }
+
+    /// Releases a reservation that no appointment holds (found by the sweeper).
+    pub async fn release_orphan(
+        &self,
+        slot: SlotRef,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        self.release(slot, ReleaseReason::Orphaned, context).await
+    }
+
+    /// Deletes patient claims older than `older_than` whose appointment was never recorded.
+    pub async fn sweep_claims(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = self.clock.now() - older_than;
+        let deleted = sqlx::query(STALE_CLAIMS)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+}
