@@ -12,7 +12,11 @@
 //!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes.
 //! - [`rebuild`]: rebuilding a projection from position zero while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
+//! - [`availability`]: windows and reservations per doctor; free-slot computation.
+//! - [`appointments`]: appointments, lists and dashboard queries.
 
+pub mod appointments;
+pub mod availability;
 pub mod event;
 pub mod profiles;
 pub mod rebuild;
@@ -27,5 +31,9 @@ use std::sync::Arc;
 
 /// Every projection the service runs, in a stable order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(profiles::ProfilesProjection)]
+    vec![
+        Arc::new(profiles::ProfilesProjection),
+        Arc::new(availability::AvailabilityProjection),
+        Arc::new(appointments::AppointmentsProjection),
+    ]
 }

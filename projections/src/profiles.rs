@@ -354,16 +354,3 @@ fn doctor_from_row(row: &PgRow) -> Result<DoctorView, sqlx::Error> {
         timezone: row.try_get("timezone")?,
     })
 }
-
-/// Whether doctor `doctor` currently shares a non-cancelled appointment with `patient`, which
-/// entitles them to read the patient's record.
-///
-/// Appointments do not exist yet (they arrive with scheduling), so no doctor treats any
-/// patient: this answers `false` until the appointments read model replaces it.
-pub async fn doctor_treats_patient(
-    _db: impl PgExecutor<'_>,
-    _doctor: UserId,
-    _patient: UserId,
-) -> Result<bool, sqlx::Error> {
-    Ok(false)
-}

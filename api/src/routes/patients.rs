@@ -129,7 +129,14 @@ async fn may_read(state: &AppState, user: &AuthUser, patient_id: UserId) -> Resu
     Ok(match user.role {
         Role::Patient => user.id == patient_id,
         Role::Admin => true,
-        Role::Doctor => profiles::doctor_treats_patient(&state.pool, user.id, patient_id).await?,
+        Role::Doctor => {
+            telemed_projections::appointments::doctor_treats_patient(
+                &state.pool,
+                user.id,
+                patient_id,
+            )
+            .await?
+        }
         Role::Auditor => false,
     })
 }

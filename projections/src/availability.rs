@@ -1,0 +1,379 @@
+//! The `availability` projection: open windows and live reservations per doctor, and the
+//! free-slot computation over them.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgExecutor, Row};
+use telemed_domain::availability::AvailabilityEvent;
+use telemed_domain::calendar::Interval;
+use telemed_domain::{DayId, UserId, WindowId};
+use time::{Date, Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::event::StoredEvent;
+use crate::runner::{Projection, ProjectionError};
+
+/// Builds `availability_windows` and `reservations`.
+pub struct AvailabilityProjection;
+
+#[async_trait]
+impl Projection for AvailabilityProjection {
+    fn name(&self) -> &'static str {
+        "availability"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["availability_windows", "reservations"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "doctor_day" {
+            return Ok(());
+        }
+        let decoded: AvailabilityEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ProjectionError::payload(event, e))?;
+        match decoded {
+            AvailabilityEvent::WindowOpened {
+                day,
+                window_id,
+                interval,
+            } => {
+                sqlx::query(
+                    "INSERT INTO availability_windows (window_id, doctor_id, day_id, local_date, start_at, end_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(window_id.as_uuid())
+                .bind(day.doctor.as_uuid())
+                .bind(day.to_string())
+                .bind(day.date)
+                .bind(interval.start)
+                .bind(interval.end)
+                .execute(&mut *tx)
+                .await?;
+            }
+            AvailabilityEvent::WindowChanged {
+                window_id,
+                interval,
+                ..
+            } => {
+                sqlx::query("UPDATE availability_windows SET start_at = $2, end_at = $3 WHERE window_id = $1")
+                    .bind(window_id.as_uuid())
+                    .bind(interval.start)
+                    .bind(interval.end)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            AvailabilityEvent::WindowRemoved { window_id, .. } => {
+                sqlx::query("DELETE FROM availability_windows WHERE window_id = $1")
+                    .bind(window_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            AvailabilityEvent::SlotReserved {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+            } => {
+                sqlx::query(
+                    "INSERT INTO reservations (reservation_id, appointment_id, doctor_id, patient_id, day_id,
+                                               local_date, start_at, end_at, reserved_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(reservation_id.as_uuid())
+                .bind(appointment_id.as_uuid())
+                .bind(day.doctor.as_uuid())
+                .bind(patient_id.as_uuid())
+                .bind(day.to_string())
+                .bind(day.date)
+                .bind(interval.start)
+                .bind(interval.end)
+                .bind(event.recorded_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            AvailabilityEvent::SlotReleased { reservation_id, .. } => {
+                sqlx::query("DELETE FROM reservations WHERE reservation_id = $1")
+                    .bind(reservation_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An open availability window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WindowView {
+    /// Window id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: WindowId,
+    /// First instant (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start: OffsetDateTime,
+    /// First instant after (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub end: OffsetDateTime,
+}
+
+/// A window with the day it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowRow {
+    /// The window.
+    pub window: WindowView,
+    /// Its doctor-day.
+    pub day: DayId,
+}
+
+fn window_from_row(row: &PgRow) -> Result<WindowRow, sqlx::Error> {
+    let day: String = row.try_get("day_id")?;
+    Ok(WindowRow {
+        window: WindowView {
+            id: WindowId::from(row.try_get::<Uuid, _>("window_id")?),
+            start: row.try_get("start_at")?,
+            end: row.try_get("end_at")?,
+        },
+        day: day.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+    })
+}
+
+/// Window `id` of `doctor`.
+pub async fn window(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    id: WindowId,
+) -> Result<Option<WindowRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT window_id, day_id, start_at, end_at FROM availability_windows WHERE window_id = $1 AND doctor_id = $2",
+    )
+    .bind(id.as_uuid())
+    .bind(doctor.as_uuid())
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(window_from_row)
+    .transpose()
+}
+
+/// The doctor-day whose window contains `interval`, if any.
+pub async fn day_containing(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    interval: Interval,
+) -> Result<Option<DayId>, sqlx::Error> {
+    let day: Option<String> = sqlx::query_scalar(
+        "SELECT day_id FROM availability_windows
+          WHERE doctor_id = $1 AND start_at <= $2 AND end_at >= $3 LIMIT 1",
+    )
+    .bind(doctor.as_uuid())
+    .bind(interval.start)
+    .bind(interval.end)
+    .fetch_optional(db)
+    .await?;
+    day.map(|d| d.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
+}
+
+/// Windows of `doctor` overlapping `[from, to)`, by start.
+pub async fn windows_between(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<WindowRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT window_id, day_id, start_at, end_at FROM availability_windows
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at",
+    )
+    .bind(doctor.as_uuid())
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(window_from_row)
+    .collect()
+}
+
+/// Live reservations of `doctor` overlapping `[from, to)`.
+pub async fn reserved_between(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<Interval>, sqlx::Error> {
+    let rows: Vec<(OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
+        "SELECT start_at, end_at FROM reservations
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at",
+    )
+    .bind(doctor.as_uuid())
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, end)| Interval { start, end })
+        .collect())
+}
+
+/// Minutes of availability and of reservations per local date of `doctor`, for dates in
+/// `[first, last]`.
+pub async fn minutes_per_day(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    first: Date,
+    last: Date,
+) -> Result<Vec<(Date, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d::date AS local_date,
+                COALESCE((SELECT sum(extract(epoch FROM end_at - start_at))::bigint / 60
+                            FROM availability_windows w WHERE w.doctor_id = $1 AND w.local_date = d::date), 0),
+                COALESCE((SELECT sum(extract(epoch FROM end_at - start_at))::bigint / 60
+                            FROM reservations r WHERE r.doctor_id = $1 AND r.local_date = d::date), 0)
+           FROM generate_series($2::date, $3::date, interval '1 day') AS d
+          ORDER BY 1",
+    )
+    .bind(doctor.as_uuid())
+    .bind(first)
+    .bind(last)
+    .fetch_all(db)
+    .await
+}
+
+/// A reservation no appointment holds any more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrphanReservation {
+    /// Its doctor-day.
+    pub day: DayId,
+    /// Its id.
+    pub reservation_id: telemed_domain::ReservationId,
+}
+
+/// Reservations older than `before` that are not the current slot of a non-cancelled
+/// appointment.
+pub async fn orphan_reservations(
+    db: impl PgExecutor<'_>,
+    before: OffsetDateTime,
+) -> Result<Vec<OrphanReservation>, sqlx::Error> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT r.day_id, r.reservation_id FROM reservations r
+          WHERE r.reserved_at < $1
+            AND NOT EXISTS (SELECT 1 FROM appointments a
+                             WHERE a.reservation_id = r.reservation_id AND a.status <> 'cancelled')
+          LIMIT 100",
+    )
+    .bind(before)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(day, id)| {
+            Ok(OrphanReservation {
+                day: day.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                reservation_id: id.into(),
+            })
+        })
+        .collect()
+}
+
+/// Free slots of `length`, back to back from each window's start, that overlap no reservation
+/// and start within `[not_before, not_after]`.
+pub fn free_slots(
+    windows: &[Interval],
+    reserved: &[Interval],
+    length: Duration,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Vec<Interval> {
+    let mut slots = Vec::new();
+    if length <= Duration::ZERO {
+        return slots;
+    }
+    for window in windows {
+        let mut start = window.start;
+        while start + length <= window.end {
+            let slot = Interval {
+                start,
+                end: start + length,
+            };
+            let free = !reserved.iter().any(|r| r.overlaps(&slot));
+            if free && start >= not_before && start <= not_after {
+                slots.push(slot);
+            }
+            start += length;
+        }
+    }
+    slots.sort();
+    slots
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn span(from: OffsetDateTime, minutes: i64) -> Interval {
+        Interval {
+            start: from,
+            end: from + Duration::minutes(minutes),
+        }
+    }
+
+    #[test]
+    fn slots_run_back_to_back_from_the_window_start_and_skip_reservations() {
+        let nine = datetime!(2027-06-01 09:00 UTC);
+        let windows = [span(nine, 120)];
+        let reserved = [span(nine + Duration::minutes(40), 30)];
+        let slots = free_slots(
+            &windows,
+            &reserved,
+            Duration::minutes(30),
+            nine,
+            nine + Duration::days(1),
+        );
+        let starts: Vec<_> = slots
+            .iter()
+            .map(|s| (s.start - nine).whole_minutes())
+            .collect();
+        assert_eq!(starts, vec![0, 90]);
+    }
+
+    #[test]
+    fn a_slot_must_fit_in_the_window() {
+        let nine = datetime!(2027-06-01 09:00 UTC);
+        let slots = free_slots(
+            &[span(nine, 50)],
+            &[],
+            Duration::minutes(30),
+            nine,
+            nine + Duration::days(1),
+        );
+        assert_eq!(slots.len(), 1);
+    }
+
+    #[test]
+    fn slots_before_the_notice_period_are_not_offered() {
+        let nine = datetime!(2027-06-01 09:00 UTC);
+        let slots = free_slots(
+            &[span(nine, 120)],
+            &[],
+            Duration::minutes(30),
+            nine + Duration::minutes(45),
+            nine + Duration::days(1),
+        );
+        assert_eq!(
+            slots.first().map(|s| s.start),
+            Some(nine + Duration::minutes(60))
+        );
+    }
+}
