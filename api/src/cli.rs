@@ -78,6 +78,17 @@ struct ServeArgs {
     /// Most database connections of this process.
     #[arg(long, env = "TELEMED_DB_MAX_CONNECTIONS", default_value_t = 32)]
     db_max_connections: u32,
+    /// How far ahead a booking must start, in minutes.
+    #[arg(long, env = "TELEMED_BOOKING_MIN_NOTICE_MINUTES", default_value_t = 60)]
+    booking_min_notice_minutes: u32,
+    /// How far ahead a booking may start at most, in days.
+    #[arg(long, env = "TELEMED_BOOKING_HORIZON_DAYS", default_value_t = 180,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    booking_horizon_days: u32,
+    /// Base URL clients reach this server at, for links such as calendar feeds
+    /// (default: from each request's Host header).
+    #[arg(long, env = "TELEMED_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +141,11 @@ impl ServeArgs {
             read_your_writes_timeout: Duration::from_millis(self.read_your_writes_timeout_ms),
             body_limit_bytes: self.body_limit_bytes,
             max_db_connections: self.db_max_connections,
+            booking_min_notice: time::Duration::minutes(self.booking_min_notice_minutes.into()),
+            booking_horizon: time::Duration::days(self.booking_horizon_days.into()),
+            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            orphan_reservation_timeout: time::Duration::minutes(2),
+            clock_offset: time::Duration::ZERO,
         }
     }
 }

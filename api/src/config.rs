@@ -37,6 +37,17 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Most database connections of this process.
     pub max_db_connections: u32,
+    /// How far ahead a booking must start.
+    pub booking_min_notice: time::Duration,
+    /// How far ahead a booking may start at most.
+    pub booking_horizon: time::Duration,
+    /// Base URL clients reach this server at (for calendar feed links); `None`: from the
+    /// request's `Host` header.
+    pub public_url: Option<String>,
+    /// How long a slot reservation without an appointment survives before the sweeper frees it.
+    pub orphan_reservation_timeout: time::Duration,
+    /// Shifts the server's clock (tests only; not configurable from the environment).
+    pub clock_offset: time::Duration,
 }
 
 /// The configuration cannot be used.
@@ -61,6 +72,11 @@ impl Config {
             read_your_writes_timeout: Duration::from_secs(5),
             body_limit_bytes: 256 * 1024,
             max_db_connections: 32,
+            booking_min_notice: time::Duration::minutes(60),
+            booking_horizon: time::Duration::days(180),
+            public_url: None,
+            orphan_reservation_timeout: time::Duration::minutes(2),
+            clock_offset: time::Duration::ZERO,
         }
     }
 

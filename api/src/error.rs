@@ -209,18 +209,19 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<CommandError<E>> for ApiError {
-    /// Infrastructure failures only; callers map `Rejected` to their own status first.
-    fn from(error: CommandError<E>) -> Self {
-        match error {
-            CommandError::Rejected(e) => ApiError::Internal(anyhow::anyhow!(e)),
-            CommandError::Contention => ApiError::Conflict {
-                code: "contention",
-                detail: "the record is being changed by others right now; try again".into(),
-            },
-            CommandError::Unavailable(source) => ApiError::Unavailable(Some(source)),
-            CommandError::Internal(source) => ApiError::Internal(anyhow::anyhow!(source)),
-        }
+/// Maps the infrastructure failures of a command; callers map `Rejected` to their own status
+/// first (a `Rejected` reaching this is a bug: 500).
+pub fn command_failure<E: std::error::Error + Send + Sync + 'static>(
+    error: CommandError<E>,
+) -> ApiError {
+    match error {
+        CommandError::Rejected(e) => ApiError::Internal(anyhow::anyhow!(e)),
+        CommandError::Contention => ApiError::Conflict {
+            code: "contention",
+            detail: "the record is being changed by others right now; try again".into(),
+        },
+        CommandError::Unavailable(source) => ApiError::Unavailable(Some(source)),
+        CommandError::Internal(source) => ApiError::Internal(anyhow::anyhow!(source)),
     }
 }
 
@@ -255,6 +256,48 @@ impl FieldErrors {
             _ => Err(ApiError::Validation(self.0)),
         }
     }
+}
+
+impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
+    fn from(error: CommandError<telemed_commands::SchedulingError>) -> Self {
+        use telemed_commands::SchedulingError as S;
+        use telemed_domain::appointment::AppointmentError as Ap;
+        use telemed_domain::availability::AvailabilityError as Av;
+        let conflict = |code: &'static str, detail: String| ApiError::Conflict { code, detail };
+        let rejection = match error {
+            CommandError::Rejected(rejection) => rejection,
+            other => return command_failure(other.map_rejected(|_| unreachable_rejection())),
+        };
+        let detail = rejection.to_string();
+        match rejection {
+            S::Availability(Av::WindowOutsideDay) => ApiError::invalid("end", detail),
+            S::Availability(Av::WindowOverlaps) => conflict("window_overlap", detail),
+            S::Availability(Av::UnknownWindow) => ApiError::NotFound(detail),
+            S::Availability(Av::WindowHoldsAppointment) => {
+                conflict("window_has_appointment", detail)
+            }
+            S::Availability(Av::WouldStrandAppointment) => {
+                conflict("would_drop_appointment", detail)
+            }
+            S::Availability(Av::SlotUnavailable) => conflict("slot_unavailable", detail),
+            S::Availability(Av::DuplicateReservation) | S::Appointment(Ap::AlreadyRequested) => {
+                ApiError::internal(anyhow::anyhow!(detail))
+            }
+            S::Appointment(Ap::NotFound) => ApiError::NotFound("no such appointment".into()),
+            S::Appointment(Ap::NotAllowed(why)) => ApiError::Forbidden(why.to_string()),
+            S::Appointment(Ap::InvalidTransition { .. }) => conflict("invalid_transition", detail),
+            S::Appointment(Ap::NotStarted) => conflict("not_started", detail),
+            S::Appointment(Ap::SameTime) => ApiError::invalid("start", detail),
+            S::InThePast | S::TooSoon(_) | S::TooFar(_) => ApiError::invalid("start", detail),
+            S::BadLength(..) => ApiError::invalid("end", detail),
+            S::PatientBusy => conflict("patient_busy", detail),
+        }
+    }
+}
+
+/// Stands in for a domain error that cannot occur (infrastructure failures carry none).
+fn unreachable_rejection() -> std::io::Error {
+    std::io::Error::other("no rejection")
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //!   authenticated user; the request id.
 //! - [`auth`]: JWT issuing and verification.
 //! - [`routes`]: one module per resource, each exporting `router()`.
+//! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
 
 pub mod auth;
 pub mod cli;
@@ -23,9 +24,11 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod sweeper;
 
 pub use config::{Config, Environment};
 pub use startup::Application;

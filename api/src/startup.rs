@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt;
-use telemed_commands::{Accounts, Profiles};
+use telemed_commands::{Accounts, Clock, Profiles, Scheduling, SchedulingRules};
 use telemed_projections::ProjectionRunner;
 use telemed_projections::runner::RunnerConfig;
 use tokio::net::TcpListener;
@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::database;
-use crate::state::{AppState, SettleTimeout};
+use crate::state::{AppState, PublicUrl, SettleTimeout};
 
 /// A bound, ready-to-serve Telemed server.
 pub struct Application {
@@ -41,7 +41,25 @@ impl Application {
         )
         .spawn(stopped);
         let profiles = Arc::new(Profiles::new(&pool));
+        let rules = SchedulingRules {
+            min_notice: config.booking_min_notice,
+            horizon: config.booking_horizon,
+            ..SchedulingRules::default()
+        };
+        let scheduling = Arc::new(Scheduling::new(
+            &pool,
+            Clock::shifted(config.clock_offset),
+            rules,
+        ));
+        crate::sweeper::spawn(
+            pool.clone(),
+            scheduling.clone(),
+            config.orphan_reservation_timeout,
+            stop_background.subscribe(),
+        );
         let state = AppState {
+            scheduling,
+            public_url: PublicUrl(config.public_url.clone()),
             accounts: Accounts::new(pool.clone(), profiles.clone()),
             profiles,
             jwt: Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl)),

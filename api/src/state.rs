@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
-use telemed_commands::{Accounts, Profiles};
+use telemed_commands::{Accounts, Profiles, Scheduling};
 use telemed_domain::Position;
 use telemed_projections::Progress;
 
@@ -20,6 +20,10 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Profile commands.
     pub profiles: Arc<Profiles>,
+    /// Availability and appointment commands.
+    pub scheduling: Arc<Scheduling>,
+    /// Base URL for links, if configured.
+    pub public_url: PublicUrl,
     /// Access tokens.
     pub jwt: Arc<JwtKeys>,
     /// Projection progress, for read-your-writes and readiness.
@@ -27,6 +31,10 @@ pub struct AppState {
     /// How long a command's response waits for read models.
     pub settle_timeout: SettleTimeout,
 }
+
+/// The configured public base URL (no trailing slash), if any.
+#[derive(Clone, Debug, Default)]
+pub struct PublicUrl(pub Option<String>);
 
 /// Longest wait for read models after a command.
 #[derive(Clone, Copy, Debug)]

@@ -279,7 +279,8 @@ impl Scheduling {
         .await
     }
 
-    fn check_time(&self, interval: &Interval) -> std::result::Result<(), SchedulingError> {
+    /// Checks a booking time against the rules: length, in the future, notice, horizon.
+    pub fn check_time(&self, interval: &Interval) -> std::result::Result<(), SchedulingError> {
         let now = self.clock.now();
         let length = interval.duration();
         if length < self.rules.min_length || length > self.rules.max_length {

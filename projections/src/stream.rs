@@ -58,3 +58,26 @@ fn event_from_row(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
         recorded_at: row.try_get("recorded_at")?,
     })
 }
+
+const AGGREGATE_EVENTS: &str = "
+SELECT transaction_id::text AS xid, global_position, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2
+ ORDER BY sequence";
+
+/// Every event of one aggregate, in sequence order.
+pub async fn aggregate_events<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query(AGGREGATE_EVENTS)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+}

@@ -9,7 +9,7 @@ use telemed_domain::{Role, UserId};
 use telemed_projections::profiles::{self, DoctorView};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::error::{ApiError, FieldErrors, Problem, command_failure};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::AppState;
 
@@ -152,7 +152,7 @@ async fn update_profile(
             telemed_commands::CommandError::Rejected(DoctorError::NotRegistered) => {
                 ApiError::NotFound("no such doctor".into())
             }
-            other => other.into(),
+            other => command_failure(other),
         })?;
     state.settle(position).await;
     profiles::doctor(&state.pool, doctor_id)

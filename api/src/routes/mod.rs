@@ -1,10 +1,15 @@
 //! The REST routes, one module per resource; each exports `router()`.
 
+mod appointments;
 mod auth;
+mod availability;
+mod calendar;
+mod dashboards;
 mod doctors;
 mod health;
 mod me;
 mod openapi;
+mod params;
 mod patients;
 pub mod views;
 
@@ -25,6 +30,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(me::router())
         .merge(doctors::router())
         .merge(patients::router())
+        .merge(availability::router())
+        .merge(appointments::router())
+        .merge(dashboards::router())
+        .merge(calendar::router())
         .merge(openapi::router())
         .split_for_parts();
     router

@@ -9,7 +9,7 @@ use telemed_domain::{Role, UserId};
 use telemed_projections::profiles::{self, PatientView};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::error::{ApiError, FieldErrors, Problem, command_failure};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
 
@@ -192,7 +192,7 @@ async fn update_profile(
         .await
         .map_err(|error| match error {
             telemed_commands::CommandError::Rejected(PatientError::NotRegistered) => not_found(),
-            other => other.into(),
+            other => command_failure(other),
         })?;
     state.settle(position).await;
     profiles::patient(&state.pool, patient_id)

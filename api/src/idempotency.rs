@@ -1,0 +1,108 @@
+//! `Idempotency-Key`: the first answer to a (user, key) is stored and replayed for repeats.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+use sqlx::PgPool;
+use telemed_domain::UserId;
+
+use crate::error::ApiError;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+
+/// What to do with a request carrying a key.
+pub enum Begin {
+    /// First time: handle it, then [`finish`].
+    Fresh,
+    /// Seen and answered: replay this.
+    Replay(StatusCode, Value),
+}
+
+/// Validates a key: 1–255 visible ASCII characters.
+pub fn parse_key(raw: &str) -> Result<String, ApiError> {
+    let ok = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ))
+    }
+}
+
+/// Registers the key with the request's fingerprint, or finds the earlier answer.
+pub async fn begin(
+    pool: &PgPool,
+    user: UserId,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Begin, ApiError> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, key) DO NOTHING",
+    )
+    .bind(user.as_uuid())
+    .bind(key)
+    .bind(fingerprint)
+    .execute(pool)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Begin::Fresh);
+    }
+    let (stored, status, response): (String, Option<i16>, Option<Value>) = sqlx::query_as(
+        "SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+    )
+    .bind(user.as_uuid())
+    .bind(key)
+    .fetch_one(pool)
+    .await?;
+    if stored != fingerprint {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "was already used for a different request",
+        ));
+    }
+    match (status, response) {
+        (Some(status), Some(body)) => Ok(Begin::Replay(
+            StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+            body,
+        )),
+        _ => Err(ApiError::Conflict {
+            code: "request_in_progress",
+            detail: "a request with this Idempotency-Key is still being processed".into(),
+        }),
+    }
+}
+
+/// Stores the answer (success or a client error) for replay.
+pub async fn finish(
+    pool: &PgPool,
+    user: UserId,
+    key: &str,
+    status: StatusCode,
+    body: &Value,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = $3, response = $4 WHERE user_id = $1 AND key = $2",
+    )
+    .bind(user.as_uuid())
+    .bind(key)
+    .bind(status.as_u16() as i16)
+    .bind(body)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the key after a server-side failure, so that a retry is handled afresh.
+pub async fn abandon(pool: &PgPool, user: UserId, key: &str) {
+    let forgotten = sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+        .bind(user.as_uuid())
+        .bind(key)
+        .execute(pool)
+        .await;
+    if let Err(error) = forgotten {
+        tracing::warn!(%error, "could not forget an idempotency key");
+    }
+}

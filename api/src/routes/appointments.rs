@@ -1,0 +1,467 @@
+//! Appointments: booking, the lifecycle actions, lists and history.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use telemed_commands::Booking;
+use telemed_domain::appointment::{Party, Status};
+use telemed_domain::values::FreeText;
+use telemed_domain::{AppointmentId, Role, UserId};
+use telemed_projections::StoredEvent;
+use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
+use telemed_projections::availability::day_containing;
+use telemed_projections::profiles;
+use telemed_projections::stream::aggregate_events;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use crate::idempotency::{self, Begin};
+use crate::routes::params;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(book, list))
+        .routes(routes!(get_appointment))
+        .routes(routes!(confirm))
+        .routes(routes!(reschedule))
+        .routes(routes!(cancel))
+        .routes(routes!(complete))
+        .routes(routes!(no_show))
+        .routes(routes!(history))
+}
+
+/// A booking request.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookRequest {
+    /// The doctor.
+    doctor_id: String,
+    /// RFC 3339, any offset.
+    start: String,
+    /// RFC 3339, any offset.
+    end: String,
+    /// Why the patient consults (1–2000 characters).
+    reason: String,
+}
+
+/// A new time.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleRequest {
+    /// RFC 3339, any offset.
+    start: String,
+    /// RFC 3339, any offset.
+    end: String,
+    /// Why (1–2000 characters).
+    reason: String,
+}
+
+/// Why an appointment is called off.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// 1–2000 characters.
+    reason: String,
+}
+
+/// List filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `pending`, `confirmed`, `rescheduled`, `cancelled`, `completed` or `no_show`.
+    status: Option<String>,
+    /// Only appointments ending after this instant (RFC 3339).
+    from: Option<String>,
+    /// Only appointments starting before this instant (RFC 3339).
+    to: Option<String>,
+}
+
+/// A list of appointments.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AppointmentList {
+    /// By start; at most 500.
+    appointments: Vec<AppointmentView>,
+}
+
+/// An appointment's history.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct History {
+    /// Its events, in order.
+    events: Vec<StoredEvent>,
+}
+
+/// The longest reason, in characters.
+const MAX_REASON: usize = 2000;
+
+fn reason(errors: &mut FieldErrors, raw: &str) -> Option<FreeText> {
+    let text = errors.check("reason", FreeText::parse(raw))?;
+    if text.as_str().is_empty() {
+        errors.push("reason", "must not be empty");
+        return None;
+    }
+    if text.as_str().chars().count() > MAX_REASON {
+        errors.push("reason", format!("must be at most {MAX_REASON} characters"));
+        return None;
+    }
+    Some(text)
+}
+
+fn status(raw: &str) -> Option<Status> {
+    [
+        Status::Pending,
+        Status::Confirmed,
+        Status::Rescheduled,
+        Status::Cancelled,
+        Status::Completed,
+        Status::NoShow,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == raw)
+}
+
+fn no_such_appointment() -> ApiError {
+    ApiError::NotFound("no such appointment".into())
+}
+
+/// The appointment and the caller's side in it. Others than its doctor, its patient and
+/// admins get 404 (`readers` may widen that, e.g. to auditors).
+async fn load(
+    state: &AppState,
+    user: &AuthUser,
+    id: AppointmentId,
+    readers: &[Role],
+) -> Result<(AppointmentView, Option<Party>), ApiError> {
+    let view = read::appointment(&state.pool, id)
+        .await?
+        .ok_or_else(no_such_appointment)?;
+    let party = match user.role {
+        Role::Doctor if view.doctor_id == user.id => Some(Party::Doctor),
+        Role::Patient if view.patient_id == user.id => Some(Party::Patient),
+        role if role == Role::Admin || readers.contains(&role) => None,
+        _ => return Err(no_such_appointment()),
+    };
+    Ok((view, party))
+}
+
+/// The caller's side, for actions: participants only (admins get 403, others 404).
+async fn participant(
+    state: &AppState,
+    user: &AuthUser,
+    id: AppointmentId,
+) -> Result<(AppointmentView, Party), ApiError> {
+    match load(state, user, id, &[]).await? {
+        (view, Some(party)) => Ok((view, party)),
+        (_, None) => Err(ApiError::Forbidden(
+            "only the doctor and the patient can change an appointment".into(),
+        )),
+    }
+}
+
+/// Answers with the appointment after the read models caught up with `position`.
+async fn settled(
+    state: &AppState,
+    id: AppointmentId,
+    position: telemed_domain::Position,
+) -> Result<Json<AppointmentView>, ApiError> {
+    state.settle(position).await;
+    read::appointment(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::Unavailable(Some("the appointment is not in the read model yet".into()))
+        })
+}
+
+fn problem_response(error: &ApiError) -> (StatusCode, serde_json::Value) {
+    let problem = error.problem();
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, serde_json::to_value(problem).unwrap_or_default())
+}
+
+/// Requests a consultation in a free slot of the doctor's availability.
+#[utoipa::path(post, path = "/api/v1/appointments", tag = "appointments", request_body = BookRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "repeats return the first answer")),
+    security(("bearer" = [])),
+    responses((status = 201, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable or patient_busy"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn book(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BookRequest>,
+) -> Result<Response, ApiError> {
+    user.require(&[Role::Patient], "book appointments")?;
+    let key = headers
+        .get(idempotency::HEADER)
+        .map(|v| idempotency::parse_key(v.to_str().unwrap_or_default()))
+        .transpose()?;
+    let Some(key) = key else {
+        let view = book_once(&state, &user, body).await?;
+        return Ok((StatusCode::CREATED, view).into_response());
+    };
+    let fingerprint = serde_json::to_string(&body).map_err(ApiError::internal)?;
+    if let Begin::Replay(status, body) =
+        idempotency::begin(&state.pool, user.id, &key, &fingerprint).await?
+    {
+        return Ok(replay(status, body));
+    }
+    let outcome = book_once(&state, &user, body).await;
+    let (status, json) = match &outcome {
+        Ok(Json(view)) => (
+            StatusCode::CREATED,
+            serde_json::to_value(view).map_err(ApiError::internal)?,
+        ),
+        Err(error) => problem_response(error),
+    };
+    if status.is_server_error() {
+        idempotency::abandon(&state.pool, user.id, &key).await;
+    } else {
+        idempotency::finish(&state.pool, user.id, &key, status, &json).await?;
+    }
+    outcome.map(|view| (StatusCode::CREATED, view).into_response())
+}
+
+fn replay(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if !status.is_success() {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/problem+json"),
+        );
+    }
+    response
+}
+
+async fn book_once(
+    state: &AppState,
+    user: &AuthUser,
+    body: BookRequest,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let doctor_id = match body.doctor_id.trim().parse::<UserId>() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.push("doctor_id", "must be a doctor's id (a UUID)");
+            None
+        }
+    };
+    let interval = params::interval(&mut errors, &body.start, &body.end);
+    let reason = reason(&mut errors, &body.reason);
+    let (doctor_id, interval, reason) =
+        errors.finish((|| Some((doctor_id?, interval?, reason?)))())?;
+    if profiles::doctor(&state.pool, doctor_id).await?.is_none() {
+        return Err(ApiError::invalid("doctor_id", "no such doctor"));
+    }
+    state
+        .scheduling
+        .check_time(&interval)
+        .map_err(|e| ApiError::from(telemed_commands::CommandError::Rejected(e)))?;
+    let day = day_containing(&state.pool, doctor_id, interval)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "slot_unavailable",
+            detail: "the requested time is not free in the doctor's availability".into(),
+        })?;
+    let booking = Booking {
+        appointment_id: AppointmentId::new(),
+        doctor_id,
+        patient_id: user.id,
+        day,
+        interval,
+        reason,
+    };
+    let id = booking.appointment_id;
+    let position = state.scheduling.book(booking, &user.context()).await?;
+    settled(state, id, position).await
+}
+
+/// The caller's appointments (patient: as patient; doctor: as doctor; admin: all).
+#[utoipa::path(get, path = "/api/v1/appointments", tag = "appointments", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = AppointmentList), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<AppointmentList>, ApiError> {
+    user.require(
+        &[Role::Patient, Role::Doctor, Role::Admin],
+        "list appointments",
+    )?;
+    let mut errors = FieldErrors::default();
+    let status = match query.status.as_deref() {
+        Some(raw) => {
+            match status(raw) {
+                Some(status) => Some(status),
+                None => {
+                    errors.push("status", "must be one of pending, confirmed, rescheduled, cancelled, completed, no_show");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let from = query
+        .from
+        .as_deref()
+        .and_then(|raw| errors.check("from", params::instant(raw)));
+    let to = query
+        .to
+        .as_deref()
+        .and_then(|raw| errors.check("to", params::instant(raw)));
+    errors.finish(Some(()))?;
+    let filter = ListFilter { status, from, to };
+    let appointments = read::list(&state.pool, user.id, user.role, &filter).await?;
+    Ok(Json(AppointmentList { appointments }))
+}
+
+/// One appointment (its participants and admins).
+#[utoipa::path(get, path = "/api/v1/appointments/{id}", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_appointment(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    load(&state, &user, id, &[])
+        .await
+        .map(|(view, _)| Json(view))
+}
+
+/// Confirms: the doctor a request; after a reschedule, the other party.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/confirm", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "invalid_transition")))]
+async fn confirm(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let (_, party) = participant(&state, &user, id).await?;
+    let position = state.scheduling.confirm(id, party, &user.context()).await?;
+    settled(&state, id, position).await
+}
+
+/// Moves to a new time, reserved before the old one is released.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/reschedule", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), request_body = RescheduleRequest, security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable, patient_busy or invalid_transition"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn reschedule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+    ApiJson(body): ApiJson<RescheduleRequest>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let (view, party) = participant(&state, &user, id).await?;
+    let mut errors = FieldErrors::default();
+    let interval = params::interval(&mut errors, &body.start, &body.end);
+    let reason = reason(&mut errors, &body.reason);
+    let (interval, reason) = errors.finish((|| Some((interval?, reason?)))())?;
+    if interval.start == view.start && interval.end == view.end {
+        return Err(ApiError::invalid(
+            "start",
+            "the new time is the current time",
+        ));
+    }
+    state
+        .scheduling
+        .check_time(&interval)
+        .map_err(|e| ApiError::from(telemed_commands::CommandError::Rejected(e)))?;
+    let day = day_containing(&state.pool, view.doctor_id, interval)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "slot_unavailable",
+            detail: "the requested time is not free in the doctor's availability".into(),
+        })?;
+    let position = state
+        .scheduling
+        .reschedule(id, party, day, interval, reason, &user.context())
+        .await?;
+    settled(&state, id, position).await
+}
+
+/// Calls it off; the slot is free again.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/cancel", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), request_body = CancelRequest, security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "invalid_transition")))]
+async fn cancel(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+    ApiJson(body): ApiJson<CancelRequest>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let (_, party) = participant(&state, &user, id).await?;
+    let mut errors = FieldErrors::default();
+    let reason = reason(&mut errors, &body.reason);
+    let reason = errors.finish(reason)?;
+    let position = state
+        .scheduling
+        .cancel(id, party, reason, &user.context())
+        .await?;
+    settled(&state, id, position).await
+}
+
+/// Records that it took place (the doctor, once it has started).
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/complete", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "invalid_transition or not_started")))]
+async fn complete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let (_, party) = participant(&state, &user, id).await?;
+    let position = state
+        .scheduling
+        .complete(id, party, &user.context())
+        .await?;
+    settled(&state, id, position).await
+}
+
+/// Records that the patient did not come (the doctor, once it has started).
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/no-show", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "invalid_transition or not_started")))]
+async fn no_show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let (_, party) = participant(&state, &user, id).await?;
+    let position = state.scheduling.no_show(id, party, &user.context()).await?;
+    settled(&state, id, position).await
+}
+
+/// The appointment's events (participants, auditors, admins).
+#[utoipa::path(get, path = "/api/v1/appointments/{id}/history", tag = "appointments",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 200, body = History), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<AppointmentId>,
+) -> Result<Json<History>, ApiError> {
+    load(&state, &user, id, &[Role::Auditor]).await?;
+    let events = aggregate_events(&state.pool, "appointment", &id.to_string()).await?;
+    Ok(Json(History { events }))
+}

@@ -1,0 +1,522 @@
+//! Doctors' availability: windows (single or weekly, in the doctor's zone) and free slots.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use telemed_domain::calendar::{Interval, LocalWindowError, local_date, local_window, to_local};
+use telemed_domain::values::TimeZoneName;
+use telemed_domain::{Role, UserId, WindowId};
+use telemed_projections::availability::{self as read, WindowView};
+use telemed_projections::profiles;
+use time::{Date, Duration, OffsetDateTime, Time, Weekday};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use crate::routes::params;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_windows, free_slots))
+        .routes(routes!(change_window, remove_window))
+}
+
+/// One weekly rule, in the doctor's zone.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyRule {
+    /// `mon` … `sun`.
+    weekday: String,
+    /// `HH:MM`.
+    start: String,
+    /// `HH:MM`, or `24:00` for the end of the day.
+    end: String,
+}
+
+/// Either one window (`start`, `end`) or a weekly template (`weekly`, `from`, `to`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenWindowsRequest {
+    /// Start of a single window (RFC 3339).
+    start: Option<String>,
+    /// End of a single window (RFC 3339).
+    end: Option<String>,
+    /// Weekly rules.
+    weekly: Option<Vec<WeeklyRule>>,
+    /// First date of the template (inclusive, doctor's zone).
+    from: Option<String>,
+    /// Last date of the template (inclusive, doctor's zone).
+    to: Option<String>,
+}
+
+/// A day the template skipped.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SkippedDay {
+    /// The date.
+    date: String,
+    /// The rule's weekday.
+    weekday: String,
+    /// Why.
+    reason: String,
+}
+
+/// The windows opened.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpenedWindows {
+    /// In start order.
+    windows: Vec<WindowView>,
+    /// Template days that produced no window (a rule wholly inside a DST gap).
+    skipped: Vec<SkippedDay>,
+}
+
+/// `{start, end}` of one window.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRequest {
+    /// RFC 3339.
+    start: String,
+    /// RFC 3339.
+    end: String,
+}
+
+/// Slot query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SlotQuery {
+    /// RFC 3339 instant or `YYYY-MM-DD` (default: now).
+    from: Option<String>,
+    /// RFC 3339 instant or `YYYY-MM-DD` (default: 14 days after `from`; at most 62 days).
+    to: Option<String>,
+    /// Slot length in minutes, 5–240 (default 30).
+    duration: Option<String>,
+    /// IANA zone for `local_start` / `local_end`.
+    tz: Option<String>,
+}
+
+/// A bookable slot.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Slot {
+    /// UTC.
+    start: String,
+    /// UTC.
+    end: String,
+    /// In the `tz` zone, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_start: Option<String>,
+    /// In the `tz` zone, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_end: Option<String>,
+}
+
+/// Free slots of a doctor.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Slots {
+    #[schema(value_type = String, format = Uuid)]
+    doctor_id: UserId,
+    /// The doctor's zone.
+    timezone: String,
+    /// In start order.
+    slots: Vec<Slot>,
+}
+
+fn weekday(raw: &str) -> Option<Weekday> {
+    Some(match raw.trim().to_ascii_lowercase().as_str() {
+        "mon" => Weekday::Monday,
+        "tue" => Weekday::Tuesday,
+        "wed" => Weekday::Wednesday,
+        "thu" => Weekday::Thursday,
+        "fri" => Weekday::Friday,
+        "sat" => Weekday::Saturday,
+        "sun" => Weekday::Sunday,
+        _ => return None,
+    })
+}
+
+/// `HH:MM`; `24:00` is `None` (end of day).
+fn clock_time(raw: &str) -> Result<Option<Time>, telemed_domain::values::InvalidValue> {
+    let invalid =
+        || telemed_domain::values::InvalidValue::new("must be a time HH:MM such as 09:30");
+    let raw = raw.trim();
+    if raw == "24:00" {
+        return Ok(None);
+    }
+    let (h, m) = raw.split_once(':').ok_or_else(invalid)?;
+    if h.len() != 2 || m.len() != 2 {
+        return Err(invalid());
+    }
+    let (h, m): (u8, u8) = (
+        h.parse().map_err(|_| invalid())?,
+        m.parse().map_err(|_| invalid())?,
+    );
+    Time::from_hms(h, m, 0).map(Some).map_err(|_| invalid())
+}
+
+/// The most days one weekly template may span.
+const MAX_TEMPLATE_DAYS: i64 = 366;
+
+struct Expanded {
+    windows: Vec<Interval>,
+    skipped: Vec<SkippedDay>,
+}
+
+fn expand_weekly(
+    errors: &mut FieldErrors,
+    rules: &[WeeklyRule],
+    from: Option<&str>,
+    to: Option<&str>,
+    zone: &TimeZoneName,
+) -> Option<Expanded> {
+    let from = match from {
+        Some(from) => errors.check("from", params::date(from)),
+        None => {
+            errors.push("from", "is required with weekly");
+            None
+        }
+    };
+    let to = match to {
+        Some(to) => errors.check("to", params::date(to)),
+        None => {
+            errors.push("to", "is required with weekly");
+            None
+        }
+    };
+    if rules.is_empty() {
+        errors.push("weekly", "must have at least one rule");
+    }
+    let mut parsed = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let day = weekday(&rule.weekday);
+        if day.is_none() {
+            errors.push(
+                &format!("weekly[{index}].weekday"),
+                "must be one of mon, tue, wed, thu, fri, sat, sun",
+            );
+        }
+        let start = errors.check(&format!("weekly[{index}].start"), clock_time(&rule.start));
+        let end = errors.check(&format!("weekly[{index}].end"), clock_time(&rule.end));
+        if let (Some(day), Some(Some(start)), Some(end)) = (day, start, end) {
+            if end.is_some_and(|end| end <= start) {
+                errors.push(&format!("weekly[{index}].end"), "must be after start");
+            } else {
+                parsed.push((day, start, end));
+            }
+        } else if start == Some(None) {
+            errors.push(
+                &format!("weekly[{index}].start"),
+                "must be a time of day before 24:00",
+            );
+        }
+    }
+    let (from, to) = (from?, to?);
+    if to < from {
+        errors.push("to", "must not be before from");
+        return None;
+    }
+    if (to - from).whole_days() >= MAX_TEMPLATE_DAYS {
+        errors.push(
+            "to",
+            format!("must be less than {MAX_TEMPLATE_DAYS} days after from"),
+        );
+        return None;
+    }
+    let mut expanded = Expanded {
+        windows: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut date: Date = from;
+    loop {
+        for (day, start, end) in &parsed {
+            if date.weekday() != *day {
+                continue;
+            }
+            match local_window(date, *start, *end, zone.tz()) {
+                Ok(window) => expanded.windows.push(window),
+                Err(LocalWindowError::InDstGap) => expanded.skipped.push(SkippedDay {
+                    date: date.to_string(),
+                    weekday: day.to_string().to_lowercase()[..3].to_string(),
+                    reason: LocalWindowError::InDstGap.to_string(),
+                }),
+                Err(LocalWindowError::EndNotAfterStart) => {}
+            }
+        }
+        match date.next_day() {
+            Some(next) if next <= to => date = next,
+            _ => break,
+        }
+    }
+    Some(expanded)
+}
+
+/// The doctor's zone from their profile; 404 if there is no such doctor.
+async fn doctor_zone(state: &AppState, doctor_id: UserId) -> Result<TimeZoneName, ApiError> {
+    let doctor = profiles::doctor(&state.pool, doctor_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such doctor".into()))?;
+    TimeZoneName::parse(&doctor.timezone).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))
+}
+
+fn require_self(user: &AuthUser, doctor_id: UserId) -> Result<(), ApiError> {
+    if user.role == Role::Doctor && user.id == doctor_id {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only the doctor can manage their availability".into(),
+        ))
+    }
+}
+
+/// Opens availability windows: one, or a weekly template over a date range.
+#[utoipa::path(post, path = "/api/v1/doctors/{doctor_id}/availability", tag = "availability",
+    params(("doctor_id" = String, Path, format = Uuid)), request_body = OpenWindowsRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = OpenedWindows),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "window_overlap"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn open_windows(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(doctor_id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<OpenWindowsRequest>,
+) -> Result<(StatusCode, Json<OpenedWindows>), ApiError> {
+    require_self(&user, doctor_id)?;
+    let zone = doctor_zone(&state, doctor_id).await?;
+    let mut errors = FieldErrors::default();
+    let single = body.start.is_some() || body.end.is_some();
+    let expanded = match (&body.weekly, single) {
+        (Some(_), true) => {
+            errors.push(
+                "weekly",
+                "give either start and end, or weekly with from and to, not both",
+            );
+            None
+        }
+        (Some(rules), false) => expand_weekly(
+            &mut errors,
+            rules,
+            body.from.as_deref(),
+            body.to.as_deref(),
+            &zone,
+        ),
+        (None, _) => {
+            if body.from.is_some() || body.to.is_some() {
+                errors.push("weekly", "is required with from and to");
+            }
+            let (start, end) = (
+                body.start.as_deref().unwrap_or_default(),
+                body.end.as_deref().unwrap_or_default(),
+            );
+            params::interval(&mut errors, start, end).map(|w| Expanded {
+                windows: vec![w],
+                skipped: vec![],
+            })
+        }
+    };
+    let now = state.scheduling.clock().now();
+    if let Some(expanded) = &expanded {
+        if single && expanded.windows.iter().any(|w| w.end <= now) {
+            errors.push("end", "must be in the future");
+        }
+        if !single && expanded.windows.is_empty() && expanded.skipped.is_empty() {
+            errors.push("weekly", "matches no day between from and to");
+        }
+    }
+    let mut expanded = errors.finish(expanded)?;
+    // Template days already over are left out rather than refused.
+    expanded.windows.retain(|w| w.end > now);
+    let (opened, position) = state
+        .scheduling
+        .open_windows(doctor_id, zone.tz(), &expanded.windows, &user.context())
+        .await?;
+    state.settle(position).await;
+    let windows = opened
+        .into_iter()
+        .map(|(id, interval)| WindowView {
+            id,
+            start: interval.start,
+            end: interval.end,
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(OpenedWindows {
+            windows,
+            skipped: expanded.skipped,
+        }),
+    ))
+}
+
+/// Moves or resizes a window within its day.
+#[utoipa::path(put, path = "/api/v1/doctors/{doctor_id}/availability/{window_id}", tag = "availability",
+    params(("doctor_id" = String, Path, format = Uuid), ("window_id" = String, Path, format = Uuid)),
+    request_body = WindowRequest, security(("bearer" = [])),
+    responses((status = 200, body = WindowView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "would_drop_appointment or window_overlap"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn change_window(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath((doctor_id, window_id)): ApiPath<(UserId, WindowId)>,
+    ApiJson(body): ApiJson<WindowRequest>,
+) -> Result<Json<WindowView>, ApiError> {
+    require_self(&user, doctor_id)?;
+    let zone = doctor_zone(&state, doctor_id).await?;
+    let mut errors = FieldErrors::default();
+    let interval = params::interval(&mut errors, &body.start, &body.end);
+    let interval = errors.finish(interval)?;
+    let current = read::window(&state.pool, doctor_id, window_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such availability window".into()))?;
+    if local_date(interval.start, zone.tz()) != current.day.date {
+        return Err(ApiError::invalid(
+            "start",
+            "a window cannot move to another day; remove it and open a new one",
+        ));
+    }
+    let position = state
+        .scheduling
+        .change_window(current.day, zone.tz(), window_id, interval, &user.context())
+        .await?;
+    state.settle(position).await;
+    Ok(Json(WindowView {
+        id: window_id,
+        start: interval.start,
+        end: interval.end,
+    }))
+}
+
+/// Removes a window that holds no appointment.
+#[utoipa::path(delete, path = "/api/v1/doctors/{doctor_id}/availability/{window_id}", tag = "availability",
+    params(("doctor_id" = String, Path, format = Uuid), ("window_id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 204),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "window_has_appointment")))]
+async fn remove_window(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath((doctor_id, window_id)): ApiPath<(UserId, WindowId)>,
+) -> Result<StatusCode, ApiError> {
+    require_self(&user, doctor_id)?;
+    let current = read::window(&state.pool, doctor_id, window_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such availability window".into()))?;
+    let position = state
+        .scheduling
+        .remove_window(current.day, window_id, &user.context())
+        .await?;
+    state.settle(position).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reads `from`/`to`: an instant, or a date at midnight in `zone`.
+fn bound(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: &str,
+    zone: &TimeZoneName,
+) -> Option<OffsetDateTime> {
+    if raw.len() == 10 {
+        let date = errors.check(field, params::date(raw))?;
+        return Some(telemed_domain::calendar::day_bounds(date, zone.tz()).start);
+    }
+    errors.check(field, params::instant(raw))
+}
+
+/// Longest range of one slot query.
+const MAX_RANGE_DAYS: i64 = 62;
+
+/// Free, bookable slots of a doctor.
+#[utoipa::path(get, path = "/api/v1/doctors/{doctor_id}/availability", tag = "availability",
+    params(("doctor_id" = String, Path, format = Uuid), SlotQuery), security(("bearer" = [])),
+    responses((status = 200, body = Slots),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn free_slots(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiPath(doctor_id): ApiPath<UserId>,
+    ApiQuery(query): ApiQuery<SlotQuery>,
+) -> Result<Json<Slots>, ApiError> {
+    let zone = doctor_zone(&state, doctor_id).await?;
+    let mut errors = FieldErrors::default();
+    let local = params::zone(&mut errors, "tz", query.tz.as_deref());
+    let reading_zone = local.clone().flatten().unwrap_or_else(|| zone.clone());
+    let now = state.scheduling.clock().now();
+    let from = match &query.from {
+        Some(raw) => bound(&mut errors, "from", raw, &reading_zone),
+        None => Some(now),
+    };
+    let to = match (&query.to, from) {
+        (Some(raw), _) => bound(&mut errors, "to", raw, &reading_zone),
+        (None, Some(from)) => Some(from + Duration::days(14)),
+        (None, None) => None,
+    };
+    let duration = match query.duration.as_deref() {
+        None => Some(30),
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(minutes) if (5..=240).contains(&minutes) => Some(minutes),
+            _ => {
+                errors.push(
+                    "duration",
+                    "must be a whole number of minutes from 5 to 240",
+                );
+                None
+            }
+        },
+    };
+    if let (Some(from), Some(to)) = (from, to) {
+        if to <= from {
+            errors.push("to", "must be after from");
+        } else if to - from > Duration::days(MAX_RANGE_DAYS) {
+            errors.push(
+                "to",
+                format!("must be at most {MAX_RANGE_DAYS} days after from"),
+            );
+        }
+    }
+    let (from, to, duration, local) = errors.finish((|| Some((from?, to?, duration?, local?)))())?;
+    let windows: Vec<Interval> = read::windows_between(&state.pool, doctor_id, from, to)
+        .await?
+        .into_iter()
+        .map(|w| Interval {
+            start: w.window.start,
+            end: w.window.end,
+        })
+        .collect();
+    let reserved = read::reserved_between(&state.pool, doctor_id, from, to).await?;
+    let rules = state.scheduling.rules();
+    let not_before = from.max(now + rules.min_notice);
+    let not_after = (now + rules.horizon).min(to);
+    let slots = read::free_slots(
+        &windows,
+        &reserved,
+        Duration::minutes(duration),
+        not_before,
+        not_after,
+    )
+    .into_iter()
+    .filter(|slot| slot.start < to)
+    .map(|slot| Slot {
+        start: params::utc(slot.start),
+        end: params::utc(slot.end),
+        local_start: local.as_ref().map(|z| render_local(slot.start, z)),
+        local_end: local.as_ref().map(|z| render_local(slot.end, z)),
+    })
+    .collect();
+    Ok(Json(Slots {
+        doctor_id,
+        timezone: zone.as_str().to_string(),
+        slots,
+    }))
+}
+
+fn render_local(instant: OffsetDateTime, zone: &TimeZoneName) -> String {
+    to_local(instant, zone.tz())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

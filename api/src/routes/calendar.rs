@@ -1,0 +1,187 @@
+//! The secret, revocable iCalendar (RFC 5545) feed of a user's appointments.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use icalendar::{Calendar, Component, EventStatus};
+use serde::Serialize;
+use sqlx::PgPool;
+use telemed_domain::{Role, UserId};
+use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
+use telemed_projections::profiles;
+use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiPath, AuthUser};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(feed_url, revoke_feed))
+        .routes(routes!(feed))
+}
+
+/// Where the caller's feed is.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeedUrl {
+    /// Secret URL; anyone holding it reads the calendar until it is revoked.
+    url: String,
+}
+
+const ACTIVE: &str = "SELECT token FROM calendar_feeds WHERE user_id = $1 AND revoked_at IS NULL";
+const CREATE: &str =
+    "INSERT INTO calendar_feeds (token, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+const REVOKE: &str =
+    "UPDATE calendar_feeds SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL";
+const OWNER: &str =
+    "SELECT f.user_id, c.role FROM calendar_feeds f JOIN credentials c ON c.user_id = f.user_id
+ WHERE f.token = $1 AND f.revoked_at IS NULL";
+
+async fn active_token(pool: &PgPool, user: UserId) -> Result<String, ApiError> {
+    for _ in 0..2 {
+        if let Some(token) = sqlx::query_scalar(ACTIVE)
+            .bind(user.as_uuid())
+            .fetch_optional(pool)
+            .await?
+        {
+            return Ok(token);
+        }
+        // 244 random bits; a concurrent request may win the unique index, then we read its token.
+        let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        sqlx::query(CREATE)
+            .bind(&token)
+            .bind(user.as_uuid())
+            .execute(pool)
+            .await?;
+    }
+    Err(ApiError::internal(anyhow::anyhow!(
+        "no calendar feed token after creating one"
+    )))
+}
+
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url.0 {
+        return url.clone();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:8080");
+    format!("http://{host}")
+}
+
+/// The caller's secret feed URL (created on first use).
+#[utoipa::path(get, path = "/api/v1/me/calendar-feed", tag = "calendar", security(("bearer" = [])),
+    responses((status = 200, body = FeedUrl)))]
+async fn feed_url(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<Json<FeedUrl>, ApiError> {
+    let token = active_token(&state.pool, user.id).await?;
+    Ok(Json(FeedUrl {
+        url: format!("{}/api/v1/calendar/{token}.ics", base_url(&state, &headers)),
+    }))
+}
+
+/// Revokes the caller's feed URL; the next `GET` issues a new one.
+#[utoipa::path(delete, path = "/api/v1/me/calendar-feed", tag = "calendar", security(("bearer" = [])),
+    responses((status = 204)))]
+async fn revoke_feed(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<StatusCode, ApiError> {
+    sqlx::query(REVOKE)
+        .bind(user.id.as_uuid())
+        .execute(&state.pool)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The calendar behind a feed URL (no other authentication).
+#[utoipa::path(get, path = "/api/v1/calendar/{feed}", tag = "calendar",
+    params(("feed" = String, Path, description = "`<feed_token>.ics`, as in the URL from /api/v1/me/calendar-feed")),
+    responses((status = 200, description = "RFC 5545 calendar", content_type = "text/calendar"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn feed(
+    State(state): State<AppState>,
+    ApiPath(file): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let unknown = || ApiError::NotFound("no such calendar feed".into());
+    // The router matches one parameter per segment: the segment is `<token>.ics`.
+    let token = file.strip_suffix(".ics").ok_or_else(unknown)?;
+    let owner: Option<(Uuid, String)> = sqlx::query_as(OWNER)
+        .bind(token)
+        .fetch_optional(&state.pool)
+        .await?;
+    let (user, role) = owner.ok_or_else(unknown)?;
+    let role: Role = role
+        .parse()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    let user = UserId::from(user);
+    let appointments = read::list(&state.pool, user, role, &ListFilter::default()).await?;
+    let mut calendar = Calendar::empty();
+    calendar
+        .append_property(("VERSION", "2.0"))
+        .append_property(("PRODID", "-//Telemed//Telemed API//EN"))
+        .append_property(("CALSCALE", "GREGORIAN"))
+        .append_property(("METHOD", "PUBLISH"))
+        .name("Telemed");
+    for appointment in &appointments {
+        let counterpart = if role == Role::Patient {
+            appointment.doctor_id
+        } else {
+            appointment.patient_id
+        };
+        let name = profiles::user_profile(&state.pool, counterpart)
+            .await?
+            .map(|p| p.name)
+            .unwrap_or_else(|| "Telemed user".into());
+        calendar.push(event(appointment, &name));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        calendar.done().to_string(),
+    ))
+}
+
+fn ical_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// One VEVENT. The reason for the consultation is health information and stays out of feeds,
+/// which calendar services copy.
+fn event(appointment: &AppointmentView, counterpart: &str) -> icalendar::Event {
+    let status = match appointment.status.as_str() {
+        "confirmed" | "completed" => EventStatus::Confirmed,
+        "cancelled" => EventStatus::Cancelled,
+        _ => EventStatus::Tentative,
+    };
+    icalendar::Event::new()
+        .uid(&format!("{}@telemed", appointment.id))
+        .summary(&format!("Telemed consultation with {counterpart}"))
+        .add_property("DTSTART", ical_time(appointment.start))
+        .add_property("DTEND", ical_time(appointment.end))
+        .add_property("DTSTAMP", ical_time(appointment.updated_at))
+        .add_property("LAST-MODIFIED", ical_time(appointment.updated_at))
+        .add_property("CREATED", ical_time(appointment.created_at))
+        .sequence(u32::try_from(appointment.revision.max(0)).unwrap_or(0))
+        .status(status)
+        .done()
+}

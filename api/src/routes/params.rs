@@ -1,0 +1,61 @@
+//! Parsing helpers for request fields shared by several routes.
+
+use telemed_domain::calendar::Interval;
+use telemed_domain::values::{InvalidValue, TimeZoneName};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use crate::error::FieldErrors;
+
+/// An RFC 3339 instant with any offset, as UTC.
+pub fn instant(raw: &str) -> Result<OffsetDateTime, InvalidValue> {
+    OffsetDateTime::parse(raw.trim(), &Rfc3339)
+        .map(|t| t.to_offset(UtcOffset::UTC))
+        .map_err(|_| {
+            InvalidValue::new(
+                "must be an RFC 3339 date-time with an offset, such as 2027-03-14T09:00:00-04:00",
+            )
+        })
+}
+
+/// A calendar date `YYYY-MM-DD`.
+pub fn date(raw: &str) -> Result<Date, InvalidValue> {
+    Date::parse(
+        raw.trim(),
+        &time::format_description::well_known::Iso8601::DATE,
+    )
+    .map_err(|_| InvalidValue::new("must be a date such as 2027-03-14"))
+}
+
+/// `{start, end}` as an interval, recording field errors.
+pub fn interval(errors: &mut FieldErrors, start: &str, end: &str) -> Option<Interval> {
+    let start = errors.check("start", instant(start));
+    let end = errors.check("end", instant(end));
+    let (start, end) = (start?, end?);
+    match Interval::new(start, end) {
+        Ok(interval) => Some(interval),
+        Err(e) => {
+            errors.push("end", e.to_string());
+            None
+        }
+    }
+}
+
+/// An optional IANA zone name.
+pub fn zone(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<&str>,
+) -> Option<Option<TimeZoneName>> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(raw) => errors.check(field, TimeZoneName::parse(raw)).map(Some),
+        None => Some(None),
+    }
+}
+
+/// Renders an instant in UTC, RFC 3339 with `Z`.
+pub fn utc(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
