@@ -19,6 +19,9 @@ use crate::calendar::Interval;
 use crate::values::FreeText;
 use crate::{DayId, Decide, NamedCommand, ReservationId, UserId};
 
+/// The aggregate type under which these events are stored.
+pub const AGGREGATE_TYPE: &str = "appointment";
+
 /// Which side of the consultation acts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -398,7 +401,7 @@ impl Decide for Appointment {
 }
 
 impl Aggregate for Appointment {
-    const TYPE: &'static str = "appointment";
+    const TYPE: &'static str = AGGREGATE_TYPE;
     type Command = AppointmentCommand;
     type Event = AppointmentEvent;
     type Error = AppointmentError;

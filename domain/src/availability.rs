@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::Interval;
 use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId, WindowId};
 
+/// The aggregate type under which these events are stored.
+pub const AGGREGATE_TYPE: &str = "doctor_day";
+
 /// Why a slot is given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -315,7 +318,7 @@ impl Decide for DoctorDay {
 }
 
 impl Aggregate for DoctorDay {
-    const TYPE: &'static str = "doctor_day";
+    const TYPE: &'static str = AGGREGATE_TYPE;
     type Command = AvailabilityCommand;
     type Event = AvailabilityEvent;
     type Error = AvailabilityError;

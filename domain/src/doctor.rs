@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::Decide;
 use crate::values::{FreeText, LabelList, PersonName, TimeZoneName};
 
+/// The aggregate type under which these events are stored.
+pub const AGGREGATE_TYPE: &str = "doctor";
+
 /// A doctor's public profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoctorProfile {
@@ -123,7 +126,7 @@ impl Decide for Doctor {
 }
 
 impl Aggregate for Doctor {
-    const TYPE: &'static str = "doctor";
+    const TYPE: &'static str = AGGREGATE_TYPE;
     type Command = DoctorCommand;
     type Event = DoctorEvent;
     type Error = DoctorError;

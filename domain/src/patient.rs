@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::Decide;
 use crate::values::{FreeText, LabelList, PersonName, PhoneNumber, TimeZoneName};
 
+/// The aggregate type under which these events are stored.
+pub const AGGREGATE_TYPE: &str = "patient";
+
 /// How to reach a patient.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
@@ -139,7 +142,7 @@ impl Decide for Patient {
 }
 
 impl Aggregate for Patient {
-    const TYPE: &'static str = "patient";
+    const TYPE: &'static str = AGGREGATE_TYPE;
     type Command = PatientCommand;
     type Event = PatientEvent;
     type Error = PatientError;

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::values::{PersonName, TimeZoneName};
 use crate::{Decide, Role};
 
+/// The aggregate type under which these events are stored.
+pub const AGGREGATE_TYPE: &str = "staff";
+
 /// What can be asked of a staff profile.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StaffCommand {
@@ -76,7 +79,7 @@ impl Decide for Staff {
 }
 
 impl Aggregate for Staff {
-    const TYPE: &'static str = "staff";
+    const TYPE: &'static str = AGGREGATE_TYPE;
     type Command = StaffCommand;
     type Event = StaffEvent;
     type Error = StaffError;

@@ -46,7 +46,7 @@ impl Projection for AppointmentsProjection {
         tx: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != "appointment" {
+        if event.aggregate_type != telemed_domain::appointment::AGGREGATE_TYPE {
             return Ok(());
         }
         let Ok(id) = event.aggregate_id.parse::<Uuid>() else {

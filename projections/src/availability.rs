@@ -32,7 +32,7 @@ impl Projection for AvailabilityProjection {
         tx: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != "doctor_day" {
+        if event.aggregate_type != telemed_domain::availability::AGGREGATE_TYPE {
             return Ok(());
         }
         let decoded: AvailabilityEvent = serde_json::from_value(event.payload.clone())

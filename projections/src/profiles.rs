@@ -65,7 +65,7 @@ impl Projection for ProfilesProjection {
         };
         let decode = |e| ProjectionError::payload(event, e);
         match event.aggregate_type.as_str() {
-            "doctor" => {
+            telemed_domain::doctor::AGGREGATE_TYPE => {
                 let profile = match serde_json::from_value(event.payload.clone()).map_err(decode)? {
                     DoctorEvent::DoctorRegistered { name, timezone } => DoctorProfile {
                         name,
@@ -99,7 +99,7 @@ impl Projection for ProfilesProjection {
                     .execute(&mut *tx)
                     .await?;
             }
-            "patient" => {
+            telemed_domain::patient::AGGREGATE_TYPE => {
                 let profile = match serde_json::from_value(event.payload.clone()).map_err(decode)? {
                     PatientEvent::PatientRegistered { name, timezone } => PatientProfile {
                         name,
@@ -133,7 +133,7 @@ impl Projection for ProfilesProjection {
                     .execute(&mut *tx)
                     .await?;
             }
-            "staff" => {
+            telemed_domain::staff::AGGREGATE_TYPE => {
                 let StaffEvent::StaffRegistered {
                     role,
                     name,

@@ -462,6 +462,11 @@ async fn history(
     ApiPath(id): ApiPath<AppointmentId>,
 ) -> Result<Json<History>, ApiError> {
     load(&state, &user, id, &[Role::Auditor]).await?;
-    let events = aggregate_events(&state.pool, "appointment", &id.to_string()).await?;
+    let events = aggregate_events(
+        &state.pool,
+        telemed_domain::appointment::AGGREGATE_TYPE,
+        &id.to_string(),
+    )
+    .await?;
     Ok(Json(History { events }))
 }
