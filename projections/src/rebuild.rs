@@ -1,7 +1,7 @@
 //! Rebuilding a projection from position zero while the service keeps serving.
 //!
 //! The whole rebuild runs in one transaction that first locks the projection's checkpoint row:
-//! live runners of that projection wait, readers keep seeing the old tables (emptied with
+//! live runners wait (they lock every checkpoint of their group), readers keep seeing the old tables (emptied with
 //! DELETE, not TRUNCATE, so MVCC shows them the committed version) until the new content
 //! commits at once. Clients never see a half-built model.
 
@@ -39,7 +39,7 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<u64, 
         applied += events.len() as u64;
         cursor = last;
     }
-    save_checkpoint(&mut tx, name, cursor).await?;
+    save_checkpoint(&mut tx, &[name], cursor).await?;
     tx.commit().await?;
     Ok(applied)
 }

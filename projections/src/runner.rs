@@ -1,9 +1,12 @@
 //! The projection runner: applies the global stream to each projection, exactly once.
 //!
-//! Each projection has a name, a checkpoint row and tables it alone writes. A step reads a
-//! batch after the checkpoint, then in one transaction locks the checkpoint row, checks nobody
-//! moved it meanwhile (another process may run the same projection), applies the batch and
-//! moves the checkpoint. A crash mid-batch rolls the whole batch back.
+//! Each projection has a name, a checkpoint row and tables it alone writes. The runner drives
+//! a group of projections from one read of the stream: a step reads a batch after the lowest
+//! checkpoint, then in one transaction locks the group's checkpoint rows, checks nobody moved
+//! them meanwhile (another process may run the same projections, or a rebuild may have run),
+//! gives each projection the events past its own checkpoint and moves the checkpoints. A crash
+//! mid-batch rolls the whole batch back. One read and one transaction per batch for the whole
+//! group keeps the per-command overhead on the database low.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
 use telemed_domain::Position;
 use tokio::sync::watch;
 
@@ -75,9 +78,11 @@ const LOAD_CHECKPOINT: &str = "SELECT transaction_id::text AS xid, global_positi
   FROM projection_checkpoints WHERE name = $1";
 const LOCK_CHECKPOINT: &str = "SELECT transaction_id::text AS xid, global_position
   FROM projection_checkpoints WHERE name = $1 FOR UPDATE";
-const SAVE_CHECKPOINT: &str = "UPDATE projection_checkpoints
+const LOCK_CHECKPOINTS: &str = "SELECT name, transaction_id::text AS xid, global_position
+  FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE";
+const SAVE_CHECKPOINTS: &str = "UPDATE projection_checkpoints
    SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
- WHERE name = $1";
+ WHERE name = ANY($1)";
 /// Wakes other readers: this transaction held an xid, which may have held them back.
 const NOTIFY: &str = "SELECT pg_notify('telemed_events', '')";
 
@@ -111,14 +116,29 @@ pub async fn lock_checkpoint(tx: &mut PgConnection, name: &str) -> Result<Positi
     position_from_row(&row)
 }
 
-/// Moves the checkpoint of `name` (within the caller's transaction) and wakes other readers.
+/// Locks the checkpoint rows of `names` (in name order, so concurrent lockers cannot
+/// deadlock) and returns them by name.
+async fn lock_checkpoints(
+    tx: &mut PgConnection,
+    names: &[&'static str],
+) -> Result<HashMap<String, Position>, sqlx::Error> {
+    sqlx::query(LOCK_CHECKPOINTS)
+        .bind(names)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("name")?, position_from_row(row)?)))
+        .collect()
+}
+
+/// Moves the checkpoints of `names` (within the caller's transaction) and wakes other readers.
 pub async fn save_checkpoint(
     tx: &mut PgConnection,
-    name: &str,
+    names: &[&str],
     position: Position,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(SAVE_CHECKPOINT)
-        .bind(name)
+    sqlx::query(SAVE_CHECKPOINTS)
+        .bind(names)
         .bind(position.transaction_id.to_string())
         .bind(position.global_position)
         .execute(&mut *tx)
@@ -159,8 +179,8 @@ impl Progress {
         }
     }
 
-    fn set_stalled(&self, name: &str, stalled: bool) {
-        if let Some(flag) = self.stalled.get(name) {
+    fn set_all_stalled(&self, stalled: bool) {
+        for flag in self.stalled.values() {
             flag.store(stalled, Ordering::Relaxed);
         }
     }
@@ -235,52 +255,52 @@ impl ProjectionRunner {
         }
     }
 
-    /// Starts one task per projection; they stop when `shutdown` changes to `true`.
+    /// Starts the runner task; it stops when `shutdown` changes to `true`.
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> Progress {
         let names: Vec<&'static str> = self.projections.iter().map(|p| p.name()).collect();
         let progress = Progress::new(&names);
         let wakeups = wakeup::spawn(self.pool.clone());
-        for projection in self.projections {
-            tokio::spawn(run_one(
-                self.pool.clone(),
-                projection,
-                self.config.clone(),
-                progress.clone(),
-                wakeups.clone(),
-                shutdown.clone(),
-            ));
-        }
+        tokio::spawn(run(
+            self.pool,
+            self.projections,
+            self.config,
+            progress.clone(),
+            wakeups,
+            shutdown,
+        ));
         progress
     }
 }
 
-async fn run_one(
+async fn run(
     pool: PgPool,
-    projection: Arc<dyn Projection>,
+    projections: Vec<Arc<dyn Projection>>,
     config: RunnerConfig,
     progress: Progress,
     mut wakeups: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let name = projection.name();
+    let mut known: Option<Vec<Position>> = None;
     let mut failures: u32 = 0;
     while !*shutdown.borrow() {
         wakeups.borrow_and_update();
-        let pause = match step(&pool, projection.as_ref(), &config, &progress).await {
+        let outcome = step(&pool, &projections, &config, &progress, &mut known).await;
+        let pause = match outcome {
             Ok(Step::Applied) => {
                 failures = 0;
-                progress.set_stalled(name, false);
+                progress.set_all_stalled(false);
                 continue;
             }
             Ok(Step::CaughtUp) => {
                 failures = 0;
-                progress.set_stalled(name, false);
+                progress.set_all_stalled(false);
                 config.poll_interval
             }
             Err(error) => {
+                known = None;
                 failures = failures.saturating_add(1);
-                progress.set_stalled(name, true);
-                tracing::error!(projection = name, %error, failures, "projection step failed; retrying");
+                progress.set_all_stalled(true);
+                tracing::error!(%error, failures, "projection step failed; retrying");
                 Duration::from_millis(100 * u64::from(failures.min(50)))
             }
         };
@@ -292,32 +312,73 @@ async fn run_one(
     }
 }
 
+/// The checkpoints of `projections`, creating missing rows.
+async fn load_all(
+    pool: &PgPool,
+    projections: &[Arc<dyn Projection>],
+    progress: &Progress,
+) -> Result<Vec<Position>, sqlx::Error> {
+    let mut checkpoints = Vec::with_capacity(projections.len());
+    for projection in projections {
+        ensure_checkpoint(pool, projection.name()).await?;
+        let checkpoint = load_checkpoint(pool, projection.name()).await?;
+        progress.advance(projection.name(), checkpoint);
+        checkpoints.push(checkpoint);
+    }
+    Ok(checkpoints)
+}
+
 async fn step(
     pool: &PgPool,
-    projection: &dyn Projection,
+    projections: &[Arc<dyn Projection>],
     config: &RunnerConfig,
     progress: &Progress,
+    known: &mut Option<Vec<Position>>,
 ) -> Result<Step, ProjectionError> {
-    let name = projection.name();
-    ensure_checkpoint(pool, name).await?;
-    let checkpoint = load_checkpoint(pool, name).await?;
-    progress.advance(name, checkpoint);
-    // Read outside the transaction: once it holds an xid, that xid would hold back the
-    // commit-safe horizon of its own read.
-    let events = read_after(pool, checkpoint, config.batch_size).await?;
-    let Some(last) = events.last().map(|e| e.position) else {
+    let checkpoints = match known.take() {
+        Some(checkpoints) => checkpoints,
+        None => load_all(pool, projections, progress).await?,
+    };
+    let Some(from) = checkpoints.iter().min().copied() else {
         return Ok(Step::CaughtUp);
     };
+    // Read outside the transaction: once it holds an xid, that xid would hold back the
+    // commit-safe horizon of its own read.
+    let events = read_after(pool, from, config.batch_size).await?;
+    let Some(last) = events.last().map(|e| e.position) else {
+        *known = Some(checkpoints);
+        return Ok(Step::CaughtUp);
+    };
+    let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
     let mut tx = pool.begin().await?;
-    if lock_checkpoint(&mut tx, name).await? != checkpoint {
-        // Another process applied this batch meanwhile; start over from its checkpoint.
+    let locked = lock_checkpoints(&mut tx, &names).await?;
+    let unchanged = names
+        .iter()
+        .zip(&checkpoints)
+        .all(|(name, checkpoint)| locked.get(*name) == Some(checkpoint));
+    if !unchanged {
+        // Another process (or a rebuild) moved a checkpoint; start over from the table.
         return Ok(Step::Applied);
     }
     for event in &events {
-        projection.apply(&mut tx, event).await?;
+        for (projection, checkpoint) in projections.iter().zip(&checkpoints) {
+            if event.position > *checkpoint {
+                projection.apply(&mut tx, event).await?;
+            }
+        }
     }
-    save_checkpoint(&mut tx, name, last).await?;
+    let behind: Vec<&str> = names
+        .iter()
+        .zip(&checkpoints)
+        .filter(|(_, checkpoint)| **checkpoint < last)
+        .map(|(name, _)| *name)
+        .collect();
+    save_checkpoint(&mut tx, &behind, last).await?;
     tx.commit().await?;
-    progress.advance(name, last);
+    let moved: Vec<Position> = checkpoints.iter().map(|c| (*c).max(last)).collect();
+    for (name, position) in names.iter().zip(&moved) {
+        progress.advance(name, *position);
+    }
+    *known = Some(moved);
     Ok(Step::Applied)
 }
