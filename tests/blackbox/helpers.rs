@@ -284,3 +284,192 @@ impl TestApp {
         }
     }
 }
+
+// scheduling helpers (instants are formatted by `crate::scheduling::rfc3339`)
+
+impl TestApp {
+    /// DELETE with a bearer token.
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    /// GET with a bearer token and query parameters.
+    pub async fn get_with(&self, path: &str, token: &str, query: &[(&str, &str)]) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .query(query)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// Signs `user` in again on this app (whose clock may be shifted) and returns a fresh token.
+    pub async fn sign_in(&self, user: &User) -> User {
+        let body = expect_status(self.login(&user.email, PASSWORD).await, StatusCode::OK).await;
+        User {
+            token: body["access_token"].as_str().expect("token").to_string(),
+            ..user.clone()
+        }
+    }
+
+    /// POST /api/v1/doctors/{doctor_id}/availability as `doctor`.
+    pub async fn open_availability(&self, doctor: &User, body: &Value) -> Response {
+        let path = format!("/api/v1/doctors/{}/availability", doctor.id);
+        self.post(&path, Some(&doctor.token), body).await
+    }
+
+    /// Opens one window and returns it (`{id, start, end}`).
+    pub async fn open_window(
+        &self,
+        doctor: &User,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> Value {
+        let (start, end) = (
+            crate::scheduling::rfc3339(start),
+            crate::scheduling::rfc3339(end),
+        );
+        let body = json!({ "start": start, "end": end });
+        let opened = expect_status(
+            self.open_availability(doctor, &body).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let windows = opened["windows"].as_array().expect("windows");
+        assert_eq!(windows.len(), 1, "{opened}");
+        windows[0].clone()
+    }
+
+    /// GET /api/v1/doctors/{doctor_id}/availability with `query`.
+    pub async fn availability_raw(
+        &self,
+        doctor_id: &str,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> Response {
+        let path = format!("/api/v1/doctors/{doctor_id}/availability");
+        self.get_with(&path, token, query).await
+    }
+
+    /// The start instants of the free slots of `duration` minutes in `[from, to)`.
+    pub async fn free_starts(
+        &self,
+        doctor_id: &str,
+        token: &str,
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+        duration: u32,
+    ) -> Vec<time::OffsetDateTime> {
+        let (from, to, duration) = (
+            crate::scheduling::rfc3339(from),
+            crate::scheduling::rfc3339(to),
+            duration.to_string(),
+        );
+        let query = [("from", &*from), ("to", &*to), ("duration", &*duration)];
+        let body = expect_status(
+            self.availability_raw(doctor_id, token, &query).await,
+            StatusCode::OK,
+        )
+        .await;
+        body["slots"]
+            .as_array()
+            .expect("slots")
+            .iter()
+            .map(|slot| crate::scheduling::instant(slot["start"].as_str().expect("slot start")))
+            .collect()
+    }
+
+    /// POST /api/v1/appointments as `patient`.
+    pub async fn book_raw(
+        &self,
+        patient: &User,
+        doctor_id: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> Response {
+        let (start, end) = (
+            crate::scheduling::rfc3339(start),
+            crate::scheduling::rfc3339(end),
+        );
+        let body =
+            json!({ "doctor_id": doctor_id, "start": start, "end": end, "reason": "check-up" });
+        self.post("/api/v1/appointments", Some(&patient.token), &body)
+            .await
+    }
+
+    /// Books and returns the new (pending) appointment.
+    pub async fn book(
+        &self,
+        patient: &User,
+        doctor_id: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> Value {
+        let response = self.book_raw(patient, doctor_id, start, end).await;
+        let appointment = expect_status(response, StatusCode::CREATED).await;
+        assert_eq!(appointment["status"], "pending", "{appointment}");
+        appointment
+    }
+
+    /// POST /api/v1/appointments/{id}/{action} (`confirm`, `cancel`, …) as `user`.
+    pub async fn act(&self, user: &User, id: &str, action: &str, body: &Value) -> Response {
+        let path = format!("/api/v1/appointments/{id}/{action}");
+        self.post(&path, Some(&user.token), body).await
+    }
+
+    /// POST /api/v1/appointments/{id}/reschedule to `[start, end)` as `user`.
+    pub async fn reschedule(
+        &self,
+        user: &User,
+        id: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> Response {
+        let (start, end) = (
+            crate::scheduling::rfc3339(start),
+            crate::scheduling::rfc3339(end),
+        );
+        let body = json!({ "start": start, "end": end, "reason": "clash" });
+        self.act(user, id, "reschedule", &body).await
+    }
+
+    /// GET /api/v1/appointments/{id} as `user`.
+    pub async fn appointment(&self, user: &User, id: &str) -> Response {
+        self.get(&format!("/api/v1/appointments/{id}"), &user.token)
+            .await
+    }
+
+    /// How many events the store holds for `aggregate_id`.
+    pub async fn events_of(&self, aggregate_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+            .bind(aggregate_id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count events")
+    }
+
+    /// How many rows `table` holds.
+    pub async fn rows_in(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count rows")
+    }
+
+    /// Registers `count` patients, `chunk` at a time concurrently.
+    pub async fn patients(&self, count: usize, chunk: usize) -> Vec<User> {
+        let mut patients = Vec::with_capacity(count);
+        while patients.len() < count {
+            let batch = chunk.min(count - patients.len());
+            let registering = (0..batch).map(|_| self.patient());
+            patients.extend(futures::future::join_all(registering).await);
+        }
+        patients
+    }
+}
