@@ -118,17 +118,20 @@ CREATE TABLE IF NOT EXISTS patient_profiles (
 -- projections), for invariants that span aggregates.
 -- ---------------------------------------------------------------------------------------------
 
--- One row per open appointment: a patient may not hold two overlapping ones. Claimed under a
--- per-patient advisory lock before the slot is reserved; removed when the appointment ends or
--- the booking fails; stale claims (no appointment events) are swept.
-CREATE TABLE IF NOT EXISTS patient_claims (
-    appointment_id uuid        PRIMARY KEY,
+-- A patient may not hold two overlapping open appointments. Each booking or reschedule claims
+-- its time under a per-patient advisory lock before the slot is reserved; a reschedule holds
+-- its old and new claim until it commits. Claims that no open appointment matches are swept.
+DROP TABLE IF EXISTS patient_claims;
+CREATE TABLE IF NOT EXISTS patient_time_claims (
+    claim_id       uuid        PRIMARY KEY,
+    appointment_id uuid        NOT NULL,
     patient_id     uuid        NOT NULL,
     start_at       timestamptz NOT NULL,
     end_at         timestamptz NOT NULL,
     claimed_at     timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS patient_claims_patient ON patient_claims (patient_id, start_at);
+CREATE INDEX IF NOT EXISTS patient_time_claims_patient ON patient_time_claims (patient_id, start_at);
+CREATE INDEX IF NOT EXISTS patient_time_claims_appointment ON patient_time_claims (appointment_id);
 
 -- Idempotency-Key: the first answer to a (user, key) is stored and replayed.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -200,3 +203,5 @@ CREATE TABLE IF NOT EXISTS appointments (
 CREATE INDEX IF NOT EXISTS appointments_patient ON appointments (patient_id, start_at);
 CREATE INDEX IF NOT EXISTS appointments_doctor ON appointments (doctor_id, start_at);
 CREATE INDEX IF NOT EXISTS appointments_doctor_status ON appointments (doctor_id, status);
+CREATE INDEX IF NOT EXISTS appointments_reservation ON appointments (reservation_id);
+CREATE INDEX IF NOT EXISTS appointments_doctor_patient ON appointments (doctor_id, patient_id);

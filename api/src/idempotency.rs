@@ -68,11 +68,27 @@ pub async fn begin(
             StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
             body,
         )),
+        _ if take_over_abandoned(pool, user, key).await? => Ok(Begin::Fresh),
         _ => Err(ApiError::Conflict {
             code: "request_in_progress",
             detail: "a request with this Idempotency-Key is still being processed".into(),
         }),
     }
+}
+
+/// A key whose first request never finished (the process died) is taken over after a minute,
+/// rather than answering "in progress" forever.
+async fn take_over_abandoned(pool: &PgPool, user: UserId, key: &str) -> Result<bool, ApiError> {
+    let taken = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now()
+          WHERE user_id = $1 AND key = $2 AND status IS NULL
+            AND created_at < now() - interval '60 seconds'",
+    )
+    .bind(user.as_uuid())
+    .bind(key)
+    .execute(pool)
+    .await?;
+    Ok(taken.rows_affected() == 1)
 }
 
 /// Stores the answer (success or a client error) for replay.

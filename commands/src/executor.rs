@@ -80,12 +80,7 @@ impl Executor {
                 .execute_with_metadata(id, command.clone(), metadata.clone())
                 .await
             {
-                Ok(()) => {
-                    return last_position(&self.pool, A::TYPE, id)
-                        .await
-                        .map(Option::unwrap_or_default)
-                        .map_err(CommandError::from);
-                }
+                Ok(()) => return Ok(self.position_after_commit(A::TYPE, id).await),
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -101,6 +96,25 @@ impl Executor {
             }
         }
         Err(CommandError::Contention)
+    }
+}
+
+impl Executor {
+    /// The aggregate's position once its command has committed. The command succeeded, so a
+    /// failure to read the position must not turn into an error (a caller would compensate a
+    /// change that did happen): after a few tries it answers [`Position::START`], and the caller
+    /// only loses read-your-writes.
+    async fn position_after_commit(&self, aggregate_type: &str, id: &str) -> Position {
+        for attempt in 1..=3u64 {
+            match last_position(&self.pool, aggregate_type, id).await {
+                Ok(position) => return position.unwrap_or_default(),
+                Err(error) => {
+                    tracing::warn!(%error, attempt, aggregate_type, id, "cannot read the position of a committed command");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+            }
+        }
+        Position::START
     }
 }
 

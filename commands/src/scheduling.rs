@@ -14,7 +14,8 @@ use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use telemed_domain::appointment::{
-    Appointment, AppointmentCommand, AppointmentError, AppointmentState, Party, SlotRef,
+    AGGREGATE_TYPE as APPOINTMENT_TYPE, Appointment, AppointmentCommand, AppointmentError,
+    AppointmentEvent, AppointmentState, Party, SlotRef,
 };
 use telemed_domain::availability::{
     AvailabilityCommand, AvailabilityError, DoctorDay, ReleaseReason,
@@ -24,6 +25,7 @@ use telemed_domain::values::FreeText;
 use telemed_domain::{AppointmentId, DayId, Position, ReservationId, UserId, WindowId};
 use time::Duration;
 use time_tz::Tz;
+use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::context::CommandContext;
@@ -106,18 +108,25 @@ pub struct Booking {
 const CLAIM_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended('patient:' || $1::text, 0))";
 const CLAIM_CONFLICT: &str = "SELECT EXISTS (
-    SELECT 1 FROM patient_claims
+    SELECT 1 FROM patient_time_claims
      WHERE patient_id = $1 AND appointment_id <> $2 AND start_at < $4 AND end_at > $3)";
-const CLAIM_UPSERT: &str =
-    "INSERT INTO patient_claims (appointment_id, patient_id, start_at, end_at)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (appointment_id) DO UPDATE SET start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at";
-const CLAIM_DELETE: &str = "DELETE FROM patient_claims WHERE appointment_id = $1";
-/// Claims older than the cutoff whose appointment was never recorded.
-const STALE_CLAIMS: &str = "DELETE FROM patient_claims c
+const CLAIM_INSERT: &str = "INSERT INTO patient_time_claims
+       (claim_id, appointment_id, patient_id, start_at, end_at) VALUES ($1, $2, $3, $4, $5)";
+const CLAIM_DROP: &str = "DELETE FROM patient_time_claims WHERE claim_id = $1";
+const CLAIMS_OF: &str = "DELETE FROM patient_time_claims WHERE appointment_id = $1";
+const CLAIMS_OF_EXCEPT: &str =
+    "DELETE FROM patient_time_claims WHERE appointment_id = $1 AND claim_id <> $2";
+/// Claims older than the cutoff that no open appointment's current time matches (a crash
+/// mid-booking, or a cancel whose clean-up failed). Reads the appointments read model, which
+/// is at most seconds behind a cutoff of minutes.
+const STALE_CLAIMS: &str = "DELETE FROM patient_time_claims c
  WHERE c.claimed_at < $1
-   AND NOT EXISTS (SELECT 1 FROM events e
-                    WHERE e.aggregate_type = 'appointment' AND e.aggregate_id = c.appointment_id::text)";
+   AND NOT EXISTS (SELECT 1 FROM appointments a
+                    WHERE a.appointment_id = c.appointment_id
+                      AND a.status IN ('pending', 'confirmed', 'rescheduled')
+                      AND a.start_at = c.start_at AND a.end_at = c.end_at)";
+const LAST_EVENT: &str = "SELECT payload FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1";
 
 /// Availability and appointment commands.
 pub struct Scheduling {
@@ -310,7 +319,8 @@ impl Scheduling {
         appointment: AppointmentId,
         patient: UserId,
         interval: Interval,
-    ) -> Result<()> {
+    ) -> Result<Uuid> {
+        let claim = Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
         sqlx::query(CLAIM_LOCK)
             .bind(patient.as_uuid())
@@ -326,7 +336,8 @@ impl Scheduling {
         if busy {
             return Err(rejected(SchedulingError::PatientBusy));
         }
-        sqlx::query(CLAIM_UPSERT)
+        sqlx::query(CLAIM_INSERT)
+            .bind(claim)
             .bind(appointment.as_uuid())
             .bind(patient.as_uuid())
             .bind(interval.start)
@@ -334,17 +345,61 @@ impl Scheduling {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(claim)
     }
 
-    async fn unclaim(&self, appointment: AppointmentId) {
-        if let Err(error) = sqlx::query(CLAIM_DELETE)
-            .bind(appointment.as_uuid())
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(%appointment, %error, "could not remove a patient claim; the sweeper will");
+    /// Runs a claim clean-up statement; a failure is left to the sweeper.
+    async fn forget_claims(&self, statement: &'static str, id: Uuid, except: Option<Uuid>) {
+        let mut query = sqlx::query(statement).bind(id);
+        if let Some(except) = except {
+            query = query.bind(except);
         }
+        if let Err(error) = query.execute(&self.pool).await {
+            tracing::warn!(%id, %error, "could not remove a patient claim; the sweeper will");
+        }
+    }
+
+    /// The last event of appointment `id`, as written.
+    async fn last_event(&self, id: AppointmentId) -> Result<Option<AppointmentEvent>> {
+        let payload: Option<serde_json::Value> = sqlx::query_scalar(LAST_EVENT)
+            .bind(APPOINTMENT_TYPE)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        payload
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| CommandError::Internal(Box::new(e)))
+    }
+
+    /// After an infrastructure failure of the appointment command, whether it was recorded
+    /// anyway (the commit may have succeeded before the connection dropped). Unknown counts
+    /// as recorded: the sweeper frees what turns out to be orphaned, whereas releasing a slot
+    /// that is held could double-book it.
+    async fn recorded_despite(
+        &self,
+        id: AppointmentId,
+        error: &CommandError<SchedulingError>,
+    ) -> bool {
+        match error {
+            CommandError::Rejected(_) | CommandError::Contention => false,
+            CommandError::Unavailable(_) | CommandError::Internal(_) => {
+                !matches!(self.appointment(id).await, Ok(None))
+            }
+        }
+    }
+
+    /// Releases a slot; a failure is logged and left to the sweeper.
+    async fn release_or_log(
+        &self,
+        slot: SlotRef,
+        reason: ReleaseReason,
+        context: &CommandContext,
+    ) -> Position {
+        self.release(slot, reason, context).await.unwrap_or_else(|error| {
+            tracing::warn!(day = %slot.day, reservation = %slot.reservation_id, %error, "could not release a slot; the sweeper will");
+            Position::START
+        })
     }
 
     async fn release(
@@ -362,9 +417,9 @@ impl Scheduling {
 
     /// Books a consultation: claim, reserve, record; compensates on failure.
     pub async fn book(&self, booking: Booking, context: &CommandContext) -> Result<Position> {
+        let id = booking.appointment_id;
         self.check_time(&booking.interval).map_err(rejected)?;
-        self.claim(booking.appointment_id, booking.patient_id, booking.interval)
-            .await?;
+        let claim = self.claim(id, booking.patient_id, booking.interval).await?;
         let slot = SlotRef {
             day: booking.day,
             reservation_id: ReservationId::new(),
@@ -372,14 +427,14 @@ impl Scheduling {
         let reserve = AvailabilityCommand::Reserve {
             day: booking.day,
             reservation_id: slot.reservation_id,
-            appointment_id: booking.appointment_id,
+            appointment_id: id,
             patient_id: booking.patient_id,
             interval: booking.interval,
         };
         let reserved = match self.on_day(booking.day, reserve, context).await {
             Ok(position) => position,
             Err(error) => {
-                self.unclaim(booking.appointment_id).await;
+                self.forget_claims(CLAIM_DROP, claim, None).await;
                 return Err(error);
             }
         };
@@ -391,25 +446,21 @@ impl Scheduling {
             slot,
             at: self.clock.now(),
         };
-        match self
-            .on_appointment(booking.appointment_id, request, context)
-            .await
-        {
+        match self.on_appointment(id, request, context).await {
             Ok(position) => Ok(position.max(reserved)),
             Err(error) => {
-                if let Err(undo) = self
-                    .release(slot, ReleaseReason::BookingFailed, context)
-                    .await
-                {
-                    tracing::error!(appointment = %booking.appointment_id, error = %undo, "could not release the slot of a failed booking; the sweeper will");
+                if !self.recorded_despite(id, &error).await {
+                    self.release_or_log(slot, ReleaseReason::BookingFailed, context)
+                        .await;
+                    self.forget_claims(CLAIM_DROP, claim, None).await;
                 }
-                self.unclaim(booking.appointment_id).await;
                 Err(error)
             }
         }
     }
 
-    /// Moves an appointment: the new time is reserved before the old one is released.
+    /// Moves an appointment: the new time is claimed and reserved before the old one is
+    /// released.
     pub async fn reschedule(
         &self,
         id: AppointmentId,
@@ -433,8 +484,7 @@ impl Scheduling {
             return Err(rejected(AppointmentError::SameTime));
         }
         self.check_time(&interval).map_err(rejected)?;
-        self.claim(id, state.patient_id, interval).await?;
-        let restore_claim = || self.claim(id, state.patient_id, state.interval);
+        let claim = self.claim(id, state.patient_id, interval).await?;
         let slot = SlotRef {
             day,
             reservation_id: ReservationId::new(),
@@ -449,7 +499,7 @@ impl Scheduling {
         let reserved = match self.on_day(day, reserve, context).await {
             Ok(position) => position,
             Err(error) => {
-                let _ = restore_claim().await;
+                self.forget_claims(CLAIM_DROP, claim, None).await;
                 return Err(error);
             }
         };
@@ -463,27 +513,31 @@ impl Scheduling {
         let moved = match self.on_appointment(id, command, context).await {
             Ok(position) => position,
             Err(error) => {
-                if let Err(undo) = self
-                    .release(slot, ReleaseReason::BookingFailed, context)
-                    .await
-                {
-                    tracing::error!(appointment = %id, error = %undo, "could not release the new slot of a failed reschedule; the sweeper will");
+                if !self.recorded_despite(id, &error).await {
+                    self.release_or_log(slot, ReleaseReason::BookingFailed, context)
+                        .await;
+                    self.forget_claims(CLAIM_DROP, claim, None).await;
                 }
-                let _ = restore_claim().await;
                 return Err(error);
             }
         };
+        self.forget_claims(CLAIMS_OF_EXCEPT, id.as_uuid(), Some(claim))
+            .await;
+        // Release the slot the event says it moved from (a concurrent reschedule may have
+        // changed it since we looked).
+        let previous = match self.last_event(id).await {
+            Ok(Some(AppointmentEvent::AppointmentRescheduled { previous_slot, .. })) => {
+                previous_slot
+            }
+            _ => state.slot,
+        };
         let released = self
-            .release(state.slot, ReleaseReason::Rescheduled, context)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(appointment = %id, %error, "could not release the old slot; the sweeper will");
-                Position::START
-            });
+            .release_or_log(previous, ReleaseReason::Rescheduled, context)
+            .await;
         Ok(moved.max(reserved).max(released))
     }
 
-    /// Cancels an appointment and frees its slot.
+    /// Cancels an appointment and frees the slot it held at that moment.
     pub async fn cancel(
         &self,
         id: AppointmentId,
@@ -491,29 +545,20 @@ impl Scheduling {
         reason: FreeText,
         context: &CommandContext,
     ) -> Result<Position> {
-        let state = self
-            .appointment(id)
-            .await?
-            .ok_or_else(|| rejected(AppointmentError::NotFound))?;
-        let cancelled = self
-            .on_appointment(
-                id,
-                AppointmentCommand::Cancel {
-                    by,
-                    reason,
-                    at: self.clock.now(),
-                },
-                context,
-            )
-            .await?;
-        self.unclaim(id).await;
-        let released = self
-            .release(state.slot, ReleaseReason::Cancelled, context)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(appointment = %id, %error, "could not release a cancelled slot; the sweeper will");
-                Position::START
-            });
+        let command = AppointmentCommand::Cancel {
+            by,
+            reason,
+            at: self.clock.now(),
+        };
+        let cancelled = self.on_appointment(id, command, context).await?;
+        self.forget_claims(CLAIMS_OF, id.as_uuid(), None).await;
+        let released = match self.last_event(id).await {
+            Ok(Some(AppointmentEvent::AppointmentCancelled { slot, .. })) => {
+                self.release_or_log(slot, ReleaseReason::Cancelled, context)
+                    .await
+            }
+            _ => Position::START,
+        };
         Ok(cancelled.max(released))
     }
 
@@ -552,7 +597,7 @@ impl Scheduling {
                 context,
             )
             .await?;
-        self.unclaim(id).await;
+        self.forget_claims(CLAIMS_OF, id.as_uuid(), None).await;
         Ok(position)
     }
 
@@ -573,7 +618,7 @@ impl Scheduling {
                 context,
             )
             .await?;
-        self.unclaim(id).await;
+        self.forget_claims(CLAIMS_OF, id.as_uuid(), None).await;
         Ok(position)
     }
 

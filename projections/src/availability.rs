@@ -172,7 +172,9 @@ pub async fn day_containing(
 ) -> Result<Option<DayId>, sqlx::Error> {
     let day: Option<String> = sqlx::query_scalar(
         "SELECT day_id FROM availability_windows
-          WHERE doctor_id = $1 AND start_at <= $2 AND end_at >= $3 LIMIT 1",
+          WHERE doctor_id = $1 AND start_at <= $2 AND end_at >= $3
+            AND start_at > $2 - interval '26 hours'
+          ORDER BY start_at LIMIT 1",
     )
     .bind(doctor.as_uuid())
     .bind(interval.start)
@@ -181,6 +183,21 @@ pub async fn day_containing(
     .await?;
     day.map(|d| d.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
         .transpose()
+}
+
+/// Whether `doctor` has windows ending after `now`.
+pub async fn has_future_windows(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM availability_windows WHERE doctor_id = $1 AND end_at > $2)",
+    )
+    .bind(doctor.as_uuid())
+    .bind(now)
+    .fetch_one(db)
+    .await
 }
 
 /// Windows of `doctor` overlapping `[from, to)`, by start.

@@ -274,6 +274,23 @@ pub async fn user_profile(
     .transpose()
 }
 
+/// Display names of `ids` (unknown ids are left out).
+pub async fn names(
+    db: impl PgExecutor<'_>,
+    ids: &[UserId],
+) -> Result<std::collections::HashMap<UserId, String>, sqlx::Error> {
+    let ids: Vec<Uuid> = ids.iter().map(UserId::as_uuid).collect();
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT user_id, name FROM user_profiles WHERE user_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| (UserId::from(id), name))
+        .collect())
+}
+
 /// The public profile of doctor `id`.
 pub async fn doctor(
     db: impl PgExecutor<'_>,

@@ -253,3 +253,50 @@ async fn a_revoked_feed_stops_working_and_a_new_secret_url_replaces_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_feed_holds_only_the_users_own_consultations_even_for_admins() {
+    let app = spawn_app().await;
+    let doctor = app.doctor().await;
+    let patient = app.patient().await;
+    let admin = app.staff("admin").await;
+    let start = crate::scheduling::days_ahead(3) + time::Duration::hours(14);
+    app.open_window(&doctor, start, start + time::Duration::hours(1))
+        .await;
+    app.book(
+        &patient,
+        &doctor.id,
+        start,
+        start + time::Duration::minutes(30),
+    )
+    .await;
+
+    let feed = |user: &crate::helpers::User| {
+        let app = &app;
+        let token = user.token.clone();
+        async move {
+            let url = expect_status(
+                app.get("/api/v1/me/calendar-feed", &token).await,
+                StatusCode::OK,
+            )
+            .await;
+            let response = app
+                .client
+                .get(url["url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    };
+    assert_eq!(feed(&patient).await.matches("BEGIN:VEVENT").count(), 1);
+    assert_eq!(feed(&doctor).await.matches("BEGIN:VEVENT").count(), 1);
+    let admin_feed = feed(&admin).await;
+    assert!(admin_feed.starts_with("BEGIN:VCALENDAR"), "{admin_feed}");
+    assert_eq!(
+        admin_feed.matches("BEGIN:VEVENT").count(),
+        0,
+        "{admin_feed}"
+    );
+}

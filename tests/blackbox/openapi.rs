@@ -58,3 +58,28 @@ async fn health_readiness_and_unknown_routes() {
         .unwrap();
     expect_problem(unknown, StatusCode::NOT_FOUND).await;
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_405_and_absurd_dates_are_422_not_a_crash() {
+    let app = spawn_app().await;
+    let wrong = app
+        .client
+        .delete(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(wrong, StatusCode::METHOD_NOT_ALLOWED).await;
+
+    let viewer = app.patient().await;
+    let doctor = app.doctor().await;
+    let far = format!(
+        "/api/v1/doctors/{}/availability?from=9999-12-30T00:00:00Z",
+        doctor.id
+    );
+    let problem = expect_problem(
+        app.get(&far, &viewer.token).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "from", "{problem}");
+}

@@ -371,3 +371,39 @@ async fn concurrent_edits_of_one_profile_all_succeed_in_some_order() {
             .unwrap();
     assert_eq!(sequences, (1..=21).collect::<Vec<i64>>());
 }
+
+#[tokio::test]
+async fn a_doctor_cannot_change_time_zone_while_future_availability_is_open() {
+    let app = spawn_app().await;
+    let doctor = app.doctor().await;
+    let path = format!("/api/v1/doctors/{}/profile", doctor.id);
+    let start = crate::scheduling::days_ahead(3) + time::Duration::hours(14);
+    let window = app
+        .open_window(&doctor, start, start + time::Duration::hours(2))
+        .await;
+
+    // Same zone: fine. Another zone while the window is open: refused, nothing recorded.
+    let mut body = doctor_profile("bio");
+    body["timezone"] = json!("America/New_York");
+    expect_status(app.put(&path, &doctor.token, &body).await, StatusCode::OK).await;
+    body["timezone"] = json!("Asia/Tokyo");
+    let refused = expect_problem(
+        app.put(&path, &doctor.token, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(refused["code"], "timezone_change_with_availability");
+
+    // Once the window is removed, the zone can change.
+    let window_path = format!(
+        "/api/v1/doctors/{}/availability/{}",
+        doctor.id,
+        window["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.delete(&window_path, &doctor.token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let moved = expect_status(app.put(&path, &doctor.token, &body).await, StatusCode::OK).await;
+    assert_eq!(moved["timezone"], "Asia/Tokyo");
+}

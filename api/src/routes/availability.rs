@@ -453,7 +453,13 @@ async fn free_slots(
     };
     let to = match (&query.to, from) {
         (Some(raw), _) => bound(&mut errors, "to", raw, &reading_zone),
-        (None, Some(from)) => Some(from + Duration::days(14)),
+        (None, Some(from)) => match from.checked_add(Duration::days(14)) {
+            Some(to) => Some(to),
+            None => {
+                errors.push("from", "is too far in the future");
+                None
+            }
+        },
         (None, None) => None,
     };
     let duration = match query.duration.as_deref() {

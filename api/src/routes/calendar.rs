@@ -123,7 +123,27 @@ async fn feed(
         .parse()
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
     let user = UserId::from(user);
-    let appointments = read::list(&state.pool, user, role, &ListFilter::default()).await?;
+    // Only consultations the user takes part in (an admin's feed is not everyone's), from a
+    // year back.
+    let filter = ListFilter {
+        from: Some(OffsetDateTime::now_utc() - time::Duration::days(365)),
+        ..ListFilter::default()
+    };
+    let appointments = match role {
+        Role::Patient | Role::Doctor => read::list(&state.pool, user, role, &filter).await?,
+        Role::Admin | Role::Auditor => vec![],
+    };
+    let counterparts: Vec<UserId> = appointments
+        .iter()
+        .map(|a| {
+            if role == Role::Patient {
+                a.doctor_id
+            } else {
+                a.patient_id
+            }
+        })
+        .collect();
+    let names = profiles::names(&state.pool, &counterparts).await?;
     let mut calendar = Calendar::empty();
     calendar
         .append_property(("VERSION", "2.0"))
@@ -131,17 +151,11 @@ async fn feed(
         .append_property(("CALSCALE", "GREGORIAN"))
         .append_property(("METHOD", "PUBLISH"))
         .name("Telemed");
-    for appointment in &appointments {
-        let counterpart = if role == Role::Patient {
-            appointment.doctor_id
-        } else {
-            appointment.patient_id
-        };
-        let name = profiles::user_profile(&state.pool, counterpart)
-            .await?
-            .map(|p| p.name)
-            .unwrap_or_else(|| "Telemed user".into());
-        calendar.push(event(appointment, &name));
+    for (appointment, counterpart) in appointments.iter().zip(&counterparts) {
+        let name = names
+            .get(counterpart)
+            .map_or("Telemed user", String::as_str);
+        calendar.push(event(appointment, name));
     }
     Ok((
         [

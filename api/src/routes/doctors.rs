@@ -124,12 +124,40 @@ async fn get_doctor(
         .ok_or_else(|| ApiError::NotFound("no such doctor".into()))
 }
 
+/// Doctor-days are keyed by local dates in the doctor's zone: moving zones while windows are
+/// open would file the same instants under other days and defeat the overlap checks. The
+/// doctor removes (or lets pass) future windows first.
+async fn refuse_zone_change_with_availability(
+    state: &AppState,
+    doctor_id: UserId,
+    command: &DoctorCommand,
+) -> Result<(), ApiError> {
+    let DoctorCommand::UpdateProfile { timezone, .. } = command else {
+        return Ok(());
+    };
+    let Some(current) = profiles::doctor(&state.pool, doctor_id).await? else {
+        return Ok(());
+    };
+    let now = state.scheduling.clock().now();
+    if current.timezone != timezone.as_str()
+        && telemed_projections::availability::has_future_windows(&state.pool, doctor_id, now)
+            .await?
+    {
+        return Err(ApiError::Conflict {
+            code: "timezone_change_with_availability",
+            detail: "remove your future availability windows before changing time zone".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Replaces the doctor's own profile.
 #[utoipa::path(put, path = "/api/v1/doctors/{doctor_id}/profile", tag = "profiles",
     params(("doctor_id" = String, Path, format = Uuid)), request_body = DoctorProfileRequest,
     security(("bearer" = [])),
     responses((status = 200, body = DoctorView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not this doctor"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "timezone_change_with_availability"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn update_profile(
@@ -144,6 +172,7 @@ async fn update_profile(
         ));
     }
     let command = DoctorCommand::try_from(body)?;
+    refuse_zone_change_with_availability(&state, doctor_id, &command).await?;
     let position = state
         .profiles
         .doctor(doctor_id, command, &user.context())

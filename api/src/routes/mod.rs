@@ -42,9 +42,17 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(axum::Extension(openapi::Document::new(api)))
         .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(request_id_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A bug must not drop the connection: answer a problem (the panic itself is logged).
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked");
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -52,8 +60,5 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::BadRequest {
-        detail: "this method is not allowed on this route".into(),
-        errors: vec![],
-    }
+    ApiError::MethodNotAllowed
 }
