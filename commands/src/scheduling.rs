@@ -587,18 +587,9 @@ impl Scheduling {
         by: Party,
         context: &CommandContext,
     ) -> Result<Position> {
-        let position = self
-            .on_appointment(
-                id,
-                AppointmentCommand::Complete {
-                    by,
-                    at: self.clock.now(),
-                },
-                context,
-            )
-            .await?;
-        self.forget_claims(CLAIMS_OF, id.as_uuid(), None).await;
-        Ok(position)
+        let at = self.clock.now();
+        self.close(id, AppointmentCommand::Complete { by, at }, context)
+            .await
     }
 
     /// Records that the patient did not come.
@@ -608,16 +599,19 @@ impl Scheduling {
         by: Party,
         context: &CommandContext,
     ) -> Result<Position> {
-        let position = self
-            .on_appointment(
-                id,
-                AppointmentCommand::MarkNoShow {
-                    by,
-                    at: self.clock.now(),
-                },
-                context,
-            )
-            .await?;
+        let at = self.clock.now();
+        self.close(id, AppointmentCommand::MarkNoShow { by, at }, context)
+            .await
+    }
+
+    /// Records an outcome; the appointment no longer holds the patient's time.
+    async fn close(
+        &self,
+        id: AppointmentId,
+        outcome: AppointmentCommand,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let position = self.on_appointment(id, outcome, context).await?;
         self.forget_claims(CLAIMS_OF, id.as_uuid(), None).await;
         Ok(position)
     }

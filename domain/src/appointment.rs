@@ -73,6 +73,21 @@ impl Status {
         }
     }
 
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Confirmed,
+        Status::Rescheduled,
+        Status::Cancelled,
+        Status::Completed,
+        Status::NoShow,
+    ];
+
+    /// The status named `name` in the API, if any.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// Whether the appointment can still change.
     pub fn is_open(&self) -> bool {
         matches!(

@@ -111,17 +111,23 @@ fn reason(errors: &mut FieldErrors, raw: &str) -> Option<FreeText> {
     Some(text)
 }
 
-fn status(raw: &str) -> Option<Status> {
-    [
-        Status::Pending,
-        Status::Confirmed,
-        Status::Rescheduled,
-        Status::Cancelled,
-        Status::Completed,
-        Status::NoShow,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == raw)
+/// Checks a booking time against the rules and finds the doctor-day whose window holds it
+/// (409 `slot_unavailable` when none does).
+async fn bookable_day(
+    state: &AppState,
+    doctor_id: UserId,
+    interval: telemed_domain::calendar::Interval,
+) -> Result<telemed_domain::DayId, ApiError> {
+    state
+        .scheduling
+        .check_time(&interval)
+        .map_err(|e| ApiError::from(telemed_commands::CommandError::Rejected(e)))?;
+    day_containing(&state.pool, doctor_id, interval)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "slot_unavailable",
+            detail: "the requested time is not free in the doctor's availability".into(),
+        })
 }
 
 fn no_such_appointment() -> ApiError {
@@ -259,16 +265,7 @@ async fn book_once(
     if profiles::doctor(&state.pool, doctor_id).await?.is_none() {
         return Err(ApiError::invalid("doctor_id", "no such doctor"));
     }
-    state
-        .scheduling
-        .check_time(&interval)
-        .map_err(|e| ApiError::from(telemed_commands::CommandError::Rejected(e)))?;
-    let day = day_containing(&state.pool, doctor_id, interval)
-        .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: "slot_unavailable",
-            detail: "the requested time is not free in the doctor's availability".into(),
-        })?;
+    let day = bookable_day(state, doctor_id, interval).await?;
     let summary = (doctor_id, interval, reason.as_str().to_string());
     let booking = Booking {
         appointment_id: AppointmentId::new(),
@@ -318,7 +315,7 @@ async fn list(
     let mut errors = FieldErrors::default();
     let status = match query.status.as_deref() {
         Some(raw) => {
-            match status(raw) {
+            match Status::from_name(raw) {
                 Some(status) => Some(status),
                 None => {
                     errors.push("status", "must be one of pending, confirmed, rescheduled, cancelled, completed, no_show");
@@ -397,16 +394,7 @@ async fn reschedule(
             "the new time is the current time",
         ));
     }
-    state
-        .scheduling
-        .check_time(&interval)
-        .map_err(|e| ApiError::from(telemed_commands::CommandError::Rejected(e)))?;
-    let day = day_containing(&state.pool, view.doctor_id, interval)
-        .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: "slot_unavailable",
-            detail: "the requested time is not free in the doctor's availability".into(),
-        })?;
+    let day = bookable_day(&state, view.doctor_id, interval).await?;
     let position = state
         .scheduling
         .reschedule(id, party, day, interval, reason, &user.context())

@@ -251,7 +251,10 @@ fn expand_weekly(
 }
 
 /// The doctor's zone from their profile; 404 if there is no such doctor.
-async fn doctor_zone(state: &AppState, doctor_id: UserId) -> Result<TimeZoneName, ApiError> {
+pub(super) async fn doctor_zone(
+    state: &AppState,
+    doctor_id: UserId,
+) -> Result<TimeZoneName, ApiError> {
     let doctor = profiles::doctor(&state.pool, doctor_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such doctor".into()))?;

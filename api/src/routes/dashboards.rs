@@ -5,10 +5,8 @@ use axum::extract::State;
 use serde::Serialize;
 use telemed_domain::Role;
 use telemed_domain::calendar::{day_bounds, local_date};
-use telemed_domain::values::TimeZoneName;
 use telemed_projections::appointments::{self as read, AppointmentView};
 use telemed_projections::availability::minutes_per_day;
-use telemed_projections::profiles;
 use time::Duration;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -63,11 +61,7 @@ async fn doctor_dashboard(
     user: AuthUser,
 ) -> Result<Json<DoctorDashboard>, ApiError> {
     user.require(&[Role::Doctor], "see the doctor dashboard")?;
-    let doctor = profiles::doctor(&state.pool, user.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such doctor".into()))?;
-    let zone = TimeZoneName::parse(&doctor.timezone)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    let zone = super::availability::doctor_zone(&state, user.id).await?;
     let now = state.scheduling.clock().now();
     let today = local_date(now, zone.tz());
     let bounds = day_bounds(today, zone.tz());
