@@ -119,8 +119,11 @@ CREATE TABLE IF NOT EXISTS patient_profiles (
 -- ---------------------------------------------------------------------------------------------
 
 -- A patient may not hold two overlapping open appointments. Each booking or reschedule claims
--- its time under a per-patient advisory lock before the slot is reserved; a reschedule holds
--- its old and new claim until it commits. Claims that no open appointment matches are swept.
+-- its time before the slot is reserved; the exclusion constraint refuses an overlapping claim
+-- of another appointment atomically (btree_gist gives GiST the `=`/`<>` on uuid). A
+-- reschedule holds its old and new claim until it commits. Claims that no open appointment
+-- matches are swept.
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 DROP TABLE IF EXISTS patient_claims;
 CREATE TABLE IF NOT EXISTS patient_time_claims (
     claim_id       uuid        PRIMARY KEY,
@@ -130,7 +133,15 @@ CREATE TABLE IF NOT EXISTS patient_time_claims (
     end_at         timestamptz NOT NULL,
     claimed_at     timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS patient_time_claims_patient ON patient_time_claims (patient_id, start_at);
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'patient_time_claims_no_overlap') THEN
+        ALTER TABLE patient_time_claims ADD CONSTRAINT patient_time_claims_no_overlap
+            EXCLUDE USING gist (patient_id WITH =, tstzrange(start_at, end_at) WITH &&,
+                                appointment_id WITH <>);
+    END IF;
+END
+$$;
 CREATE INDEX IF NOT EXISTS patient_time_claims_appointment ON patient_time_claims (appointment_id);
 
 -- Idempotency-Key: the first answer to a (user, key) is stored and replayed.

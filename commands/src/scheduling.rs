@@ -105,13 +105,10 @@ pub struct Booking {
     pub reason: FreeText,
 }
 
-const CLAIM_LOCK: &str =
-    "SELECT pg_advisory_xact_lock(hashtextextended('patient:' || $1::text, 0))";
-const CLAIM_CONFLICT: &str = "SELECT EXISTS (
-    SELECT 1 FROM patient_time_claims
-     WHERE patient_id = $1 AND appointment_id <> $2 AND start_at < $4 AND end_at > $3)";
 const CLAIM_INSERT: &str = "INSERT INTO patient_time_claims
        (claim_id, appointment_id, patient_id, start_at, end_at) VALUES ($1, $2, $3, $4, $5)";
+/// SQLSTATE of an exclusion-constraint violation.
+const EXCLUSION_VIOLATION: &str = "23P01";
 const CLAIM_DROP: &str = "DELETE FROM patient_time_claims WHERE claim_id = $1";
 const CLAIMS_OF: &str = "DELETE FROM patient_time_claims WHERE appointment_id = $1";
 const CLAIMS_OF_EXCEPT: &str =
@@ -313,7 +310,7 @@ impl Scheduling {
     }
 
     /// Claims `interval` for the patient of `appointment`, refusing overlaps with their other
-    /// open appointments. Serialised per patient by an advisory lock (across processes).
+    /// open appointments (the table's exclusion constraint decides, across processes).
     async fn claim(
         &self,
         appointment: AppointmentId,
@@ -321,31 +318,21 @@ impl Scheduling {
         interval: Interval,
     ) -> Result<Uuid> {
         let claim = Uuid::new_v4();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(CLAIM_LOCK)
-            .bind(patient.as_uuid())
-            .execute(&mut *tx)
-            .await?;
-        let busy: bool = sqlx::query_scalar(CLAIM_CONFLICT)
-            .bind(patient.as_uuid())
-            .bind(appointment.as_uuid())
-            .bind(interval.start)
-            .bind(interval.end)
-            .fetch_one(&mut *tx)
-            .await?;
-        if busy {
-            return Err(rejected(SchedulingError::PatientBusy));
-        }
-        sqlx::query(CLAIM_INSERT)
+        let inserted = sqlx::query(CLAIM_INSERT)
             .bind(claim)
             .bind(appointment.as_uuid())
             .bind(patient.as_uuid())
             .bind(interval.start)
             .bind(interval.end)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(claim)
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(claim),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(EXCLUSION_VIOLATION) => {
+                Err(rejected(SchedulingError::PatientBusy))
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Runs a claim clean-up statement; a failure is left to the sweeper.

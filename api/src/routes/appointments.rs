@@ -262,10 +262,15 @@ async fn book_once(
     let reason = reason(&mut errors, &body.reason);
     let (doctor_id, interval, reason) =
         errors.finish((|| Some((doctor_id?, interval?, reason?)))())?;
-    if profiles::doctor(&state.pool, doctor_id).await?.is_none() {
-        return Err(ApiError::invalid("doctor_id", "no such doctor"));
-    }
-    let day = bookable_day(state, doctor_id, interval).await?;
+    let day = match bookable_day(state, doctor_id, interval).await {
+        // No window holds the time: say so precisely when there is no such doctor at all.
+        Err(ApiError::Conflict { .. })
+            if profiles::doctor(&state.pool, doctor_id).await?.is_none() =>
+        {
+            return Err(ApiError::invalid("doctor_id", "no such doctor"));
+        }
+        other => other?,
+    };
     let summary = (doctor_id, interval, reason.as_str().to_string());
     let booking = Booking {
         appointment_id: AppointmentId::new(),
