@@ -75,6 +75,11 @@ pub enum LoginError {
 const INSERT_CREDENTIALS: &str =
     "INSERT INTO credentials (user_id, email, password_hash, role) VALUES ($1, $2, $3, $4)";
 const DELETE_CREDENTIALS: &str = "DELETE FROM credentials WHERE user_id = $1";
+const DELETE_DEAD_REGISTRATION: &str = "DELETE FROM credentials c
+ WHERE lower(c.email) = lower($1) AND c.created_at < now() - interval '1 minute'
+   AND NOT EXISTS (SELECT 1 FROM events e
+                    WHERE e.aggregate_id = c.user_id::text
+                      AND e.aggregate_type IN ('doctor', 'patient', 'staff'))";
 const SELECT_BY_EMAIL: &str =
     "SELECT user_id, email, password_hash, role FROM credentials WHERE lower(email) = lower($1)";
 const SELECT_BY_ID: &str = "SELECT user_id, email, role FROM credentials WHERE user_id = $1";
@@ -102,13 +107,14 @@ impl Accounts {
     ) -> Result<(Account, Position), RegisterError> {
         let id = UserId::new();
         let hash = hash_password(new.password).await?;
-        let inserted = sqlx::query(INSERT_CREDENTIALS)
-            .bind(id.as_uuid())
-            .bind(new.email.as_str())
-            .bind(&hash)
-            .bind(new.role.as_str())
-            .execute(&self.pool)
+        let mut inserted = self
+            .insert_credentials(id, &new.email, new.role, &hash)
             .await;
+        if is_unique_violation(&inserted) && self.remove_dead_registration(&new.email).await? {
+            inserted = self
+                .insert_credentials(id, &new.email, new.role, &hash)
+                .await;
+        }
         if let Err(error) = inserted {
             return Err(match &error {
                 sqlx::Error::Database(db) if db.is_unique_violation() => RegisterError::EmailTaken,
@@ -139,6 +145,34 @@ impl Accounts {
                 Err(error)
             }
         }
+    }
+
+    async fn insert_credentials(
+        &self,
+        id: UserId,
+        email: &Email,
+        role: Role,
+        hash: &str,
+    ) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+        sqlx::query(INSERT_CREDENTIALS)
+            .bind(id.as_uuid())
+            .bind(email.as_str())
+            .bind(hash)
+            .bind(role.as_str())
+            .execute(&self.pool)
+            .await
+    }
+
+    /// A registration that crashed between its credentials and its profile event leaves the
+    /// e-mail taken by an account that can never sign in. Once such credentials are a minute
+    /// old and still have no profile event, they are removed so the e-mail can register again.
+    async fn remove_dead_registration(&self, email: &Email) -> Result<bool, RegisterError> {
+        let removed = sqlx::query(DELETE_DEAD_REGISTRATION)
+            .bind(email.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(register_error)?;
+        Ok(removed.rows_affected() == 1)
     }
 
     async fn register_profile(
@@ -234,6 +268,10 @@ fn account_from_row(row: &sqlx::postgres::PgRow) -> Result<Account, BoxError> {
         email,
         role: role.parse()?,
     })
+}
+
+fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
+    matches!(result, Err(sqlx::Error::Database(db)) if db.is_unique_violation())
 }
 
 fn register_error(error: sqlx::Error) -> RegisterError {

@@ -255,3 +255,25 @@ async fn admins_and_auditors_cannot_register_over_http() {
         assert_eq!(problem_fields(&problem), vec!["role"]);
     }
 }
+
+#[tokio::test]
+async fn an_email_left_by_a_registration_that_crashed_can_register_again() {
+    let app = spawn_app().await;
+    // Credentials without a profile event, as a crash between the two would leave them.
+    sqlx::query(
+        "INSERT INTO credentials (user_id, email, password_hash, role, created_at)
+         VALUES ($1, 'lost@example.org', 'x', 'patient', now() - interval '5 minutes')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let body = json!({
+        "email": "lost@example.org", "password": PASSWORD, "role": "patient",
+        "name": "Lost", "timezone": "UTC"
+    });
+    let registered = expect_status(app.register_raw(&body).await, StatusCode::CREATED).await;
+    assert_eq!(registered["user"]["email"], "lost@example.org");
+    // A live account's e-mail stays taken.
+    expect_problem(app.register_raw(&body).await, StatusCode::CONFLICT).await;
+}
