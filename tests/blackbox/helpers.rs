@@ -125,12 +125,7 @@ impl TestApp {
 
     /// GET with a bearer token.
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET")
+        self.get_with(path, token, &[]).await
     }
 
     /// POST /api/v1/auth/register.
