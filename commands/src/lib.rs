@@ -15,12 +15,14 @@
 //! - [`scheduling`]: availability windows and the booking flow (claim, reserve, record,
 //!   compensate), reschedule, cancel, confirm, outcomes.
 //! - [`clock`]: "now", with a seam for tests.
+//! - [`hashing`]: the bounded thread pool that password hashing runs on.
 
 pub mod accounts;
 pub mod clock;
 pub mod context;
 pub mod error;
 pub mod executor;
+pub mod hashing;
 pub mod profiles;
 pub mod scheduling;
 
