@@ -13,8 +13,9 @@
 #     TELEMED_PG_SERVER_URL=postgres://postgres@127.0.0.1:$PORT/postgres
 #     DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/telemed
 #
-# PORT is ${TELEMED_PG_PORT:-55432}. The data lives in $REPO/.data/postgres (or, when
-# running as root and the `postgres` OS user cannot reach the repository, in
+# PORT is $TELEMED_PG_PORT if set; otherwise the port this checkout's cluster already runs
+# on, or the first free port from 55432 up (several checkouts can run side by side).
+# The data lives in $REPO/.data/postgres (or, when running as root and the `postgres` OS user cannot reach the repository, in
 # /var/lib/telemed-pg/<hash of repo path>/postgres). The server keeps running after the
 # script ends and is reused by later runs; stop it with `telemed_stop_postgres`.
 #
@@ -205,6 +206,19 @@ _telemed_pg_start() {
     fi
 }
 
+# Prints the first port from $1 upward (at most 50 tries) on which nothing listens.
+_telemed_pg_free_port() {
+    local port="$1" tries
+    for ((tries = 0; tries < 50; tries++)); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            printf '%s\n' "$port"
+            return 0
+        fi
+        port=$((port + 1))
+    done
+    _telemed_pg_die "no free port from ${1} to ${port}; set TELEMED_PG_PORT or DATABASE_URL" || return 1
+}
+
 telemed_ensure_postgres() {
     if [[ -n "${DATABASE_URL:-}" ]]; then
         _telemed_pg_log "using DATABASE_URL from the environment"
@@ -225,13 +239,21 @@ telemed_ensure_postgres() {
     if _telemed_pg_is_running "$bin"; then
         local running_port
         running_port="$(sed -n 4p "$_TPG_DATA/postmaster.pid" 2>/dev/null || true)"
-        if [[ -n "$running_port" && "$running_port" != "$port" ]]; then
+        if [[ -z "${TELEMED_PG_PORT:-}" && -n "$running_port" ]]; then
+            # No port asked for: keep the one this checkout's cluster already uses.
+            port="$running_port"
+        elif [[ -n "$running_port" && "$running_port" != "$port" ]]; then
             _telemed_pg_log "cluster is running on port $running_port, restarting it on port $port"
             _telemed_pg_as "$bin/pg_ctl" -D "$_TPG_DATA" -m fast -w stop >/dev/null 2>&1 \
                 || { _telemed_pg_die "could not stop PostgreSQL (data: $_TPG_DATA)" || return 1; }
             _telemed_pg_start "$bin" "$port" || return 1
         fi
     else
+        if [[ -z "${TELEMED_PG_PORT:-}" ]]; then
+            # Another checkout's cluster (or any other server) may hold the default port:
+            # take the next free one rather than fail.
+            port="$(_telemed_pg_free_port "$port")" || return 1
+        fi
         _telemed_pg_start "$bin" "$port" || return 1
     fi
 
