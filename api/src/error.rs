@@ -102,6 +102,11 @@ impl ApiError {
         Self::Internal(error.into())
     }
 
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::BadRequest { .. } => {
@@ -186,10 +191,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let problem = self.problem();
-        let status =
-            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(problem)).into_response();
+        let mut response = (self.status(), axum::Json(self.problem())).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -54,11 +54,6 @@ impl Executor {
         Self { pool }
     }
 
-    /// The pool commands run on.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Executes `command` on aggregate `id`, retrying lost optimistic-concurrency races, and
     /// returns the position of the aggregate's latest event (what read models must reach for
     /// the caller to see the effect). A command that emits nothing returns the aggregate's

@@ -185,11 +185,6 @@ impl Progress {
         }
     }
 
-    /// The position projection `name` has applied up to, as far as this process knows.
-    pub fn position(&self, name: &str) -> Option<Position> {
-        self.positions.get(name).map(|s| *s.borrow())
-    }
-
     /// Names of projections whose last step failed.
     pub fn stalled(&self) -> Vec<&'static str> {
         self.stalled

@@ -184,9 +184,10 @@ async fn settled(
 }
 
 fn problem_response(error: &ApiError) -> (StatusCode, serde_json::Value) {
-    let problem = error.problem();
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, serde_json::to_value(problem).unwrap_or_default())
+    (
+        error.status(),
+        serde_json::to_value(error.problem()).unwrap_or_default(),
+    )
 }
 
 /// Requests a consultation in a free slot of the doctor's availability.
