@@ -216,3 +216,91 @@ CREATE INDEX IF NOT EXISTS appointments_doctor ON appointments (doctor_id, start
 CREATE INDEX IF NOT EXISTS appointments_doctor_status ON appointments (doctor_id, status);
 CREATE INDEX IF NOT EXISTS appointments_reservation ON appointments (reservation_id);
 CREATE INDEX IF NOT EXISTS appointments_doctor_patient ON appointments (doctor_id, patient_id);
+
+-- Projection "conversations": chat messages and read markers. Messages are ordered by the
+-- commit-safe position of their event (xid, global position).
+CREATE TABLE IF NOT EXISTS chat_messages (
+    message_id     uuid        PRIMARY KEY,
+    appointment_id uuid        NOT NULL,
+    sender_id      uuid        NOT NULL,
+    content        text        NOT NULL,
+    client_msg_id  text,
+    sent_at        timestamptz NOT NULL,
+    xid            bigint      NOT NULL,
+    gpos           bigint      NOT NULL,
+    position       text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_messages_page ON chat_messages (appointment_id, xid, gpos);
+
+CREATE TABLE IF NOT EXISTS chat_reads (
+    appointment_id uuid        NOT NULL,
+    user_id        uuid        NOT NULL,
+    up_to          uuid        NOT NULL,
+    read_at        timestamptz NOT NULL,
+    PRIMARY KEY (appointment_id, user_id)
+);
+
+-- Ephemeral live traffic (typing, call signaling) between server processes travels by
+-- NOTIFY; a payload over NOTIFY's 8000-byte limit (an SDP offer can be) is parked here and
+-- only its id is notified. Rows are deleted after a minute.
+CREATE TABLE IF NOT EXISTS live_relay (
+    relay_id   bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payload    jsonb       NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Projection "calls": the call log.
+CREATE TABLE IF NOT EXISTS calls (
+    call_id        uuid        PRIMARY KEY,
+    appointment_id uuid        NOT NULL,
+    doctor_id      uuid        NOT NULL,
+    patient_id     uuid        NOT NULL,
+    caller_id      uuid        NOT NULL,
+    status         text        NOT NULL,
+    started_at     timestamptz NOT NULL,
+    answered_at    timestamptz,
+    ended_at       timestamptz,
+    end_reason     text,
+    duration_seconds bigint,
+    position       text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_appointment ON calls (appointment_id, started_at);
+CREATE INDEX IF NOT EXISTS calls_ringing ON calls (started_at) WHERE status = 'ringing';
+
+-- Command side: the one live call of an appointment, so that two participants starting a
+-- call at once get the same call (the row is replaced once that call is over).
+CREATE TABLE IF NOT EXISTS active_calls (
+    appointment_id uuid PRIMARY KEY,
+    call_id        uuid NOT NULL
+);
+
+-- Reads of patient data by anyone but the patient: who, what, when, outcome. Append-only,
+-- enforced like the event log.
+CREATE TABLE IF NOT EXISTS access_log (
+    entry_id    bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    actor_id    uuid        NOT NULL,
+    actor_role  text        NOT NULL,
+    patient_id  uuid        NOT NULL,
+    resource    text        NOT NULL,
+    resource_id text        NOT NULL,
+    outcome     text        NOT NULL CHECK (outcome IN ('allowed', 'denied')),
+    request_id  text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_log_patient ON access_log (patient_id, entry_id);
+
+CREATE OR REPLACE FUNCTION access_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the access log is append-only: % on access_log is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER access_log_append_only
+    BEFORE UPDATE OR DELETE ON access_log
+    FOR EACH ROW EXECUTE FUNCTION access_log_refuse_change();
+
+CREATE OR REPLACE TRIGGER access_log_no_truncate
+    BEFORE TRUNCATE ON access_log
+    FOR EACH STATEMENT EXECUTE FUNCTION access_log_refuse_change();
+

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use telemed_commands::{Accounts, CommandContext, NewAccount, Profiles, RegisterError};
-use telemed_domain::Role;
 use telemed_domain::values::{Email, Password, PersonName, TimeZoneName};
+use telemed_domain::{Position, Role};
 
 use crate::config::{Config, DEVELOPMENT_JWT_SECRET, Environment};
 use crate::{Application, database};
@@ -34,6 +34,39 @@ enum Command {
     },
     /// Rebuild read models from the event log while the service runs.
     Rebuild(RebuildArgs),
+    /// Export or import the event log as JSON lines.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Write the event log (after TOKEN, if given) to stdout, one JSON event per line.
+    Export(ExportArgs),
+    /// Append an export to an empty database and rebuild the read models from it.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Position token: only events after it.
+    #[arg(long, conflicts_with = "access_log")]
+    after: Option<String>,
+    /// Export the access log (reads of patient data) instead of the event log.
+    #[arg(long)]
+    access_log: bool,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The export to read (`-` or absent: stdin).
+    file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +122,39 @@ struct ServeArgs {
     /// (default: from each request's Host header).
     #[arg(long, env = "TELEMED_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Live events a connection may have waiting before it is dropped as a slow consumer.
+    #[arg(long, env = "TELEMED_LIVE_QUEUE", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    live_queue: u32,
+    /// How long after an appointment ends its conversation still takes messages, in hours.
+    #[arg(long, env = "TELEMED_CHAT_GRACE_HOURS", default_value_t = 72,
+          value_parser = clap::value_parser!(u32).range(0..=8760))]
+    chat_grace_hours: u32,
+    /// STUN URLs for WebRTC clients, comma-separated (e.g. `stun:stun.example.org:3478`).
+    #[arg(long, env = "TELEMED_STUN_URLS", value_delimiter = ',')]
+    stun_urls: Vec<String>,
+    /// TURN URLs, comma-separated (e.g. `turn:turn.example.org:3478?transport=udp`).
+    #[arg(long, env = "TELEMED_TURN_URLS", value_delimiter = ',')]
+    turn_urls: Vec<String>,
+    /// coturn's static-auth-secret: enables time-limited TURN credentials.
+    #[arg(long, env = "TELEMED_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Lifetime of TURN credentials, in seconds.
+    #[arg(long, env = "TELEMED_TURN_TTL_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    turn_ttl_seconds: u64,
+    /// How long before an appointment's start a call may begin, in minutes.
+    #[arg(long, env = "TELEMED_CALL_EARLY_JOIN_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u32).range(0..=1440))]
+    call_early_join_minutes: u32,
+    /// How long after an appointment's end a call may still begin, in minutes.
+    #[arg(long, env = "TELEMED_CALL_LATE_JOIN_MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(0..=1440))]
+    call_late_join_minutes: u32,
+    /// How long a call rings before it is missed, in seconds.
+    #[arg(long, env = "TELEMED_CALL_RING_TIMEOUT_SECONDS", default_value_t = 45,
+          value_parser = clap::value_parser!(u32).range(5..=600))]
+    call_ring_timeout_seconds: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,8 +212,29 @@ impl ServeArgs {
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::ZERO,
+            live_queue: self.live_queue as usize,
+            chat_grace: time::Duration::hours(self.chat_grace_hours.into()),
+            calls: telemed_commands::CallRules {
+                early: time::Duration::minutes(self.call_early_join_minutes.into()),
+                late: time::Duration::minutes(self.call_late_join_minutes.into()),
+                ring_timeout: time::Duration::seconds(self.call_ring_timeout_seconds.into()),
+            },
+            ice: crate::config::IceConfig {
+                stun_urls: clean(self.stun_urls),
+                turn_urls: clean(self.turn_urls),
+                turn_secret: self.turn_secret.filter(|s| !s.is_empty()),
+                turn_ttl: Duration::from_secs(self.turn_ttl_seconds),
+            },
         }
     }
+}
+
+/// Trimmed, non-empty entries of a comma-separated list.
+fn clean(list: Vec<String>) -> Vec<String> {
+    list.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Runs the parsed command line.
@@ -164,6 +251,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Create(args),
         } => create_user(args).await,
         Command::Rebuild(args) => rebuild(args).await,
+        Command::Audit {
+            command: AuditCommand::Export(args),
+        } => {
+            let after = match args.after.as_deref() {
+                None => Position::START,
+                Some(text) => text
+                    .trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--after {text:?} is not a position token"))?,
+            };
+            let pool = connect(&args.database).await?;
+            database::migrate(&pool).await?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            if args.access_log {
+                let written = crate::audit::export_access(&pool, &mut out).await?;
+                eprintln!("exported {written} access log entries");
+                return Ok(());
+            }
+            let written = crate::audit::export(&pool, after, &mut out).await?;
+            eprintln!("exported {written} events");
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Import(args),
+        } => {
+            let pool = connect(&args.database).await?;
+            database::migrate(&pool).await?;
+            let imported = match args.file.as_deref() {
+                None => crate::audit::import(&pool, std::io::stdin().lock()).await?,
+                Some(path) if path.as_os_str() == "-" => {
+                    crate::audit::import(&pool, std::io::stdin().lock()).await?
+                }
+                Some(path) => {
+                    let file = std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    crate::audit::import(&pool, std::io::BufReader::new(file)).await?
+                }
+            };
+            println!("imported {imported} events; read models rebuilt");
+            Ok(())
+        }
     }
 }
 

@@ -48,6 +48,27 @@ pub struct Config {
     pub orphan_reservation_timeout: time::Duration,
     /// Shifts the server's clock (tests only; not configurable from the environment).
     pub clock_offset: time::Duration,
+    /// Live events a connection may have queued before it is dropped as a slow consumer.
+    pub live_queue: usize,
+    /// How long after an appointment ends its conversation still takes messages.
+    pub chat_grace: time::Duration,
+    /// ICE servers handed to WebRTC clients.
+    pub ice: IceConfig,
+    /// When calls may start and how long they ring.
+    pub calls: telemed_commands::CallRules,
+}
+
+/// STUN and TURN servers for WebRTC clients.
+#[derive(Clone, Debug, Default)]
+pub struct IceConfig {
+    /// STUN URLs (`stun:host:port`).
+    pub stun_urls: Vec<String>,
+    /// TURN URLs (`turn:host:port?transport=udp`, `turns:…`); used only with a secret.
+    pub turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret` (`use-auth-secret`): TURN credentials are derived from it.
+    pub turn_secret: Option<String>,
+    /// Lifetime of TURN credentials.
+    pub turn_ttl: Duration,
 }
 
 /// The configuration cannot be used.
@@ -58,6 +79,12 @@ pub enum ConfigError {
         "TELEMED_JWT_SECRET must be set to at least {MIN_PRODUCTION_SECRET_BYTES} bytes when TELEMED_ENV=production"
     )]
     WeakSecretInProduction,
+    /// An ICE server URL with the wrong scheme.
+    #[error("{0}")]
+    BadIceUrl(String),
+    /// TURN URLs without the secret their credentials come from.
+    #[error("TELEMED_TURN_URLS needs TELEMED_TURN_SECRET (coturn's static-auth-secret)")]
+    TurnWithoutSecret,
 }
 
 impl Config {
@@ -77,6 +104,17 @@ impl Config {
             public_url: None,
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::ZERO,
+            live_queue: 1024,
+            chat_grace: time::Duration::hours(72),
+            calls: telemed_commands::CallRules {
+                early: time::Duration::minutes(15),
+                late: time::Duration::minutes(60),
+                ring_timeout: time::Duration::seconds(45),
+            },
+            ice: IceConfig {
+                turn_ttl: Duration::from_secs(86_400),
+                ..IceConfig::default()
+            },
         }
     }
 
@@ -86,6 +124,29 @@ impl Config {
             || self.jwt_secret == DEVELOPMENT_JWT_SECRET;
         if self.environment == Environment::Production && weak {
             return Err(ConfigError::WeakSecretInProduction);
+        }
+        let schemes = |urls: &[String], allowed: &[&str], name: &str| match urls
+            .iter()
+            .find(|u| !allowed.iter().any(|s| u.starts_with(s)) || u.len() > 500)
+        {
+            Some(bad) => Err(ConfigError::BadIceUrl(format!(
+                "{name}: {bad:?} must start with {}",
+                allowed.join(" or ")
+            ))),
+            None => Ok(()),
+        };
+        schemes(
+            &self.ice.stun_urls,
+            &["stun:", "stuns:"],
+            "TELEMED_STUN_URLS",
+        )?;
+        schemes(
+            &self.ice.turn_urls,
+            &["turn:", "turns:"],
+            "TELEMED_TURN_URLS",
+        )?;
+        if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.is_none() {
+            return Err(ConfigError::TurnWithoutSecret);
         }
         Ok(())
     }

@@ -97,6 +97,31 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// The same error with its field paths under `prefix` (a live event's fields are in its
+    /// `data`).
+    pub fn under(self, prefix: &str) -> Self {
+        let nest = |errors: Vec<FieldError>| {
+            errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: Some(match e.field {
+                        Some(field) => format!("{prefix}.{field}"),
+                        None => prefix.to_string(),
+                    }),
+                    message: e.message,
+                })
+                .collect()
+        };
+        match self {
+            ApiError::Validation(errors) => ApiError::Validation(nest(errors)),
+            ApiError::BadRequest { detail, errors } => ApiError::BadRequest {
+                detail,
+                errors: nest(errors),
+            },
+            other => other,
+        }
+    }
+
     /// 500 from any error.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
@@ -301,6 +326,51 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
             S::InThePast | S::TooSoon(_) | S::TooFar(_) => ApiError::invalid("start", detail),
             S::BadLength(..) => ApiError::invalid("end", detail),
             S::PatientBusy => conflict("patient_busy", detail),
+        }
+    }
+}
+
+impl From<CommandError<telemed_commands::ChatError>> for ApiError {
+    fn from(error: CommandError<telemed_commands::ChatError>) -> Self {
+        use telemed_commands::ChatError as C;
+        use telemed_domain::conversation::ConversationError as Co;
+        let rejection = match error {
+            CommandError::Rejected(rejection) => rejection,
+            other => return command_failure(other.map_rejected(|_| unreachable_rejection())),
+        };
+        let detail = rejection.to_string();
+        match rejection {
+            C::NoAppointment | C::Conversation(Co::NotParticipant) => {
+                ApiError::NotFound("no such appointment".into())
+            }
+            C::Conversation(Co::Cancelled | Co::Closed(_)) => ApiError::Conflict {
+                code: "conversation_closed",
+                detail,
+            },
+            C::Conversation(Co::AlreadyPosted) => ApiError::internal(anyhow::anyhow!(detail)),
+        }
+    }
+}
+
+impl From<CommandError<telemed_domain::call::CallError>> for ApiError {
+    fn from(error: CommandError<telemed_domain::call::CallError>) -> Self {
+        use telemed_domain::call::CallError as C;
+        let rejection = match error {
+            CommandError::Rejected(rejection) => rejection,
+            other => return command_failure(other.map_rejected(|_| unreachable_rejection())),
+        };
+        let detail = rejection.to_string();
+        let conflict = |code: &'static str| ApiError::Conflict {
+            code,
+            detail: detail.clone(),
+        };
+        match rejection {
+            C::NotParticipant | C::NotFound => ApiError::NotFound("no such call".into()),
+            C::NotConfirmed => conflict("not_confirmed"),
+            C::OutsideJoinWindow { .. } => conflict("outside_join_window"),
+            C::InvalidTransition(..) => conflict("invalid_transition"),
+            C::OwnCall => ApiError::Forbidden(detail),
+            C::AlreadyStarted => ApiError::internal(anyhow::anyhow!(detail)),
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - [`routes`]: one module per resource, each exporting `router()`.
 //! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
 
+pub mod access_log;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -25,6 +27,7 @@ pub mod database;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod live;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt;
-use telemed_commands::{Accounts, Clock, Profiles, Scheduling, SchedulingRules};
+use telemed_commands::{Accounts, Calls, Chat, Clock, Profiles, Scheduling, SchedulingRules};
 use telemed_projections::ProjectionRunner;
 use telemed_projections::runner::RunnerConfig;
 use tokio::net::TcpListener;
@@ -15,6 +15,8 @@ use tokio::sync::watch;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::database;
+use crate::live::Hub;
+use crate::live::bus::Bus;
 use crate::state::{AppState, PublicUrl, SettleTimeout};
 
 /// A bound, ready-to-serve Telemed server.
@@ -34,12 +36,22 @@ impl Application {
         database::migrate(&pool).await?;
 
         let (stop_background, stopped) = watch::channel(false);
+        let wakeups = telemed_projections::wakeup::spawn(pool.clone());
         let progress = ProjectionRunner::new(
             pool.clone(),
             telemed_projections::all(),
             RunnerConfig::default(),
         )
-        .spawn(stopped);
+        .spawn(wakeups.clone(), stopped.clone());
+        let hub = Hub::new(config.live_queue);
+        crate::live::feed::spawn(
+            pool.clone(),
+            hub.clone(),
+            progress.clone(),
+            wakeups,
+            stopped,
+        )
+        .await?;
         let profiles = Arc::new(Profiles::new(&pool));
         let rules = SchedulingRules {
             min_notice: config.booking_min_notice,
@@ -57,14 +69,29 @@ impl Application {
             config.orphan_reservation_timeout,
             stop_background.subscribe(),
         );
+        let calls = Arc::new(Calls::new(
+            &pool,
+            Clock::shifted(config.clock_offset),
+            config.calls,
+        ));
+        crate::sweeper::spawn_ring_timeouts(calls.clone(), stop_background.subscribe());
         let state = AppState {
+            calls,
             scheduling,
             public_url: PublicUrl(config.public_url.clone()),
+            ice: Arc::new(config.ice.clone()),
             accounts: Accounts::new(pool.clone(), profiles.clone()),
             profiles,
             jwt: Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl)),
             progress,
             settle_timeout: SettleTimeout(config.read_your_writes_timeout),
+            chat: Arc::new(Chat::new(
+                &pool,
+                Clock::shifted(config.clock_offset),
+                config.chat_grace,
+            )),
+            bus: Bus::start(pool.clone(), hub.clone(), stop_background.subscribe()),
+            hub,
             pool,
         };
         let router = crate::routes::router(state, config.body_limit_bytes);

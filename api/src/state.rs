@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
-use telemed_commands::{Accounts, Profiles, Scheduling};
+use telemed_commands::{Accounts, Calls, Chat, Profiles, Scheduling};
 use telemed_domain::Position;
 use telemed_projections::Progress;
 
 use crate::auth::jwt::JwtKeys;
+use crate::config::IceConfig;
+use crate::live::Hub;
+use crate::live::bus::Bus;
 
 /// Everything handlers need; each handler extracts only the part it uses.
 #[derive(Clone, FromRef)]
@@ -30,6 +33,16 @@ pub struct AppState {
     pub progress: Progress,
     /// How long a command's response waits for read models.
     pub settle_timeout: SettleTimeout,
+    /// This process's live hub.
+    pub hub: Arc<Hub>,
+    /// STUN/TURN configuration.
+    pub ice: Arc<IceConfig>,
+    /// Call commands.
+    pub calls: Arc<Calls>,
+    /// Chat commands.
+    pub chat: Arc<Chat>,
+    /// Ephemeral live traffic between processes (typing, signaling).
+    pub bus: Bus,
 }
 
 /// The configured public base URL (no trailing slash), if any.

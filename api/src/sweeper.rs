@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use telemed_commands::{CommandContext, Scheduling};
+use telemed_commands::{Calls, CommandContext, Scheduling};
 use telemed_domain::appointment::SlotRef;
 use telemed_projections::availability::orphan_reservations;
 use tokio::sync::watch;
@@ -35,6 +35,26 @@ pub fn spawn(
             }
             if let Err(error) = sweep(&pool, &scheduling, timeout).await {
                 tracing::warn!(%error, "sweep failed; will retry");
+            }
+        }
+    });
+}
+
+/// Starts the ring-timeout loop: every second, calls that rang longer than the ring timeout
+/// become missed.
+pub fn spawn_ring_timeouts(calls: Arc<Calls>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let context = CommandContext::system("ring-timeout");
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(error) = calls.sweep_ring_timeouts(&context).await {
+                tracing::warn!(%error, "ring timeout sweep failed; will retry");
             }
         }
     });

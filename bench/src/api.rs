@@ -139,6 +139,44 @@ impl Api {
         Ok(body["windows"].as_array().map_or(0, Vec::len))
     }
 
+    /// Books `start`–`end` with `doctor_id` for `patient`; returns the appointment id.
+    pub async fn book_id(
+        &self,
+        patient: &User,
+        doctor_id: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) -> anyhow::Result<String> {
+        let body = self
+            .post(
+                "/appointments",
+                Some(&patient.token),
+                &json!({
+                    "doctor_id": doctor_id, "start": start.format(&Rfc3339)?,
+                    "end": end.format(&Rfc3339)?, "reason": "benchmark consultation"
+                }),
+            )
+            .await?;
+        Ok(body["id"].as_str().context("book: no id")?.to_string())
+    }
+
+    /// Posts `content` in appointment `id`'s conversation as `user`; returns the latency.
+    pub async fn post_message(
+        &self,
+        user: &User,
+        id: &str,
+        content: &str,
+    ) -> anyhow::Result<Duration> {
+        let began = Instant::now();
+        self.post(
+            &format!("/appointments/{id}/messages"),
+            Some(&user.token),
+            &json!({ "content": content }),
+        )
+        .await?;
+        Ok(began.elapsed())
+    }
+
     /// Books `start`–`end` with `doctor_id` for `patient`, timing the request.
     pub async fn book(
         &self,

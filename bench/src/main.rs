@@ -21,7 +21,10 @@
 mod api;
 mod bookings;
 mod ceiling;
+mod chat;
 mod history;
+mod live;
+mod rooms;
 mod stats;
 
 use std::time::Duration;
@@ -62,7 +65,8 @@ struct Args {
     /// Bookings in the throughput run (default 3000, 1000 with --quick).
     #[arg(long)]
     bookings: Option<usize>,
-    /// Past appointments of the old doctor.
+    /// Past appointments of the old doctor; with `--suite chat`, earlier messages of the long
+    /// conversation.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
     /// Measured sequential bookings per doctor (default 200, 50 with --quick).
@@ -71,6 +75,34 @@ struct Args {
     /// Keep the benchmark database instead of dropping it.
     #[arg(long)]
     keep_database: bool,
+    /// Which benchmark: `scheduling` (append ceiling, bookings, history), `live` (WebSocket
+    /// fan-out), `chat` (posting cost against conversation length) or `rooms` (chat and
+    /// signaling throughput over Socket.IO in two-person rooms).
+    #[arg(long, value_enum, default_value = "scheduling")]
+    suite: Suite,
+    /// Connected clients of the live benchmark, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    connections: Vec<usize>,
+    /// (internal) serve the application in this process for the live benchmark.
+    #[arg(long, hide = true)]
+    serve_telemed: bool,
+    /// (internal) serve the baseline relay in this process for the live benchmark.
+    #[arg(long, hide = true)]
+    serve_baseline: bool,
+    /// (internal) serve the Socket.IO room relay baseline for the rooms benchmark.
+    #[arg(long, hide = true)]
+    serve_sio_baseline: bool,
+    /// Two-person rooms of the rooms benchmark.
+    #[arg(long, default_value_t = 500)]
+    rooms: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Suite {
+    Scheduling,
+    Live,
+    Chat,
+    Rooms,
 }
 
 /// Everything measured, for the summary.
@@ -84,7 +116,44 @@ struct Report {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.serve_telemed {
+        return live::serve_telemed(&args.database_url).await;
+    }
+    if args.serve_baseline {
+        return live::serve_baseline().await;
+    }
+    if args.serve_sio_baseline {
+        return rooms::serve_baseline().await;
+    }
     let (database, admin) = create_database(&args.database_url).await?;
+    if matches!(args.suite, Suite::Chat | Suite::Rooms) {
+        print_load("at start");
+        let outcome = if args.suite == Suite::Chat {
+            run_chat(&args, &database.url).await
+        } else {
+            run_rooms(&args, &database.url).await
+        };
+        if !args.keep_database
+            && let Err(error) = drop_database(&admin, &database.name).await
+        {
+            eprintln!("warning: could not drop {}: {error:#}", database.name);
+        }
+        admin.close().await;
+        print_load("at end");
+        return outcome;
+    }
+    if args.suite == Suite::Live {
+        print_load("at start");
+        let outcome = run_live(&args, &database.url).await;
+        if !args.keep_database
+            && let Err(error) = drop_database(&admin, &database.name).await
+        {
+            eprintln!("warning: could not drop {}: {error:#}", database.name);
+        }
+        admin.close().await;
+        print_load("at end");
+        return outcome;
+    }
     println!("benchmark database: {}", database.name);
     print_load("at start");
     let outcome = run(&args, &database.url).await;
@@ -200,6 +269,167 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<Report> {
         throughput,
         comparison,
     })
+}
+
+async fn run_rooms(args: &Args, url: &str) -> anyhow::Result<()> {
+    let pool = telemed_api::database::pool(url, 4)?;
+    telemed_api::database::migrate(&pool)
+        .await
+        .context("migrate")?;
+    let (chat_messages, signals) = if args.quick { (5, 30) } else { (20, 100) };
+    let server = live::ChildServer::start("--serve-telemed", url).await?;
+    let outcome = async {
+        let mut rooms = rooms::seed(&pool, args.rooms).await?;
+        rooms::start_calls(server.port, &mut rooms).await?;
+        println!(
+            "rooms: {} two-person rooms ({} Socket.IO connections); chat {chat_messages} messages per room, signaling {signals} call:ice per room",
+            args.rooms,
+            args.rooms * 2
+        );
+        let chat = rooms::measure(&server, &rooms, rooms::Workload::Chat, chat_messages, false).await?;
+        let signaling =
+            rooms::measure(&server, &rooms, rooms::Workload::Signaling, signals, false).await?;
+        Ok::<_, anyhow::Error>((rooms, chat, signaling))
+    }
+    .await;
+    server.stop().await;
+    let (rooms, chat, signaling) = outcome?;
+    let relay = live::ChildServer::start("--serve-sio-baseline", url).await?;
+    let baseline = async {
+        let chat =
+            rooms::measure(&relay, &rooms, rooms::Workload::Chat, chat_messages, true).await?;
+        let signaling =
+            rooms::measure(&relay, &rooms, rooms::Workload::Signaling, signals, true).await?;
+        Ok::<_, anyhow::Error>((chat, signaling))
+    }
+    .await;
+    relay.stop().await;
+    let (base_chat, base_signaling) = baseline?;
+    pool.close().await;
+    println!();
+    println!("summary");
+    for (name, ours, base) in [
+        ("chat (stored before ack)", &chat, &base_chat),
+        ("signaling (call:ice relay)", &signaling, &base_signaling),
+    ] {
+        println!(
+            "{name}: {} msg/s = {:.0} % of the plain relay's {} msg/s; ack p50 {} p99 {} (relay {} / {}); delivery p50 {} p99 {} (relay {} / {})",
+            thousands(ours.per_second),
+            ours.per_second / base.per_second * 100.0,
+            thousands(base.per_second),
+            ms(ours.ack.p50),
+            ms(ours.ack.p99),
+            ms(base.ack.p50),
+            ms(base.ack.p99),
+            ms(ours.delivery.p50),
+            ms(ours.delivery.p99),
+            ms(base.delivery.p50),
+            ms(base.delivery.p99),
+        );
+    }
+    Ok(())
+}
+
+/// Target: posting at message 10 000 costs at most this much more than at message 10.
+const TARGET_CHAT_RATIO: f64 = 1.2;
+
+async fn run_chat(args: &Args, url: &str) -> anyhow::Result<()> {
+    let mut config = Config::development(url);
+    config.max_db_connections = 64;
+    config.booking_min_notice = time::Duration::minutes(0);
+    let server = Server::start(config).await?;
+    let samples = args.samples.unwrap_or(if args.quick { 50 } else { 200 });
+    println!(
+        "chat: {} messages in one conversation, then {samples} sequential posts there and in a conversation of 10, interleaved",
+        args.history
+    );
+    let outcome = chat::measure(&server.api, args.clients, args.history, samples).await;
+    server.stop().await;
+    let c = outcome?;
+    let ratio = c.long.p50.as_secs_f64() / c.short.p50.as_secs_f64();
+    println!();
+    println!("summary");
+    println!(
+        "chat post at message {} vs message 10: p50 {} vs {} = {:.2}x (target <= {:.1}x: {}); mean {} vs {} = {:.2}x; p99 {} vs {} (history filled in {:.1} s)",
+        thousands(c.history as f64),
+        ms(c.long.p50),
+        ms(c.short.p50),
+        ratio,
+        TARGET_CHAT_RATIO,
+        verdict(ratio <= TARGET_CHAT_RATIO),
+        ms(c.long.mean),
+        ms(c.short.mean),
+        c.long.mean.as_secs_f64() / c.short.mean.as_secs_f64(),
+        ms(c.long.p99),
+        ms(c.short.p99),
+        c.fill.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Target of the live benchmark: p99 committed → delivered at 1 000 clients.
+const TARGET_LIVE_P99: Duration = Duration::from_millis(10);
+/// Target: resident memory per idle connection.
+const TARGET_BYTES_PER_CONNECTION: f64 = 10.0 * 1024.0;
+
+async fn run_live(args: &Args, url: &str) -> anyhow::Result<()> {
+    let pool = telemed_api::database::pool(url, 4)?;
+    telemed_api::database::migrate(&pool)
+        .await
+        .context("migrate")?;
+    let (probes, burst) = if args.quick { (20, 20) } else { (50, 50) };
+    let mut lines = Vec::new();
+    for &count in &args.connections {
+        println!(
+            "live: {count} WebSocket clients (auditors on `audit`), {probes} probes one by one, then a burst of {burst}"
+        );
+        let server = live::ChildServer::start("--serve-telemed", url).await?;
+        let ours = live::measure(&server, Some(&pool), count, probes, burst).await;
+        server.stop().await;
+        let ours = ours?;
+        let relay = live::ChildServer::start("--serve-baseline", url).await?;
+        let base = live::measure(&relay, None, count, probes, burst).await;
+        relay.stop().await;
+        let base = base?;
+        for (name, run) in [("telemed", &ours), ("baseline relay", &base)] {
+            println!(
+                "  {name}: p50 {}, p99 {}, max {}; fan-out {} frames/s; {:.1} KiB RSS per idle connection",
+                ms(run.latency.p50),
+                ms(run.latency.p99),
+                ms(run.latency.max),
+                thousands(run.fanout_per_second),
+                run.bytes_per_connection / 1024.0
+            );
+        }
+        let p99_note = if count == 1000 {
+            format!(
+                " (target <= {}: {})",
+                ms(TARGET_LIVE_P99),
+                verdict(ours.latency.p99 <= TARGET_LIVE_P99)
+            )
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "{count} clients: committed -> delivered p50 {}, p99 {}{p99_note}; baseline relay sent -> delivered p99 {} ({:.1}x); fan-out {} frames/s = {:.0} % of the relay's; {:.1} KiB per idle connection (target <= 10 KiB: {}; relay {:.1} KiB)",
+            ms(ours.latency.p50),
+            ms(ours.latency.p99),
+            ms(base.latency.p99),
+            ours.latency.p99.as_secs_f64() / base.latency.p99.as_secs_f64(),
+            thousands(ours.fanout_per_second),
+            ours.fanout_per_second / base.fanout_per_second * 100.0,
+            ours.bytes_per_connection / 1024.0,
+            verdict(ours.bytes_per_connection <= TARGET_BYTES_PER_CONNECTION),
+            base.bytes_per_connection / 1024.0,
+        ));
+    }
+    pool.close().await;
+    println!();
+    println!("summary");
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Prints the system's load averages (other work on the machine skews every figure).

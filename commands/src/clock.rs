@@ -20,8 +20,11 @@ impl Clock {
         Self { offset }
     }
 
-    /// Now, in UTC.
+    /// Now, in UTC, to the microsecond (PostgreSQL's precision, so that an instant recorded in
+    /// an event and the same instant read back from a read model are equal).
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.offset
+        let now = OffsetDateTime::now_utc() + self.offset;
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 }

@@ -1,39 +1,24 @@
-//! Executes commands against event-sourced aggregates stored by postgres-es.
+//! Executes commands against event-sourced aggregates stored on the postgres-es `events`
+//! table (see [`crate::store`]): load, decide, append, with bounded retry of lost races.
 //!
-//! We use cqrs-es's plain event store (no snapshots, no aggregate store: both re-apply events
-//! in 0.5) and no cqrs-es queries (read models come from the global stream reader instead).
+//! Read models come from the global stream reader, not from cqrs-es queries, so nothing is
+//! dispatched in-process after a commit.
 
 use std::time::Duration;
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
-use postgres_es::PostgresEventRepository;
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
 use sqlx::{PgPool, Row};
 use telemed_domain::{NamedCommand, Position};
 
 use crate::context::CommandContext;
 use crate::error::CommandError;
-
-/// A cqrs-es framework for aggregate `A` over the PostgreSQL event store.
-pub type Cqrs<A> = CqrsFramework<A, PersistedEventStore<PostgresEventRepository, A>>;
+use crate::store::{AppendError, Source, Store};
 
 /// How often a command is tried when another writer commits to the same aggregate first.
 /// Each round lets at least one writer through, so this bounds the contention a command
 /// survives (20 simultaneous edits of one profile all succeed; see the black-box tests).
 const MAX_ATTEMPTS: u32 = 30;
-
-/// Builds a framework for aggregate `A` on `pool`.
-pub fn cqrs<A>(pool: &PgPool, services: A::Services) -> Cqrs<A>
-where
-    A: Aggregate,
-{
-    let repository = PostgresEventRepository::new(pool.clone());
-    CqrsFramework::new(
-        PersistedEventStore::new_event_store(repository),
-        vec![],
-        services,
-    )
-}
 
 const LAST_POSITION: &str = "
 SELECT transaction_id::text AS xid, global_position
@@ -58,53 +43,109 @@ impl Executor {
     /// returns the position of the aggregate's latest event (what read models must reach for
     /// the caller to see the effect). A command that emits nothing returns the aggregate's
     /// current position ([`Position::START`] if it has none).
+    ///
+    /// The aggregate may come from the store's cache. Appends from a stale state conflict and
+    /// are retried; refusals and no-ops decided on a cached state are decided again on a fresh
+    /// load, so a stale cache never changes an answer.
     pub async fn execute<A>(
         &self,
-        cqrs: &Cqrs<A>,
+        store: &Store<A>,
         id: &str,
         command: A::Command,
         context: &CommandContext,
     ) -> Result<Position, CommandError<A::Error>>
     where
-        A: Aggregate,
+        A: Aggregate + Clone,
+        A::Command: Clone + NamedCommand,
+    {
+        self.run(store, id, command, context, Source::Cache).await
+    }
+
+    /// [`Executor::execute`] for an aggregate whose id was just generated: the first attempt
+    /// decides on the empty aggregate without reading the database.
+    pub async fn create<A>(
+        &self,
+        store: &Store<A>,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Position, CommandError<A::Error>>
+    where
+        A: Aggregate + Clone,
+        A::Command: Clone + NamedCommand,
+    {
+        self.run(store, id, command, context, Source::AssumeNew)
+            .await
+    }
+
+    async fn run<A>(
+        &self,
+        store: &Store<A>,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+        mut source: Source,
+    ) -> Result<Position, CommandError<A::Error>>
+    where
+        A: Aggregate + Clone,
         A::Command: Clone + NamedCommand,
     {
         let metadata = context.metadata(command.command_name());
-        for attempt in 1..=MAX_ATTEMPTS {
-            match cqrs
-                .execute_with_metadata(id, command.clone(), metadata.clone())
+        let mut attempt = 1;
+        loop {
+            let mut loaded = store.load(id, source).await?;
+            let sink = EventSink::default();
+            let decided = match loaded
+                .aggregate
+                .handle(command.clone(), store.services(), &sink)
                 .await
             {
-                Ok(()) => return Ok(self.position_after_commit(A::TYPE, id).await),
-                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
+                Ok(()) => Ok(sink.collect().await),
+                Err(e) => Err(e),
+            };
+            match decided {
+                Err(_) if loaded.cached => source = Source::Database,
+                Err(e) => return Err(CommandError::Rejected(e)),
+                Ok(events) if events.is_empty() && loaded.cached => source = Source::Database,
+                Ok(events) if events.is_empty() => {
+                    return Ok(match loaded.sequence {
+                        0 => Position::START,
+                        _ => self.position_after_commit(A::TYPE, id).await,
+                    });
                 }
-                Err(AggregateError::AggregateConflict) => return Err(CommandError::Contention),
-                Err(AggregateError::UserError(e)) => return Err(CommandError::Rejected(e)),
-                Err(AggregateError::DatabaseConnectionError(e)) => {
-                    return Err(CommandError::Unavailable(e));
-                }
-                Err(AggregateError::DeserializationError(e))
-                | Err(AggregateError::UnexpectedError(e)) => {
-                    return Err(unexpected_or_unavailable(e));
-                }
+                Ok(events) => match store.append(id, loaded, events, &metadata).await {
+                    Ok(position) => return Ok(position),
+                    Err(AppendError::Conflict) if attempt < MAX_ATTEMPTS => {
+                        store.forget(id);
+                        source = Source::Cache;
+                        attempt += 1;
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    Err(AppendError::Conflict) => {
+                        store.forget(id);
+                        return Err(CommandError::Contention);
+                    }
+                    Err(AppendError::Database(e)) => {
+                        store.forget(id);
+                        return Err(CommandError::from(e));
+                    }
+                    Err(AppendError::Serialization(e)) => return Err(CommandError::Internal(e)),
+                },
             }
         }
-        Err(CommandError::Contention)
     }
 }
 
 impl Executor {
-    /// The aggregate's position once its command has committed. The command succeeded, so a
-    /// failure to read the position must not turn into an error (a caller would compensate a
-    /// change that did happen): after a few tries it answers [`Position::START`], and the caller
-    /// only loses read-your-writes.
+    /// The aggregate's current position, read after a command that emitted nothing. A failure
+    /// to read it must not turn a successful command into an error: after a few tries it
+    /// answers [`Position::START`], and the caller only loses read-your-writes.
     async fn position_after_commit(&self, aggregate_type: &str, id: &str) -> Position {
         for attempt in 1..=3u64 {
             match last_position(&self.pool, aggregate_type, id).await {
                 Ok(position) => return position.unwrap_or_default(),
                 Err(error) => {
-                    tracing::warn!(%error, attempt, aggregate_type, id, "cannot read the position of a committed command");
+                    tracing::warn!(%error, attempt, aggregate_type, id, "cannot read the position of an aggregate");
                     tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
                 }
             }
@@ -130,16 +171,6 @@ pub async fn last_position(
     let xid: String = row.try_get("xid")?;
     let xid = xid.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Some(Position::new(xid, row.try_get("global_position")?)))
-}
-
-/// postgres-es reports pool timeouts and I/O errors as "unexpected"; recover that distinction.
-fn unexpected_or_unavailable<E: std::error::Error>(
-    error: crate::error::BoxError,
-) -> CommandError<E> {
-    match error.downcast::<sqlx::Error>() {
-        Ok(sqlx_error) => CommandError::from(*sqlx_error),
-        Err(other) => CommandError::Internal(other),
-    }
 }
 
 /// A short, growing pause with full jitter between attempts (at most ~40 ms), so that the

@@ -14,10 +14,14 @@
 //! - [`profiles`]: doctor, patient and staff profile commands.
 //! - [`scheduling`]: availability windows and the booking flow (claim, reserve, record,
 //!   compensate), reschedule, cancel, confirm, outcomes.
+//! - [`calls`]: call sessions (one live call per appointment), ring timeouts.
+//! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
 //! - [`clock`]: "now", with a seam for tests.
 //! - [`hashing`]: the bounded thread pool that password hashing runs on.
 
 pub mod accounts;
+pub mod calls;
+pub mod chat;
 pub mod clock;
 pub mod context;
 pub mod error;
@@ -25,8 +29,11 @@ pub mod executor;
 pub mod hashing;
 pub mod profiles;
 pub mod scheduling;
+pub mod store;
 
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
+pub use calls::{CallRules, Calls, Started};
+pub use chat::{Chat, ChatError, Participants, Posted};
 pub use clock::Clock;
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;

@@ -8,14 +8,15 @@ use telemed_domain::{Position, UserId};
 
 use crate::context::CommandContext;
 use crate::error::CommandError;
-use crate::executor::{Cqrs, Executor, cqrs};
+use crate::executor::Executor;
+use crate::store::Store;
 
 /// Executes commands on the three profile aggregates.
 pub struct Profiles {
     executor: Executor,
-    doctors: Cqrs<Doctor>,
-    patients: Cqrs<Patient>,
-    staff: Cqrs<Staff>,
+    doctors: Store<Doctor>,
+    patients: Store<Patient>,
+    staff: Store<Staff>,
 }
 
 impl Profiles {
@@ -23,9 +24,9 @@ impl Profiles {
     pub fn new(pool: &PgPool) -> Self {
         Self {
             executor: Executor::new(pool.clone()),
-            doctors: cqrs(pool, ()),
-            patients: cqrs(pool, ()),
-            staff: cqrs(pool, ()),
+            doctors: Store::new(pool, ()),
+            patients: Store::new(pool, ()),
+            staff: Store::new(pool, ()),
         }
     }
 

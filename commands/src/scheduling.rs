@@ -9,9 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{AggregateContext, AggregateError, EventStore};
-use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use telemed_domain::appointment::{
     AGGREGATE_TYPE as APPOINTMENT_TYPE, Appointment, AppointmentCommand, AppointmentError,
@@ -30,7 +27,8 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::context::CommandContext;
 use crate::error::CommandError;
-use crate::executor::{Cqrs, Executor, cqrs};
+use crate::executor::Executor;
+use crate::store::{Source, Store};
 
 /// Limits on what may be booked.
 #[derive(Clone, Copy, Debug)]
@@ -129,9 +127,8 @@ const LAST_EVENT: &str = "SELECT payload FROM events
 pub struct Scheduling {
     pool: PgPool,
     executor: Executor,
-    days: Cqrs<DoctorDay>,
-    appointments: Cqrs<Appointment>,
-    appointment_store: PersistedEventStore<PostgresEventRepository, Appointment>,
+    days: Store<DoctorDay>,
+    appointments: Store<Appointment>,
     clock: Clock,
     rules: SchedulingRules,
 }
@@ -142,11 +139,8 @@ impl Scheduling {
         Self {
             pool: pool.clone(),
             executor: Executor::new(pool.clone()),
-            days: cqrs(pool, ()),
-            appointments: cqrs(pool, ()),
-            appointment_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
-                pool.clone(),
-            )),
+            days: Store::new(pool, ()),
+            appointments: Store::new(pool, ()),
             clock,
             rules,
         }
@@ -188,15 +182,11 @@ impl Scheduling {
 
     /// The current state of an appointment, from its events.
     pub async fn appointment(&self, id: AppointmentId) -> Result<Option<AppointmentState>> {
-        let mut context = self
-            .appointment_store
-            .load_aggregate(&id.to_string())
-            .await
-            .map_err(|e| match e {
-                AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e),
-                other => CommandError::Internal(Box::new(other)),
-            })?;
-        Ok(context.aggregate().state().cloned())
+        let loaded = self
+            .appointments
+            .load(&id.to_string(), Source::Database)
+            .await?;
+        Ok(loaded.aggregate.state().cloned())
     }
 
     /// Opens windows for `doctor` (in zone `tz`), grouped by local day; all or none: if a later
@@ -433,7 +423,12 @@ impl Scheduling {
             slot,
             at: self.clock.now(),
         };
-        match self.on_appointment(id, request, context).await {
+        let recorded = self
+            .executor
+            .create(&self.appointments, &id.to_string(), request, context)
+            .await
+            .map_err(|e| e.map_rejected(SchedulingError::from));
+        match recorded {
             Ok(position) => Ok(position.max(reserved)),
             Err(error) => {
                 if !self.recorded_despite(id, &error).await {

@@ -290,7 +290,7 @@ pub struct AppointmentState {
 }
 
 /// The appointment aggregate.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Appointment {
     state: Option<AppointmentState>,
 }

@@ -171,7 +171,7 @@ pub enum AvailabilityError {
 }
 
 /// One doctor's day: windows and live reservations.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DoctorDay {
     day: Option<DayId>,
     windows: BTreeMap<WindowId, Interval>,

@@ -79,7 +79,7 @@ pub enum DoctorError {
 }
 
 /// The doctor profile aggregate's state.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Doctor {
     profile: Option<DoctorProfile>,
 }

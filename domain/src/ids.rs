@@ -105,6 +105,14 @@ uuid_id!(
     WindowId
 );
 uuid_id!(
+    /// The id of a chat message.
+    MessageId
+);
+uuid_id!(
+    /// The id of a call session.
+    CallId
+);
+uuid_id!(
     /// The id of one slot reservation on a doctor-day.
     ReservationId
 );

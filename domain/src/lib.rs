@@ -14,10 +14,14 @@
 //! - [`calendar`]: UTC intervals and doctors' wall-clock times, with the DST policy.
 //! - [`availability`]: the doctor-day aggregate (windows and slot reservations).
 //! - [`appointment`]: the appointment aggregate (the consultation's lifecycle).
+//! - [`call`]: call sessions (ringing, active, ended, missed, rejected, failed).
+//! - [`conversation`]: chat messages and read markers of an appointment's conversation.
 
 pub mod appointment;
 pub mod availability;
 pub mod calendar;
+pub mod call;
+pub mod conversation;
 pub mod doctor;
 pub mod ids;
 pub mod patient;
@@ -29,7 +33,7 @@ pub mod values;
 mod aggregate;
 
 pub use aggregate::Decide;
-pub use ids::{AppointmentId, DayId, ReservationId, UserId, WindowId};
+pub use ids::{AppointmentId, CallId, DayId, MessageId, ReservationId, UserId, WindowId};
 pub use position::Position;
 pub use role::Role;
 

@@ -97,7 +97,7 @@ pub enum PatientError {
 }
 
 /// The patient profile aggregate's state.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Patient {
     profile: Option<PatientProfile>,
 }

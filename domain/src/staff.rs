@@ -52,7 +52,7 @@ pub enum StaffError {
 }
 
 /// The staff profile aggregate's state.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Staff {
     registered: bool,
 }

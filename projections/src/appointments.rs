@@ -291,6 +291,22 @@ pub async fn appointment(
     .transpose()
 }
 
+/// The appointments among `ids` that the read model holds (any order).
+pub async fn appointments_by_ids(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<AppointmentView>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM appointments WHERE appointment_id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(view_from_row)
+    .collect()
+}
+
 /// Filters of an appointment list.
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {

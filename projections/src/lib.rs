@@ -14,9 +14,15 @@
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
 //! - [`availability`]: windows and reservations per doctor; free-slot computation.
 //! - [`appointments`]: appointments, lists and dashboard queries.
+//! - [`calls`]: the call log.
+//! - [`conversations`]: chat messages and read markers, history pages.
+//! - [`audit`]: the filtered, paged global history for auditors.
 
 pub mod appointments;
+pub mod audit;
 pub mod availability;
+pub mod calls;
+pub mod conversations;
 pub mod event;
 pub mod profiles;
 pub mod rebuild;
@@ -35,5 +41,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(profiles::ProfilesProjection),
         Arc::new(availability::AvailabilityProjection),
         Arc::new(appointments::AppointmentsProjection),
+        Arc::new(conversations::ConversationsProjection),
+        Arc::new(calls::CallsProjection),
     ]
 }

@@ -11,14 +11,20 @@ use telemed_domain::Position;
 use crate::runner::{
     Projection, ProjectionError, ensure_checkpoint, lock_checkpoint, save_checkpoint,
 };
-use crate::stream::read_after;
+use crate::stream::{read_after, wait_until_readable};
 
 const BATCH: i64 = 1_000;
+/// How long a rebuild waits for older transactions to end before rebuilding what is readable
+/// (the live runner applies the rest afterwards).
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Rebuilds `projection` from the whole log; returns how many events it applied.
 pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<u64, ProjectionError> {
     let name = projection.name();
     ensure_checkpoint(pool, name).await?;
+    // Everything committed before the rebuild was asked for belongs in it: wait, holding no
+    // lock, until transactions older than the newest event have ended.
+    wait_until_readable(pool, PATIENCE).await?;
     let mut tx = pool.begin().await?;
     lock_checkpoint(&mut tx, name).await?;
     for table in projection.tables() {

@@ -20,7 +20,6 @@ use tokio::sync::watch;
 
 use crate::event::StoredEvent;
 use crate::stream::{position_from_row, read_after};
-use crate::wakeup;
 
 /// A read model built from the event stream.
 #[async_trait]
@@ -250,11 +249,11 @@ impl ProjectionRunner {
         }
     }
 
-    /// Starts the runner task; it stops when `shutdown` changes to `true`.
-    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> Progress {
+    /// Starts the runner task, woken by `wakeups` (see [`crate::wakeup`]); it stops when
+    /// `shutdown` changes to `true`.
+    pub fn spawn(self, wakeups: watch::Receiver<u64>, shutdown: watch::Receiver<bool>) -> Progress {
         let names: Vec<&'static str> = self.projections.iter().map(|p| p.name()).collect();
         let progress = Progress::new(&names);
-        let wakeups = wakeup::spawn(self.pool.clone());
         tokio::spawn(run(
             self.pool,
             self.projections,
@@ -346,6 +345,12 @@ async fn step(
     };
     let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
     let mut tx = pool.begin().await?;
+    // Read models are derived from the log: a batch lost to a crash before its commit reached
+    // the disk is simply applied again from the checkpoint, which is in the same transaction.
+    // So the batch need not wait for the WAL flush (events themselves are committed durably).
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let locked = lock_checkpoints(&mut tx, &names).await?;
     let unchanged = names
         .iter()

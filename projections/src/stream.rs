@@ -38,6 +38,39 @@ pub async fn read_after<'e>(
         .collect()
 }
 
+const NEWEST_XID: &str = "SELECT max(transaction_id)::text FROM events";
+const SAFE_BEYOND: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8";
+
+/// Waits (at most `patience`) until every event committed now can be read by `read_after`,
+/// that is until every transaction older than the newest event's has ended — in any database
+/// of the cluster. Call it holding no locks: a transaction waiting on one would be waited for.
+/// Returns whether the log is readable to its end.
+pub async fn wait_until_readable(
+    pool: &sqlx::PgPool,
+    patience: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let Some(newest) = sqlx::query_scalar::<_, Option<String>>(NEWEST_XID)
+        .fetch_one(pool)
+        .await?
+    else {
+        return Ok(true);
+    };
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let readable: bool = sqlx::query_scalar(SAFE_BEYOND)
+            .bind(&newest)
+            .fetch_one(pool)
+            .await?;
+        if readable {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Decodes a position from a row's `xid` (text) and `global_position` columns.
 pub fn position_from_row(row: &PgRow) -> Result<Position, sqlx::Error> {
     let xid: String = row.try_get("xid")?;
@@ -45,7 +78,7 @@ pub fn position_from_row(row: &PgRow) -> Result<Position, sqlx::Error> {
     Ok(Position::new(xid, row.try_get("global_position")?))
 }
 
-fn event_from_row(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
+pub(crate) fn event_from_row(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         position: position_from_row(row)?,
         aggregate_type: row.try_get("aggregate_type")?,

@@ -161,12 +161,12 @@ async fn malformed_bodies_get_problem_json() {
     expect_problem(huge, StatusCode::PAYLOAD_TOO_LARGE).await;
 }
 
-fn claims(sub: &str, exp_offset: i64, aud: &str, iss: &str) -> Value {
+pub fn claims(sub: &str, exp_offset: i64, aud: &str, iss: &str) -> Value {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     json!({ "sub": sub, "role": "admin", "iat": now, "exp": now + exp_offset, "iss": iss, "aud": aud })
 }
 
-fn sign(claims: &Value, secret: &str) -> String {
+pub fn sign(claims: &Value, secret: &str) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,

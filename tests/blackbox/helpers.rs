@@ -468,3 +468,44 @@ impl TestApp {
         patients
     }
 }
+
+/// A real `telemed serve` process on `url`'s database (killed when the child is dropped),
+/// and a client of it.
+pub async fn spawn_process(url: &str) -> (tokio::process::Child, TestApp) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(TestApp::binary())
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("TELEMED_BIND", "127.0.0.1:0")
+        .env("TELEMED_DB_MAX_CONNECTIONS", "8")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start telemed serve");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let port = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read the server's log")
+            .expect("the server logs its port");
+        if let Some(rest) = line.split("port=").nth(1) {
+            break rest.split_whitespace().next().expect("a port").to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        db: TestDb {
+            url: url.to_string(),
+        },
+        pool: telemed_api::database::pool(url, 4).expect("pool"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+    };
+    (child, app)
+}

@@ -7,15 +7,22 @@
 // Test code may panic on the unexpected: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
+mod browser;
+mod calls;
+mod chat;
 mod cli;
 mod event_store;
 mod helpers;
 mod ical;
+mod live;
 mod openapi;
+mod processes;
 mod profiles;
 mod races;
 mod scheduling;
+mod socketio;
 mod stream;
 mod sweeper;
 mod timezones;

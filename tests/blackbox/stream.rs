@@ -135,8 +135,8 @@ fn runner(
         batch_size,
         poll_interval: Duration::from_millis(50),
     };
-    let progress =
-        ProjectionRunner::new(pool.clone(), vec![Arc::new(projection)], config).spawn(stopped);
+    let progress = ProjectionRunner::new(pool.clone(), vec![Arc::new(projection)], config)
+        .spawn(telemed_projections::wakeup::spawn(pool.clone()), stopped);
     (progress, stop)
 }
 

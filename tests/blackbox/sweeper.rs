@@ -47,8 +47,12 @@ async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookab
         interval,
     };
     let executor = telemed_commands::Executor::new(app.pool.clone());
-    let days =
-        telemed_commands::executor::cqrs::<telemed_domain::availability::DoctorDay>(&app.pool, ());
+    // A store of its own, as another process would have: the app's cached doctor-day is now
+    // stale, and must not let the booking below through.
+    let days = telemed_commands::store::Store::<telemed_domain::availability::DoctorDay>::new(
+        &app.pool,
+        (),
+    );
     executor
         .execute(
             &days,

@@ -16,6 +16,7 @@ use telemed_projections::profiles;
 use telemed_projections::stream::aggregate_events;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::idempotency::{self, Begin};
@@ -145,13 +146,52 @@ async fn load(
     let view = read::appointment(&state.pool, id)
         .await?
         .ok_or_else(no_such_appointment)?;
-    let party = match user.role {
-        Role::Doctor if view.doctor_id == user.id => Some(Party::Doctor),
-        Role::Patient if view.patient_id == user.id => Some(Party::Patient),
-        role if role == Role::Admin || readers.contains(&role) => None,
-        _ => return Err(no_such_appointment()),
-    };
+    let party = side(user, &view, readers)?;
     Ok((view, party))
+}
+
+/// The caller's side in `view`; others than its doctor, its patient, admins and `readers` get
+/// 404.
+fn side(
+    user: &AuthUser,
+    view: &AppointmentView,
+    readers: &[Role],
+) -> Result<Option<Party>, ApiError> {
+    match user.role {
+        Role::Doctor if view.doctor_id == user.id => Ok(Some(Party::Doctor)),
+        Role::Patient if view.patient_id == user.id => Ok(Some(Party::Patient)),
+        role if role == Role::Admin || readers.contains(&role) => Ok(None),
+        _ => Err(no_such_appointment()),
+    }
+}
+
+/// [`load`] for reads of patient data: the read (or the refused attempt) is recorded in the
+/// access log as `resource` first.
+async fn load_audited(
+    state: &AppState,
+    user: &AuthUser,
+    id: AppointmentId,
+    readers: &[Role],
+    resource: &'static str,
+) -> Result<AppointmentView, ApiError> {
+    let view = read::appointment(&state.pool, id)
+        .await?
+        .ok_or_else(no_such_appointment)?;
+    let party = side(user, &view, readers);
+    let outcome = match party {
+        Ok(_) => Outcome::Allowed,
+        Err(_) => Outcome::Denied,
+    };
+    access_log::record(
+        &state.pool,
+        user,
+        view.patient_id,
+        resource,
+        &id.to_string(),
+        outcome,
+    )
+    .await?;
+    party.map(|_| view)
 }
 
 /// The caller's side, for actions: participants only (admins get 403, others 404).
@@ -354,9 +394,9 @@ async fn get_appointment(
     user: AuthUser,
     ApiPath(id): ApiPath<AppointmentId>,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    load(&state, &user, id, &[])
+    load_audited(&state, &user, id, &[], "appointment")
         .await
-        .map(|(view, _)| Json(view))
+        .map(Json)
 }
 
 /// Confirms: the doctor a request; after a reschedule, the other party.
@@ -475,7 +515,7 @@ async fn history(
     user: AuthUser,
     ApiPath(id): ApiPath<AppointmentId>,
 ) -> Result<Json<History>, ApiError> {
-    load(&state, &user, id, &[Role::Auditor]).await?;
+    load_audited(&state, &user, id, &[Role::Auditor], "appointment_history").await?;
     let events = aggregate_events(
         &state.pool,
         telemed_domain::appointment::AGGREGATE_TYPE,

@@ -1,13 +1,17 @@
 //! The REST routes, one module per resource; each exports `router()`.
 
 mod appointments;
+mod audit;
 mod auth;
 mod availability;
 mod calendar;
+pub mod calls;
 mod dashboards;
 mod doctors;
 mod health;
+mod ice;
 mod me;
+pub mod messages;
 mod openapi;
 mod params;
 mod patients;
@@ -32,10 +36,16 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(patients::router())
         .merge(availability::router())
         .merge(appointments::router())
+        .merge(audit::router())
+        .merge(messages::router())
+        .merge(ice::router())
+        .merge(calls::router())
         .merge(dashboards::router())
         .merge(calendar::router())
+        .merge(crate::live::ws::router())
         .merge(openapi::router())
         .split_for_parts();
+    let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -45,6 +55,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(request_id_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(socketio)
         .with_state(state)
 }
 

@@ -59,3 +59,37 @@ pub fn utc(t: OffsetDateTime) -> String {
         .format(&Rfc3339)
         .unwrap_or_default()
 }
+
+/// A page size from 1 to `max` (`default` when absent or blank), recording a field error.
+pub fn limit(errors: &mut FieldErrors, raw: Option<&str>, default: i64, max: i64) -> Option<i64> {
+    match raw.map(str::trim) {
+        None | Some("") => Some(default),
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => Some(n),
+            _ => {
+                errors.push("limit", format!("must be a whole number from 1 to {max}"));
+                None
+            }
+        },
+    }
+}
+
+/// An optional query value parsed as `T` (`Some(None)` when absent or blank); on a bad value
+/// records `message` for `field` and answers `None`.
+pub fn optional<T: std::str::FromStr>(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<&str>,
+    message: &str,
+) -> Option<Option<T>> {
+    match raw.map(str::trim) {
+        None | Some("") => Some(None),
+        Some(text) => match text.parse::<T>() {
+            Ok(value) => Some(Some(value)),
+            Err(_) => {
+                errors.push(field, message);
+                None
+            }
+        },
+    }
+}

@@ -9,6 +9,7 @@ use telemed_domain::{Role, UserId};
 use telemed_projections::profiles::{self, PatientView};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem, command_failure};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
@@ -155,7 +156,22 @@ async fn get_patient(
     user: AuthUser,
     ApiPath(patient_id): ApiPath<UserId>,
 ) -> Result<Json<PatientView>, ApiError> {
-    if !may_read(&state, &user, patient_id).await? {
+    let allowed = may_read(&state, &user, patient_id).await?;
+    let outcome = if allowed {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
+    };
+    access_log::record(
+        &state.pool,
+        &user,
+        patient_id,
+        "patient_profile",
+        &patient_id.to_string(),
+        outcome,
+    )
+    .await?;
+    if !allowed {
         return Err(not_found());
     }
     profiles::patient(&state.pool, patient_id)

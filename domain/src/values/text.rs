@@ -133,9 +133,51 @@ impl FreeText {
     }
 }
 
+/// A chat message: 1 to 4 000 characters, not only white space, no control characters but
+/// newlines and tabs. Kept exactly as given (not trimmed): it is shown as sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageContent(String);
+
+impl MessageContent {
+    /// Longest accepted message, in characters.
+    pub const MAX: usize = 4_000;
+
+    /// Parses a message.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        bounded(raw, 1, Self::MAX, true)?;
+        if raw.chars().count() > Self::MAX {
+            return Err(InvalidValue::new(format!(
+                "must be at most {} characters",
+                Self::MAX
+            )));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The text, as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_kept_as_sent_and_bounded() {
+        assert_eq!(
+            MessageContent::parse("  hello\n").unwrap().as_str(),
+            "  hello\n"
+        );
+        assert!(MessageContent::parse("").is_err());
+        assert!(MessageContent::parse(" \n\t ").is_err());
+        assert!(MessageContent::parse("bell\u{7}").is_err());
+        assert!(MessageContent::parse(&"a".repeat(4_000)).is_ok());
+        assert!(MessageContent::parse(&"a".repeat(4_001)).is_err());
+        assert!(MessageContent::parse(&format!(" {}", "a".repeat(4_000))).is_err());
+    }
 
     #[test]
     fn a_name_is_trimmed() {

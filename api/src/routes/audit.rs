@@ -1,0 +1,154 @@
+//! The audit log: the whole event history, paged by position token, for auditors and admins.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use telemed_domain::{Position, Role};
+use telemed_projections::StoredEvent;
+use telemed_projections::audit::{AuditFilter, page};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::access_log::{AccessEntry, page as access_page};
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiQuery, AuthUser};
+use crate::routes::params;
+use crate::state::AppState;
+
+/// Default page size.
+const DEFAULT_LIMIT: i64 = 100;
+/// Largest page.
+const MAX_LIMIT: i64 = 1_000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(access))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Position token: only events after it (default: from the beginning).
+    after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<String>,
+    /// Only events of this aggregate type (e.g. `appointment`, `doctor_day`).
+    aggregate_type: Option<String>,
+    /// Only events of this aggregate id.
+    aggregate_id: Option<String>,
+}
+
+/// A page of the audit log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// In commit-safe order.
+    events: Vec<StoredEvent>,
+    /// Pass as `after` for the next page (the last event's position, or `after` itself when
+    /// the page is empty).
+    next: String,
+}
+
+/// The global event history in commit-safe order.
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = AuditPage),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an auditor or admin"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "bad token, limit or filter")))]
+async fn events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    user.require(&[Role::Auditor, Role::Admin], "read the audit log")?;
+    let mut errors = FieldErrors::default();
+    let after = params::optional::<Position>(
+        &mut errors,
+        "after",
+        query.after.as_deref(),
+        "is not a position token (use `next` of an earlier page)",
+    )
+    .map(Option::unwrap_or_default);
+    let limit = params::limit(
+        &mut errors,
+        query.limit.as_deref(),
+        DEFAULT_LIMIT,
+        MAX_LIMIT,
+    );
+    let filter_field = |field: &str, value: Option<String>, errors: &mut FieldErrors| {
+        let value = value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        if value.as_ref().is_some_and(|v| v.len() > 200) {
+            errors.push(field, "must be at most 200 characters");
+        }
+        value
+    };
+    let filter = AuditFilter {
+        aggregate_type: filter_field("aggregate_type", query.aggregate_type, &mut errors),
+        aggregate_id: filter_field("aggregate_id", query.aggregate_id, &mut errors),
+    };
+    let (after, limit) = errors.finish((|| Some((after?, limit?)))())?;
+    let events = page(&state.pool, after, &filter, limit).await?;
+    let next = events.last().map_or(after, |e| e.position).to_string();
+    Ok(Json(AuditPage { events, next }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccessQuery {
+    /// Entry number: only entries after it (default: from the first).
+    after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<String>,
+    /// Only reads of this patient's data.
+    patient_id: Option<String>,
+}
+
+/// A page of the access log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccessPage {
+    /// Oldest first.
+    entries: Vec<AccessEntry>,
+    /// Pass as `after` for the next page.
+    next: String,
+}
+
+/// Reads of patient data by anyone but the patient (who, what, when, outcome).
+#[utoipa::path(get, path = "/api/v1/audit/access", tag = "audit", params(AccessQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = AccessPage),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an auditor or admin"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn access(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<AccessQuery>,
+) -> Result<Json<AccessPage>, ApiError> {
+    user.require(&[Role::Auditor, Role::Admin], "read the access log")?;
+    let mut errors = FieldErrors::default();
+    let after = params::optional::<u64>(
+        &mut errors,
+        "after",
+        query.after.as_deref(),
+        "must be an entry number (use `next` of an earlier page)",
+    )
+    .map(|after| after.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
+    let limit = params::limit(
+        &mut errors,
+        query.limit.as_deref(),
+        DEFAULT_LIMIT,
+        MAX_LIMIT,
+    );
+    let patient = params::optional::<uuid::Uuid>(
+        &mut errors,
+        "patient_id",
+        query.patient_id.as_deref(),
+        "must be a patient id (a UUID)",
+    );
+    let (after, limit, patient) = errors.finish((|| Some((after?, limit?, patient?)))())?;
+    let entries = access_page(&state.pool, after, patient, limit).await?;
+    let next = entries.last().map_or(after, |e| e.id).to_string();
+    Ok(Json(AccessPage { entries, next }))
+}

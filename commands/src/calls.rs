@@ -1,0 +1,266 @@
+//! Call sessions: start (or join the live one), answer, reject, end, ring timeouts.
+
+use sqlx::PgPool;
+use telemed_domain::appointment::Appointment;
+use telemed_domain::call::{Call, CallCommand, CallError, CallState, EndReason};
+use telemed_domain::{AppointmentId, CallId, Position, UserId};
+use time::Duration;
+
+use crate::clock::Clock;
+use crate::context::CommandContext;
+use crate::error::CommandError;
+use crate::executor::Executor;
+use crate::store::{Source, Store};
+
+type Result<T> = std::result::Result<T, CommandError<CallError>>;
+
+/// When calls may start, relative to their appointment.
+#[derive(Clone, Copy, Debug)]
+pub struct CallRules {
+    /// How long before the start.
+    pub early: Duration,
+    /// How long after the end.
+    pub late: Duration,
+    /// How long a call rings before it is missed.
+    pub ring_timeout: Duration,
+}
+
+/// A started (or joined) call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// The call.
+    pub id: CallId,
+    /// Where its events are.
+    pub position: Position,
+    /// Whether this request created it.
+    pub created: bool,
+}
+
+/// Call commands.
+pub struct Calls {
+    pool: PgPool,
+    executor: Executor,
+    appointments: Store<Appointment>,
+    calls: Store<Call>,
+    clock: Clock,
+    rules: CallRules,
+}
+
+impl Calls {
+    /// Calls on `pool`.
+    pub fn new(pool: &PgPool, clock: Clock, rules: CallRules) -> Self {
+        Self {
+            pool: pool.clone(),
+            executor: Executor::new(pool.clone()),
+            appointments: Store::new(pool, ()),
+            calls: Store::new(pool, ()),
+            clock,
+            rules,
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> CallRules {
+        self.rules
+    }
+
+    /// The state of call `id` (participants never change, so a cached state is fine for
+    /// authorization; the status may lag by a moment).
+    pub async fn state(&self, id: CallId) -> Result<Option<CallState>> {
+        let loaded = self.calls.load(&id.to_string(), Source::Cache).await?;
+        Ok(loaded.aggregate.state().cloned())
+    }
+
+    /// Starts a call of `appointment_id` by `by`, or returns the one already ringing or active.
+    pub async fn start(
+        &self,
+        appointment_id: AppointmentId,
+        by: UserId,
+        context: &CommandContext,
+    ) -> Result<Started> {
+        for _ in 0..5 {
+            let existing: Option<uuid::Uuid> =
+                sqlx::query_scalar("SELECT call_id FROM active_calls WHERE appointment_id = $1")
+                    .bind(appointment_id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(existing) = existing {
+                let id = CallId::from(existing);
+                let loaded = self.calls.load(&id.to_string(), Source::Database).await?;
+                match loaded.aggregate.state() {
+                    Some(state) if state.status.is_live() => {
+                        if !state.has(by) {
+                            return Err(CommandError::Rejected(CallError::NotParticipant));
+                        }
+                        let position = crate::executor::last_position(
+                            &self.pool,
+                            telemed_domain::call::AGGREGATE_TYPE,
+                            &id.to_string(),
+                        )
+                        .await?
+                        .unwrap_or_default();
+                        return Ok(Started {
+                            id,
+                            position,
+                            created: false,
+                        });
+                    }
+                    _ => self.release(appointment_id, id).await?,
+                }
+                continue;
+            }
+            let id = CallId::new();
+            let claimed = sqlx::query(
+                "INSERT INTO active_calls (appointment_id, call_id) VALUES ($1, $2)
+                 ON CONFLICT (appointment_id) DO NOTHING",
+            )
+            .bind(appointment_id.as_uuid())
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                continue;
+            }
+            let appointment = self
+                .appointments
+                .load(&appointment_id.to_string(), Source::Database)
+                .await?
+                .aggregate
+                .state()
+                .cloned();
+            let Some(appointment) = appointment else {
+                self.release(appointment_id, id).await?;
+                return Err(CommandError::Rejected(CallError::NotParticipant));
+            };
+            let command = CallCommand::Start {
+                appointment_id,
+                appointment,
+                by,
+                at: self.clock.now(),
+                early: self.rules.early,
+                late: self.rules.late,
+            };
+            return match self
+                .executor
+                .create(&self.calls, &id.to_string(), command, context)
+                .await
+            {
+                Ok(position) => Ok(Started {
+                    id,
+                    position,
+                    created: true,
+                }),
+                Err(error) => {
+                    self.release(appointment_id, id).await?;
+                    Err(error)
+                }
+            };
+        }
+        Err(CommandError::Contention)
+    }
+
+    async fn release(&self, appointment_id: AppointmentId, id: CallId) -> Result<()> {
+        sqlx::query("DELETE FROM active_calls WHERE appointment_id = $1 AND call_id = $2")
+            .bind(appointment_id.as_uuid())
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn on_call(
+        &self,
+        id: CallId,
+        command: CallCommand,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let position = self
+            .executor
+            .execute(&self.calls, &id.to_string(), command, context)
+            .await?;
+        if let Some(state) = self.state(id).await?
+            && !state.status.is_live()
+        {
+            self.release(state.appointment_id, id).await?;
+        }
+        Ok(position)
+    }
+
+    /// `by` answers call `id` (a no-op when already active).
+    pub async fn answer(
+        &self,
+        id: CallId,
+        by: UserId,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let at = self.clock.now();
+        self.on_call(id, CallCommand::Answer { by, at }, context)
+            .await
+    }
+
+    /// `by` declines call `id`.
+    pub async fn reject(
+        &self,
+        id: CallId,
+        by: UserId,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let at = self.clock.now();
+        self.on_call(id, CallCommand::Reject { by, at }, context)
+            .await
+    }
+
+    /// `by` ends call `id` for `reason` (a no-op when it is already over). The callee hanging
+    /// up a call that is still ringing declines it.
+    pub async fn end(
+        &self,
+        id: CallId,
+        by: UserId,
+        reason: EndReason,
+        context: &CommandContext,
+    ) -> Result<Position> {
+        let at = self.clock.now();
+        let declines = self
+            .calls
+            .load::<CallError>(&id.to_string(), Source::Database)
+            .await?
+            .aggregate
+            .state()
+            .is_some_and(|call| {
+                call.status == telemed_domain::call::CallStatus::Ringing
+                    && call.has(by)
+                    && call.caller_id != by
+                    && reason == EndReason::user_hangup()
+            });
+        if declines {
+            return self.reject(id, by, context).await;
+        }
+        self.on_call(id, CallCommand::End { by, reason, at }, context)
+            .await
+    }
+
+    /// Marks calls that rang longer than the ring timeout as missed; returns how many.
+    pub async fn sweep_ring_timeouts(&self, context: &CommandContext) -> Result<usize> {
+        let cutoff = self.clock.now() - self.rules.ring_timeout;
+        let ringing: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT call_id FROM calls WHERE status = 'ringing' AND started_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut missed = 0;
+        for id in ringing {
+            let at = self.clock.now();
+            match self
+                .on_call(CallId::from(id), CallCommand::TimeOut { at }, context)
+                .await
+            {
+                Ok(_) => missed += 1,
+                Err(error) => tracing::warn!(%error, call = %id, "cannot time out a call"),
+            }
+        }
+        Ok(missed)
+    }
+}

@@ -1,0 +1,208 @@
+//! The `conversations` projection: chat messages (in commit-safe order) and read markers, and
+//! the history pages served from them.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgExecutor, Row};
+use telemed_domain::conversation::{
+    MESSAGE_AGGREGATE_TYPE, MessageEvent, READ_AGGREGATE_TYPE, ReadEvent,
+};
+use telemed_domain::{AppointmentId, MessageId, Position, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::event::StoredEvent;
+use crate::runner::{Projection, ProjectionError};
+
+/// Builds `chat_messages` and `chat_reads`.
+pub struct ConversationsProjection;
+
+/// A chat message as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    /// Message id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: MessageId,
+    /// The appointment whose conversation it is.
+    #[schema(value_type = String, format = Uuid)]
+    pub appointment_id: AppointmentId,
+    /// Its sender (the doctor or the patient).
+    #[schema(value_type = String, format = Uuid)]
+    pub sender_id: UserId,
+    /// The text, exactly as sent (plain text: render it as text, never as HTML).
+    pub content: String,
+    /// When it was posted.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub sent_at: OffsetDateTime,
+    /// The sender's idempotency key, if one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    /// Position of its event (a resume token).
+    pub position: String,
+}
+
+impl MessageView {
+    /// The view of a `MessagePosted` event at `position`.
+    pub fn from_event(id: MessageId, event: &MessageEvent, position: Position) -> Self {
+        let MessageEvent::MessagePosted {
+            appointment_id,
+            sender_id,
+            content,
+            client_msg_id,
+            sent_at,
+            ..
+        } = event;
+        Self {
+            id,
+            appointment_id: *appointment_id,
+            sender_id: *sender_id,
+            content: content.as_str().to_string(),
+            sent_at: *sent_at,
+            client_msg_id: client_msg_id.clone(),
+            position: position.to_string(),
+        }
+    }
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO chat_messages
+    (message_id, appointment_id, sender_id, content, client_msg_id, sent_at, xid, gpos, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (message_id) DO NOTHING";
+
+const UPSERT_READ: &str = "INSERT INTO chat_reads (appointment_id, user_id, up_to, read_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (appointment_id, user_id) DO UPDATE SET up_to = $3, read_at = $4";
+
+#[async_trait]
+impl Projection for ConversationsProjection {
+    fn name(&self) -> &'static str {
+        "conversations"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["chat_messages", "chat_reads"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        match event.aggregate_type.as_str() {
+            MESSAGE_AGGREGATE_TYPE => {
+                let Ok(id) = event.aggregate_id.parse::<MessageId>() else {
+                    return Ok(());
+                };
+                let decoded: MessageEvent = serde_json::from_value(event.payload.clone())
+                    .map_err(|e| ProjectionError::payload(event, e))?;
+                let view = MessageView::from_event(id, &decoded, event.position);
+                sqlx::query(INSERT_MESSAGE)
+                    .bind(view.id.as_uuid())
+                    .bind(view.appointment_id.as_uuid())
+                    .bind(view.sender_id.as_uuid())
+                    .bind(&view.content)
+                    .bind(&view.client_msg_id)
+                    .bind(view.sent_at)
+                    .bind(event.position.transaction_id as i64)
+                    .bind(event.position.global_position)
+                    .bind(&view.position)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            READ_AGGREGATE_TYPE => {
+                let decoded: ReadEvent = serde_json::from_value(event.payload.clone())
+                    .map_err(|e| ProjectionError::payload(event, e))?;
+                let ReadEvent::MessagesRead {
+                    appointment_id,
+                    user_id,
+                    up_to,
+                    at,
+                    ..
+                } = decoded;
+                sqlx::query(UPSERT_READ)
+                    .bind(appointment_id.as_uuid())
+                    .bind(user_id.as_uuid())
+                    .bind(up_to.as_uuid())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+const COLUMNS: &str =
+    "message_id, appointment_id, sender_id, content, client_msg_id, sent_at, xid, gpos, position";
+
+fn view_from_row(row: &PgRow) -> Result<MessageView, sqlx::Error> {
+    Ok(MessageView {
+        id: MessageId::from(row.try_get::<Uuid, _>("message_id")?),
+        appointment_id: AppointmentId::from(row.try_get::<Uuid, _>("appointment_id")?),
+        sender_id: UserId::from(row.try_get::<Uuid, _>("sender_id")?),
+        content: row.try_get("content")?,
+        sent_at: row.try_get("sent_at")?,
+        client_msg_id: row.try_get("client_msg_id")?,
+        position: row.try_get("position")?,
+    })
+}
+
+/// Message `id`, with the position of its event.
+pub async fn message(
+    db: impl PgExecutor<'_>,
+    id: MessageId,
+) -> Result<Option<(MessageView, Position)>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM chat_messages WHERE message_id = $1"
+    ))
+    .bind(id.as_uuid())
+    .fetch_optional(db)
+    .await?
+    .map(|row| {
+        let position = Position::new(row.try_get::<i64, _>("xid")? as u64, row.try_get("gpos")?);
+        Ok((view_from_row(&row)?, position))
+    })
+    .transpose()
+}
+
+/// A page of history, oldest first.
+#[derive(Debug)]
+pub struct Page {
+    /// The messages.
+    pub messages: Vec<MessageView>,
+    /// Whether older messages exist.
+    pub more: bool,
+}
+
+/// Up to `limit` messages of `appointment` older than `before` (the newest ones when `None`),
+/// oldest first.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    appointment: AppointmentId,
+    before: Option<Position>,
+    limit: i64,
+) -> Result<Page, sqlx::Error> {
+    let before = before.unwrap_or(Position::new(i64::MAX as u64, i64::MAX));
+    let mut messages = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM chat_messages
+          WHERE appointment_id = $1 AND (xid, gpos) < ($2, $3)
+          ORDER BY xid DESC, gpos DESC
+          LIMIT $4"
+    ))
+    .bind(appointment.as_uuid())
+    .bind(before.transaction_id as i64)
+    .bind(before.global_position)
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(view_from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    let more = messages.len() as i64 > limit;
+    messages.truncate(limit as usize);
+    messages.reverse();
+    Ok(Page { messages, more })
+}

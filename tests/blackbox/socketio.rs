@@ -1,0 +1,365 @@
+//! Socket.IO with the official `socket.io-client` v4 (Node.js, installed by `scripts/test`),
+//! driven through `tests/node/socketio-driver.mjs`: connect errors for bad tokens, the same events
+//! as the WebSocket, acks.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use crate::helpers::{TestApp, expect_status, spawn_app};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One Node.js process running the official client, with any number of named sockets.
+struct Driver {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    backlog: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl Driver {
+    async fn start(app: &TestApp) -> Self {
+        let node = std::env::var("TELEMED_NODE").unwrap_or_else(|_| "node".to_string());
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/node/socketio-driver.mjs"
+        );
+        let mut child = tokio::process::Command::new(&node)
+            .arg(script)
+            .arg(&app.address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {node} (scripts/test installs Node.js and socket.io-client): {e}"
+                )
+            });
+        Self {
+            stdin: child.stdin.take().unwrap(),
+            lines: BufReader::new(child.stdout.take().unwrap()).lines(),
+            _child: child,
+            backlog: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    async fn command(&mut self, command: Value) {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The first observation matching `wanted`, from the backlog or the driver's output.
+    async fn wait(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.backlog.iter().position(&wanted) {
+            return self.backlog.remove(index).unwrap();
+        }
+        loop {
+            let line = tokio::time::timeout(PATIENCE, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("waited in vain for {what}; seen {:?}", self.backlog))
+                .unwrap()
+                .expect("the driver ended");
+            let observed: Value = serde_json::from_str(&line).unwrap();
+            if wanted(&observed) {
+                return observed;
+            }
+            self.backlog.push_back(observed);
+        }
+    }
+
+    /// Connects socket `name`; `Err(message)` on a connect error.
+    async fn connect(&mut self, name: &str, token: Option<&str>) -> Result<(), String> {
+        self.command(json!({ "op": "connect", "name": name, "token": token }))
+            .await;
+        let outcome = self
+            .wait("a connect outcome", |o| {
+                o["name"] == name && (o["op"] == "connected" || o["op"] == "connect_error")
+            })
+            .await;
+        match outcome["op"].as_str() {
+            Some("connected") => Ok(()),
+            _ => Err(outcome["message"].as_str().unwrap_or_default().to_string()),
+        }
+    }
+
+    /// Emits `event` with an ack callback and returns the ack's argument.
+    async fn emit(&mut self, name: &str, event: &str, data: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.command(json!({ "op": "emit", "name": name, "id": id, "event": event, "data": data }))
+            .await;
+        let ack = self
+            .wait("an ack", |o| o["op"] == "ack" && o["id"] == id)
+            .await;
+        assert!(ack["timeout"].is_null(), "no ack: {ack}");
+        ack["data"].clone()
+    }
+
+    /// The next server event `event` on socket `name`.
+    async fn event(&mut self, name: &str, event: &str) -> Value {
+        self.wait(event, |o| {
+            o["op"] == "event" && o["name"] == name && o["event"] == event
+        })
+        .await["data"]
+            .clone()
+    }
+
+    /// Events `event` on `name` received so far (after an ack round trip on that socket,
+    /// every event published before it has arrived).
+    async fn drain(&mut self, name: &str, event: &str) -> Vec<Value> {
+        self.emit(name, "subscribe", json!({ "topic": "nope" }))
+            .await;
+        let (matching, rest): (Vec<Value>, Vec<Value>) = self
+            .backlog
+            .drain(..)
+            .partition(|o| o["op"] == "event" && o["name"] == name && o["event"] == event);
+        self.backlog = rest.into();
+        matching.into_iter().map(|o| o["data"].clone()).collect()
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_get_connect_errors() {
+    let app = spawn_app().await;
+    let mut driver = Driver::start(&app).await;
+    let garbage = driver.connect("garbage", Some("not-a-token")).await;
+    assert!(
+        garbage
+            .as_ref()
+            .is_err_and(|m| m.contains("unauthenticated")),
+        "{garbage:?}"
+    );
+    let missing = driver.connect("missing", None).await;
+    assert!(
+        missing.as_ref().is_err_and(|m| m.contains("auth")),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_official_client_receives_the_same_events_and_uses_acks() {
+    let app = spawn_app().await;
+    let (doctor, patient, day) = crate::live::clinic(&app).await;
+    let stranger = app.patient().await;
+    let mut driver = Driver::start(&app).await;
+    for (name, user) in [
+        ("doctor", &doctor),
+        ("patient", &patient),
+        ("stranger", &stranger),
+    ] {
+        driver.connect(name, Some(&user.token)).await.unwrap();
+    }
+
+    let start = day + time::Duration::hours(9);
+    let booked = app
+        .book(
+            &patient,
+            &doctor.id,
+            start,
+            start + time::Duration::minutes(30),
+        )
+        .await;
+    let id = booked["id"].as_str().unwrap();
+    expect_status(
+        app.act(&doctor, id, "confirm", &json!({})).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(
+        app.act(
+            &patient,
+            id,
+            "cancel",
+            &json!({ "reason": "feeling better" }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let mut first_position = None;
+    for name in ["doctor", "patient"] {
+        let mut types = Vec::new();
+        for _ in 0..3 {
+            let data = driver.event(name, "appointment:updated").await;
+            assert_eq!(data["appointment"]["id"], id, "{data}");
+            first_position.get_or_insert(data["position"].as_str().unwrap().to_string());
+            types.push(data["event_type"].as_str().unwrap().to_string());
+        }
+        assert_eq!(
+            types,
+            [
+                "AppointmentRequested",
+                "AppointmentConfirmed",
+                "AppointmentCancelled"
+            ]
+        );
+        assert!(
+            driver.drain(name, "appointment:updated").await.is_empty(),
+            "once each"
+        );
+    }
+    assert!(
+        driver
+            .drain("stranger", "appointment:updated")
+            .await
+            .is_empty()
+    );
+
+    // Acks: errors are problems, successes the contract's data.
+    let audit = driver
+        .emit("patient", "subscribe", json!({ "topic": "audit" }))
+        .await;
+    assert_eq!(audit["error"]["status"], 403, "{audit}");
+    let own = driver
+        .emit(
+            "patient",
+            "subscribe",
+            json!({ "topic": format!("appointment:{id}") }),
+        )
+        .await;
+    assert_eq!(own, json!({ "ok": true }));
+    let unknown = driver.emit("patient", "dance", json!({})).await;
+    assert_eq!(unknown["error"]["status"], 400, "{unknown}");
+
+    // A resume on this connection replays nothing: it missed nothing.
+    let first_position = first_position.unwrap();
+    let resumed = driver
+        .emit("patient", "resume", json!({ "after": first_position }))
+        .await;
+    assert_eq!(resumed, json!({ "replayed": 0 }));
+
+    // A new connection resuming after the first event gets the other two, before the ack.
+    driver
+        .connect("patient again", Some(&patient.token))
+        .await
+        .unwrap();
+    let resumed = driver
+        .emit(
+            "patient again",
+            "resume",
+            json!({ "after": first_position }),
+        )
+        .await;
+    assert_eq!(resumed, json!({ "replayed": 2 }));
+    let replayed: Vec<String> = driver
+        .drain("patient again", "appointment:updated")
+        .await
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replayed, ["AppointmentConfirmed", "AppointmentCancelled"]);
+}
+
+#[tokio::test]
+async fn chat_over_the_official_client_reaches_the_other_participant_once() {
+    let app = spawn_app().await;
+    let (doctor, patient, day) = crate::live::clinic(&app).await;
+    let start = day + time::Duration::hours(9);
+    let booked = app
+        .book(
+            &patient,
+            &doctor.id,
+            start,
+            start + time::Duration::minutes(30),
+        )
+        .await;
+    let id = booked["id"].as_str().unwrap();
+    let mut driver = Driver::start(&app).await;
+    driver.connect("doctor", Some(&doctor.token)).await.unwrap();
+    driver
+        .connect("patient", Some(&patient.token))
+        .await
+        .unwrap();
+
+    let message = driver
+        .emit(
+            "patient",
+            "chat:send",
+            json!({ "appointment_id": id, "content": "Hi from socket.io", "client_msg_id": "s-1" }),
+        )
+        .await;
+    assert_eq!(message["content"], "Hi from socket.io", "{message}");
+    let repeated = driver
+        .emit(
+            "patient",
+            "chat:send",
+            json!({ "appointment_id": id, "content": "again", "client_msg_id": "s-1" }),
+        )
+        .await;
+    assert_eq!(repeated, message);
+    let received = driver.event("doctor", "chat:message").await;
+    assert_eq!(received, message);
+    assert!(
+        driver.drain("doctor", "chat:message").await.is_empty(),
+        "once"
+    );
+
+    let typing = driver
+        .emit("doctor", "chat:typing", json!({ "appointment_id": id }))
+        .await;
+    assert_eq!(typing, json!({ "ok": true }));
+    let seen = driver.event("patient", "chat:typing").await;
+    assert_eq!(seen["user_id"], doctor.id.as_str());
+}
+
+#[tokio::test]
+async fn signaling_flows_between_a_socketio_client_and_a_websocket_client() {
+    let s = crate::calls::CallSetup::new(|_| {}).await;
+    let mut doctor_ws = crate::live::Ws::connect(&s.now, &s.doctor).await;
+    let mut driver = Driver::start(&s.now).await;
+    driver
+        .connect("patient", Some(&s.patient.token))
+        .await
+        .unwrap();
+    let call_id = s.start_call(&s.doctor).await;
+    let ringing = driver.event("patient", "call:ringing").await;
+    assert_eq!(ringing["call_id"], call_id.as_str());
+
+    doctor_ws
+        .request(
+            "call:offer",
+            json!({ "call_id": call_id, "sdp": "offer-sdp" }),
+        )
+        .await;
+    let offer = driver.event("patient", "call:offer").await;
+    assert_eq!(
+        offer,
+        json!({ "call_id": call_id, "from": s.doctor.id, "sdp": "offer-sdp" })
+    );
+    let ack = driver
+        .emit(
+            "patient",
+            "call:answer",
+            json!({ "call_id": call_id, "sdp": "answer-sdp" }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "ok": true }));
+    let answer = doctor_ws.next_named("call:answer").await;
+    assert_eq!(answer["data"]["sdp"], "answer-sdp");
+    let stranger = driver
+        .emit(
+            "patient",
+            "call:ice",
+            json!({ "call_id": uuid::Uuid::new_v4(), "candidate": "c" }),
+        )
+        .await;
+    assert_eq!(stranger["error"]["status"], 404, "{stranger}");
+    driver
+        .emit("patient", "call:hangup", json!({ "call_id": call_id }))
+        .await;
+    let ended = driver.event("patient", "call:ended").await;
+    assert_eq!(ended["reason"], "user_hangup");
+}
