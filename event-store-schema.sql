@@ -304,3 +304,13 @@ CREATE OR REPLACE TRIGGER access_log_no_truncate
     BEFORE TRUNCATE ON access_log
     FOR EACH STATEMENT EXECUTE FUNCTION access_log_refuse_change();
 
+-- ---------------------------------------------------------------------------------------------
+-- Failed sign-ins per account (lower-cased e-mail, known or not): after repeated failures the
+-- account is locked for a while. Security state, not domain history: kept outside the log so
+-- that guessing attacks do not fill it, and shared by every process.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS login_failures (
+    email        text        PRIMARY KEY,
+    failures     integer     NOT NULL,
+    locked_until timestamptz
+);

@@ -155,6 +155,18 @@ struct ServeArgs {
     #[arg(long, env = "TELEMED_CALL_RING_TIMEOUT_SECONDS", default_value_t = 45,
           value_parser = clap::value_parser!(u32).range(5..=600))]
     call_ring_timeout_seconds: u32,
+    /// Rate limits (`on`, or `off` for load tests and benchmarks).
+    #[arg(long, env = "TELEMED_RATE_LIMITS", default_value = "on", value_parser = parse_switch)]
+    rate_limits: bool,
+}
+
+/// `on`/`off` (also `true`/`false`, `1`/`0`).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        other => Err(format!("`{other}` is neither on nor off")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +231,7 @@ impl ServeArgs {
                 late: time::Duration::minutes(self.call_late_join_minutes.into()),
                 ring_timeout: time::Duration::seconds(self.call_ring_timeout_seconds.into()),
             },
+            rate_limits: self.rate_limits,
             ice: crate::config::IceConfig {
                 stun_urls: clean(self.stun_urls),
                 turn_urls: clean(self.turn_urls),

@@ -56,6 +56,8 @@ pub struct Config {
     pub ice: IceConfig,
     /// When calls may start and how long they ring.
     pub calls: telemed_commands::CallRules,
+    /// Whether rate limits are enforced.
+    pub rate_limits: bool,
 }
 
 /// STUN and TURN servers for WebRTC clients.
@@ -115,6 +117,7 @@ impl Config {
                 turn_ttl: Duration::from_secs(86_400),
                 ..IceConfig::default()
             },
+            rate_limits: true,
         }
     }
 

@@ -83,6 +83,14 @@ pub enum ApiError {
     /// 415: not JSON.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// 429: over a rate limit; retry after `retry_after`.
+    #[error("{detail}")]
+    RateLimited {
+        /// Which limit.
+        detail: String,
+        /// When the next attempt is admitted.
+        retry_after: std::time::Duration,
+    },
     /// 503: a dependency (the database) is down; retry later.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Option<Box<dyn std::error::Error + Send + Sync>>),
@@ -165,6 +173,11 @@ impl ApiError {
                 "unsupported_media_type",
                 "Unsupported media type",
             ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -228,6 +241,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RateLimited { retry_after, .. } => {
+                // Whole seconds, rounded up: a client retrying then is admitted.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
             _ => {}
         }

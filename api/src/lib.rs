@@ -16,6 +16,7 @@
 //!   authenticated user; the request id.
 //! - [`auth`]: JWT issuing and verification.
 //! - [`routes`]: one module per resource, each exporting `router()`.
+//! - [`rate_limit`]: per-IP, per-account, per-user and per-connection limits (429).
 //! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
 
 pub mod access_log;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod live;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -75,6 +75,8 @@ impl Application {
             config.calls,
         ));
         crate::sweeper::spawn_ring_timeouts(calls.clone(), stop_background.subscribe());
+        let rate_limits = crate::rate_limit::RateLimits::new(config.rate_limits);
+        rate_limits.spawn_forgetting(stop_background.subscribe());
         let state = AppState {
             calls,
             scheduling,
@@ -93,6 +95,7 @@ impl Application {
             bus: Bus::start(pool.clone(), hub.clone(), stop_background.subscribe()),
             hub,
             pool,
+            rate_limits,
         };
         let router = crate::routes::router(state, config.body_limit_bytes);
         let listener = TcpListener::bind(config.bind).await?;
@@ -119,7 +122,10 @@ impl Application {
             // Small frames (acks, events) must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
         });
-        let result = axum::serve(listener, self.router)
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = self.stop_background.send(true);

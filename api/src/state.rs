@@ -43,6 +43,8 @@ pub struct AppState {
     pub chat: Arc<Chat>,
     /// Ephemeral live traffic between processes (typing, signaling).
     pub bus: Bus,
+    /// Rate limits.
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 /// The configured public base URL (no trailing slash), if any.

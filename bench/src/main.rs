@@ -225,6 +225,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<Report> {
     );
 
     let mut config = Config::development(url);
+    config.rate_limits = false;
     config.max_db_connections = 64;
     config.booking_min_notice = time::Duration::minutes(0);
     let server = Server::start(config.clone()).await?;
@@ -335,6 +336,7 @@ const TARGET_CHAT_RATIO: f64 = 1.2;
 
 async fn run_chat(args: &Args, url: &str) -> anyhow::Result<()> {
     let mut config = Config::development(url);
+    config.rate_limits = false;
     config.max_db_connections = 64;
     config.booking_min_notice = time::Duration::minutes(0);
     let server = Server::start(config).await?;

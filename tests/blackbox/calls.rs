@@ -305,7 +305,7 @@ async fn an_unanswered_call_is_missed_after_the_ring_timeout() {
 
 #[tokio::test]
 async fn glare_relays_both_offers_and_signaling_is_rate_limited() {
-    let s = CallSetup::new(|_| {}).await;
+    let s = CallSetup::new(|config| config.rate_limits = true).await;
     let mut doctor_ws = Ws::connect(&s.now, &s.doctor).await;
     let mut patient_ws = Ws::connect(&s.now, &s.patient).await;
     let call_id = s.start_call(&s.patient).await;

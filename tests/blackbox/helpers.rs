@@ -81,6 +81,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::development(db.url.clone());
     config.max_db_connections = 16;
+    // Tests create many users from one address quickly; the rate-limit tests turn them on.
+    config.rate_limits = false;
     adjust(&mut config);
     let app = Application::build(config).await.expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -472,13 +474,23 @@ impl TestApp {
 /// A real `telemed serve` process on `url`'s database (killed when the child is dropped),
 /// and a client of it.
 pub async fn spawn_process(url: &str) -> (tokio::process::Child, TestApp) {
+    spawn_process_with(url, &[]).await
+}
+
+/// `spawn_process` with more (or overriding) environment variables.
+pub async fn spawn_process_with(
+    url: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, TestApp) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(TestApp::binary())
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("TELEMED_BIND", "127.0.0.1:0")
         .env("TELEMED_DB_MAX_CONNECTIONS", "8")
+        .env("TELEMED_RATE_LIMITS", "off")
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -16,6 +16,7 @@ mod cli;
 mod event_store;
 mod helpers;
 mod ical;
+mod limits;
 mod live;
 mod openapi;
 mod processes;

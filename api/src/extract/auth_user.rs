@@ -48,8 +48,8 @@ impl AuthUser {
 }
 
 /// Reads the token from `Authorization: Bearer <token>`.
-pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers.get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthenticated("an Authorization: Bearer token is required".into())
     })?;
     let text = header.to_str().map_err(|_| {
@@ -75,7 +75,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<JwtKeys>::from_ref(state);
-        let claims = keys.verify(bearer_token(parts)?)?;
+        let claims = keys.verify(bearer_token(&parts.headers)?)?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});

@@ -26,15 +26,12 @@ use super::hub::{Delivery, Membership};
 use super::topic::Topic;
 use crate::error::{ApiError, FieldError};
 use crate::extract::AuthUser;
+use crate::rate_limit;
 use crate::routes::{self, messages};
 use crate::state::AppState;
 
 /// Signaling events a client may send.
 const SIGNALS: &[&str] = &["call:offer", "call:answer", "call:ice", "call:hangup"];
-/// Signaling messages a connection may send per second (ICE gathering sends bursts).
-const SIGNALS_PER_SECOND: u32 = 50;
-/// Burst allowance of signaling messages.
-const SIGNAL_BURST: u32 = 200;
 
 /// Events read from the store per page of a replay.
 const REPLAY_PAGE: i64 = 500;
@@ -61,6 +58,7 @@ pub struct Session {
     /// The newest position sent live.
     live_last: Position,
     signals: governor::DefaultDirectRateLimiter,
+    chat: governor::DefaultDirectRateLimiter,
 }
 
 /// Why a session ends.
@@ -152,15 +150,8 @@ impl Session {
             floor,
             live_since: HashMap::new(),
             live_last: Position::START,
-            signals: governor::RateLimiter::direct(
-                governor::Quota::per_second(
-                    std::num::NonZeroU32::new(SIGNALS_PER_SECOND)
-                        .unwrap_or(std::num::NonZeroU32::MIN),
-                )
-                .allow_burst(
-                    std::num::NonZeroU32::new(SIGNAL_BURST).unwrap_or(std::num::NonZeroU32::MIN),
-                ),
-            ),
+            signals: rate_limit::per_connection(rate_limit::SIGNALS_PER_CONNECTION),
+            chat: rate_limit::per_connection(rate_limit::CHAT_PER_CONNECTION),
         })
     }
 
@@ -246,6 +237,7 @@ impl Session {
                     client_msg_id,
                 } = parse(data)?;
                 let id = appointment_id_field(&appointment_id)?;
+                self.admit(&self.chat, "chat messages on this connection")?;
                 let body = messages::NewMessage {
                     content,
                     client_msg_id,
@@ -278,18 +270,29 @@ impl Session {
                     .find(|s| **s == event)
                     .copied()
                     .unwrap_or("call:hangup");
-                if self.signals.check().is_err() {
-                    return Err(ApiError::Conflict {
-                        code: "rate_limited",
-                        detail: format!(
-                            "more than {SIGNALS_PER_SECOND} signaling messages per second on this connection"
-                        ),
-                    });
-                }
+                self.admit(&self.signals, "signaling messages on this connection")?;
                 routes::calls::signal(&self.state, &self.actor(), event, data).await
             }
             other => Err(unknown_event(other)),
         }
+    }
+
+    /// Takes one message of `limiter`'s kind, or refuses with 429 (when limits are on).
+    fn admit(
+        &self,
+        limiter: &governor::DefaultDirectRateLimiter,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        if !self.state.rate_limits.enabled() {
+            return Ok(());
+        }
+        limiter.check().map_err(|not_until| {
+            use governor::clock::{Clock, DefaultClock};
+            rate_limit::refused(
+                what,
+                not_until.wait_time_from(DefaultClock::default().now()),
+            )
+        })
     }
 
     /// The user as a request's actor (each client event is its own request).

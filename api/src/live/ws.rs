@@ -57,7 +57,7 @@ async fn connect(
 ) -> Result<Response, ApiError> {
     let token = match &query.access_token {
         Some(token) => token.as_str(),
-        None => bearer_token(&parts)?,
+        None => bearer_token(&parts.headers)?,
     };
     let verified = state.jwt.verify(token)?;
     let upgrade = upgrade.map_err(|rejection| ApiError::BadRequest {

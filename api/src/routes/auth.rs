@@ -119,6 +119,7 @@ async fn register(
         (status = 200, body = AuthResponse),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "unknown e-mail or wrong password (one message for both)"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "too many attempts from this address or for this account, or the account is locked after repeated failures; see Retry-After"),
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -132,17 +133,30 @@ async fn login(
         errors.push("password", "must not be empty");
     }
     errors.finish(Some(()))?;
-    let account = state
+    state
+        .rate_limits
+        .admit_login(&state.pool, &body.email)
+        .await?;
+    let outcome = state
         .accounts
         .authenticate(&body.email, &body.password)
-        .await
-        .map_err(|error| match error {
-            LoginError::InvalidCredentials => {
-                ApiError::Unauthenticated("e-mail or password is incorrect".into())
-            }
-            LoginError::Unavailable(source) => ApiError::Unavailable(Some(source)),
-            LoginError::Internal(source) => ApiError::internal(anyhow::anyhow!(source)),
-        })?;
+        .await;
+    match &outcome {
+        Ok(_) | Err(LoginError::InvalidCredentials) => {
+            state
+                .rate_limits
+                .record_login(&state.pool, &body.email, outcome.is_ok())
+                .await?;
+        }
+        Err(_) => {}
+    }
+    let account = outcome.map_err(|error| match error {
+        LoginError::InvalidCredentials => {
+            ApiError::Unauthenticated("e-mail or password is incorrect".into())
+        }
+        LoginError::Unavailable(source) => ApiError::Unavailable(Some(source)),
+        LoginError::Internal(source) => ApiError::internal(anyhow::anyhow!(source)),
+    })?;
     Ok(Json(session(&state, account).await?))
 }
 

@@ -53,6 +53,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::layer,
+        ))
         .layer(middleware::from_fn(request_id_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(socketio)
