@@ -314,3 +314,21 @@ CREATE TABLE IF NOT EXISTS login_failures (
     failures     integer     NOT NULL,
     locked_until timestamptz
 );
+
+-- ---------------------------------------------------------------------------------------------
+-- Refresh tokens (SHA-256 of the opaque token) of sign-in sessions. A token is spent when
+-- traded for the next; presenting a spent one revokes its whole session.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash  bytea       PRIMARY KEY,
+    session_id  uuid        NOT NULL,
+    user_id     uuid        NOT NULL,
+    role        text        NOT NULL,
+    issued_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    spent_at    timestamptz,
+    revoked_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id) WHERE revoked_at IS NULL;
+CREATE INDEX IF NOT EXISTS refresh_tokens_revoked ON refresh_tokens (revoked_at) WHERE revoked_at IS NOT NULL;

@@ -95,9 +95,13 @@ struct ServeArgs {
     )]
     environment: Environment,
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "TELEMED_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 3600,
+    #[arg(long, env = "TELEMED_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(60..=86_400))]
     access_token_ttl_seconds: u64,
+    /// Lifetime of refresh tokens, in days (each refresh issues a new one).
+    #[arg(long, env = "TELEMED_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=365))]
+    refresh_token_ttl_days: u64,
     /// Longest a command's response waits for the read models, in milliseconds.
     #[arg(
         long,
@@ -216,6 +220,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.to_string()),
             environment: self.environment,
             access_token_ttl: Duration::from_secs(self.access_token_ttl_seconds),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_days * 86_400),
             read_your_writes_timeout: Duration::from_millis(self.read_your_writes_timeout_ms),
             body_limit_bytes: self.body_limit_bytes,
             max_db_connections: self.db_max_connections,

@@ -31,6 +31,8 @@ pub struct Config {
     pub environment: Environment,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (each refresh issues a new one).
+    pub refresh_token_ttl: Duration,
     /// Longest a command's response waits for read models to catch up.
     pub read_your_writes_timeout: Duration,
     /// Largest accepted request body, in bytes.
@@ -97,7 +99,8 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: DEVELOPMENT_JWT_SECRET.to_string(),
             environment: Environment::Development,
-            access_token_ttl: Duration::from_secs(3600),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
             read_your_writes_timeout: Duration::from_secs(5),
             body_limit_bytes: 256 * 1024,
             max_db_connections: 32,

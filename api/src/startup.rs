@@ -76,6 +76,15 @@ impl Application {
         ));
         crate::sweeper::spawn_ring_timeouts(calls.clone(), stop_background.subscribe());
         let rate_limits = crate::rate_limit::RateLimits::new(config.rate_limits);
+        let jwt = Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl));
+        let sessions = Arc::new(crate::auth::sessions::Sessions::new(
+            pool.clone(),
+            config.refresh_token_ttl,
+        ));
+        sessions.spawn_cleanup(stop_background.subscribe());
+        // Tokens of sessions signed out before this process started are refused from its first
+        // request (the bus keeps the set current afterwards).
+        jwt.revocations().reload(&pool, jwt.ttl()).await?;
         rate_limits.spawn_forgetting(stop_background.subscribe());
         let state = AppState {
             calls,
@@ -84,7 +93,8 @@ impl Application {
             ice: Arc::new(config.ice.clone()),
             accounts: Accounts::new(pool.clone(), profiles.clone()),
             profiles,
-            jwt: Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl)),
+            jwt: jwt.clone(),
+            sessions,
             progress,
             settle_timeout: SettleTimeout(config.read_your_writes_timeout),
             chat: Arc::new(Chat::new(
@@ -92,7 +102,7 @@ impl Application {
                 Clock::shifted(config.clock_offset),
                 config.chat_grace,
             )),
-            bus: Bus::start(pool.clone(), hub.clone(), stop_background.subscribe()),
+            bus: Bus::start(pool.clone(), hub.clone(), jwt, stop_background.subscribe()),
             hub,
             pool,
             rate_limits,

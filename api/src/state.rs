@@ -45,6 +45,8 @@ pub struct AppState {
     pub bus: Bus,
     /// Rate limits.
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Sign-in sessions (refresh tokens).
+    pub sessions: Arc<crate::auth::sessions::Sessions>,
 }
 
 /// The configured public base URL (no trailing slash), if any.

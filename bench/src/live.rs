@@ -262,7 +262,7 @@ async fn clients(
         connecting.spawn(async move {
             let path = if telemed {
                 let token = keys
-                    .issue(UserId::new(), Role::Auditor)
+                    .issue(UserId::new(), Role::Auditor, uuid::Uuid::new_v4())
                     .map_err(|e| anyhow::anyhow!("mint a token: {e}"))?;
                 format!("/api/v1/ws?access_token={token}")
             } else {

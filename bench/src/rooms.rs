@@ -136,7 +136,7 @@ pub async fn start_calls(port: u16, rooms: &mut [Room]) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     for room in rooms.iter_mut() {
         let token = keys
-            .issue(room.doctor, Role::Doctor)
+            .issue(room.doctor, Role::Doctor, uuid::Uuid::new_v4())
             .map_err(|e| anyhow::anyhow!("token: {e}"))?;
         let response = client
             .post(format!(
@@ -279,7 +279,7 @@ pub async fn measure(
         Ok(if baseline {
             json!({ "room": room.appointment.to_string() })
         } else {
-            json!({ "token": keys.issue(user, role).map_err(|e| anyhow::anyhow!("token: {e}"))? })
+            json!({ "token": keys.issue(user, role, uuid::Uuid::new_v4()).map_err(|e| anyhow::anyhow!("token: {e}"))? })
         })
     };
     // Connect everyone first.

@@ -18,7 +18,7 @@ async fn registering_returns_the_user_and_a_working_token() {
         .await;
     let body = expect_status(response, StatusCode::CREATED).await;
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["expires_in"], 900);
     assert_eq!(body["user"]["email"], "Ada@Example.org");
     assert_eq!(body["user"]["role"], "patient");
     assert_eq!(body["user"]["name"], "Ada Lovelace");

@@ -328,19 +328,25 @@ async fn glare_relays_both_offers_and_signaling_is_rate_limited() {
     );
 
     // A flood of candidates from one connection is cut off with a clear error.
-    let mut limited = 0;
-    for n in 0..260 {
-        let ack = doctor_ws
-            .request(
-                "call:ice",
-                json!({ "call_id": call_id, "candidate": format!("candidate:{n}") }),
-            )
-            .await;
-        if ack["error"]["code"] == "rate_limited" {
-            limited += 1;
-        }
-    }
-    assert!(limited > 0, "no rate limit after 260 messages");
+    let acks = doctor_ws
+        .pipelined(
+            (0..400)
+                .map(|n| {
+                    let data = json!({ "call_id": call_id, "candidate": format!("candidate:{n}") });
+                    ("call:ice", data)
+                })
+                .collect(),
+        )
+        .await;
+    let limited = acks
+        .iter()
+        .filter(|ack| ack["error"]["code"] == "rate_limited")
+        .count();
+    assert!(limited > 0, "no rate limit after 400 messages sent at once");
+    assert!(
+        acks.iter()
+            .all(|ack| ack["error"].is_null() || ack["error"]["status"] == 429)
+    );
 
     // Bad signaling names the field.
     let bad = patient_ws

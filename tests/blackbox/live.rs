@@ -94,6 +94,28 @@ impl Ws {
         }
     }
 
+    /// Sends every request at once (without waiting in between) and returns their ack
+    /// frames in order.
+    pub async fn pipelined(&mut self, requests: Vec<(&str, Value)>) -> Vec<Value> {
+        let first = self.next_ack;
+        for (event, data) in requests {
+            let frame = json!({ "event": event, "data": data, "ack": self.next_ack });
+            self.next_ack += 1;
+            self.send_text(&frame.to_string()).await;
+        }
+        let mut acks = std::collections::BTreeMap::new();
+        while acks.len() < (self.next_ack - first) as usize {
+            let frame = self.frame().await;
+            match frame["ack"].as_u64() {
+                Some(ack) if frame["event"] == "ack" && ack >= first => {
+                    acks.insert(ack, frame);
+                }
+                _ => self.pending.push_back(frame),
+            }
+        }
+        acks.into_values().collect()
+    }
+
     /// The next event frame.
     pub async fn next_event(&mut self) -> Value {
         match self.pending.pop_front() {

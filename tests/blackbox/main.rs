@@ -23,6 +23,7 @@ mod processes;
 mod profiles;
 mod races;
 mod scheduling;
+mod sessions;
 mod socketio;
 mod stream;
 mod sweeper;

@@ -1,10 +1,15 @@
-//! HS256 access tokens with `sub`, `role`, `iat`, `exp`, `iss` and `aud`, all checked.
+//! HS256 access tokens with `sub`, `role`, `sid`, `iat`, `exp`, `iss` and `aud`, all checked,
+//! and refused once their session (`sid`) is revoked.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 use telemed_domain::{Role, UserId};
+use uuid::Uuid;
+
+use super::sessions::Revocations;
 
 use crate::error::ApiError;
 
@@ -22,6 +27,8 @@ pub struct Claims {
     pub sub: String,
     /// Role at issue time.
     pub role: Role,
+    /// The sign-in session.
+    pub sid: Uuid,
     /// Issued at (seconds since the epoch).
     pub iat: u64,
     /// Expires at (seconds since the epoch).
@@ -39,6 +46,8 @@ pub struct VerifiedToken {
     pub user_id: UserId,
     /// Role.
     pub role: Role,
+    /// The sign-in session.
+    pub sid: Uuid,
     /// When it expires (seconds since the epoch).
     pub expires_at: u64,
 }
@@ -49,6 +58,7 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    revocations: Arc<Revocations>,
 }
 
 impl JwtKeys {
@@ -65,7 +75,13 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
             ttl,
+            revocations: Arc::default(),
         }
+    }
+
+    /// The sessions revoked lately (their tokens are refused).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Lifetime of new tokens.
@@ -73,12 +89,13 @@ impl JwtKeys {
         self.ttl
     }
 
-    /// A new access token for `user_id` in `role`.
-    pub fn issue(&self, user_id: UserId, role: Role) -> Result<String, ApiError> {
+    /// A new access token for `user_id` in `role`, of session `sid`.
+    pub fn issue(&self, user_id: UserId, role: Role, sid: Uuid) -> Result<String, ApiError> {
         let now = now();
         let claims = Claims {
             sub: user_id.to_string(),
             role,
+            sid,
             iat: now,
             exp: now + self.ttl.as_secs(),
             iss: ISSUER.to_string(),
@@ -113,9 +130,15 @@ impl JwtKeys {
         let user_id = claims.sub.parse().map_err(|_| {
             ApiError::Unauthenticated("the access token's subject is not a user id".into())
         })?;
+        if self.revocations.is_revoked(claims.sid) {
+            return Err(ApiError::Unauthenticated(
+                "the session of this access token has been signed out".into(),
+            ));
+        }
         Ok(VerifiedToken {
             user_id,
             role: claims.role,
+            sid: claims.sid,
             expires_at: claims.exp,
         })
     }
@@ -143,10 +166,21 @@ mod tests {
     fn an_issued_token_verifies() {
         let keys = keys();
         let id = UserId::new();
-        let token = keys.issue(id, Role::Doctor).unwrap();
+        let token = keys.issue(id, Role::Doctor, Uuid::new_v4()).unwrap();
         let verified = keys.verify(&token).unwrap();
         assert_eq!(verified.user_id, id);
         assert_eq!(verified.role, Role::Doctor);
+    }
+
+    #[test]
+    fn a_token_of_a_revoked_session_is_refused_and_other_sessions_are_not() {
+        let keys = keys();
+        let (gone, kept) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = keys.issue(UserId::new(), Role::Patient, gone).unwrap();
+        let other = keys.issue(UserId::new(), Role::Patient, kept).unwrap();
+        keys.revocations().revoke([gone], Duration::from_secs(60));
+        assert!(keys.verify(&token).is_err());
+        assert_eq!(keys.verify(&other).unwrap().sid, kept);
     }
 
     #[test]
@@ -155,14 +189,18 @@ mod tests {
             "another-secret-that-is-long-enough!",
             Duration::from_secs(60),
         );
-        let token = other.issue(UserId::new(), Role::Admin).unwrap();
+        let token = other
+            .issue(UserId::new(), Role::Admin, Uuid::new_v4())
+            .unwrap();
         assert!(keys().verify(&token).is_err());
     }
 
     #[test]
     fn an_unsigned_token_is_refused() {
         // header {"alg":"none","typ":"JWT"}
-        let token = keys().issue(UserId::new(), Role::Admin).unwrap();
+        let token = keys()
+            .issue(UserId::new(), Role::Admin, Uuid::new_v4())
+            .unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert!(keys().verify(&forged).is_err());

@@ -18,6 +18,8 @@ use tokio::sync::watch;
 
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
+use crate::auth::jwt::JwtKeys;
+use crate::auth::sessions::{REVOKED_CHANNEL, parse_revoked};
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "telemed_live";
@@ -50,9 +52,15 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Starts this process's listener (feeding `hub`) and returns the publisher.
-    pub fn start(pool: PgPool, hub: Arc<Hub>, shutdown: watch::Receiver<bool>) -> Self {
-        tokio::spawn(listen(pool.clone(), hub, shutdown));
+    /// Starts this process's listener (feeding `hub`, and telling `jwt` and `hub` of revoked
+    /// sign-in sessions) and returns the publisher.
+    pub fn start(
+        pool: PgPool,
+        hub: Arc<Hub>,
+        jwt: Arc<JwtKeys>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        tokio::spawn(listen(pool.clone(), hub, jwt, shutdown));
         Self { pool }
     }
 
@@ -93,7 +101,20 @@ impl Bus {
     }
 }
 
-async fn listen(pool: PgPool, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+/// Forgets the sessions in `sids` on this process: their tokens are refused, their live
+/// connections end.
+pub fn sign_out(jwt: &JwtKeys, hub: &Hub, sids: &[uuid::Uuid]) {
+    jwt.revocations().revoke(sids.iter().copied(), jwt.ttl());
+    let closed = hub.sign_out(sids);
+    tracing::debug!(sessions = sids.len(), closed, "sessions signed out");
+}
+
+async fn listen(
+    pool: PgPool,
+    hub: Arc<Hub>,
+    jwt: Arc<JwtKeys>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -103,10 +124,19 @@ async fn listen(pool: PgPool, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>
                 continue;
             }
         };
-        if let Err(error) = listener.listen(CHANNEL).await {
+        if let Err(error) = listener.listen_all([CHANNEL, REVOKED_CHANNEL]).await {
             tracing::warn!(%error, "live bus LISTEN failed; retrying");
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
+        }
+        // Revocations sent while this process was not listening (or before it started).
+        match jwt.revocations().reload(&pool, jwt.ttl()).await {
+            Ok(sids) => sign_out(&jwt, &hub, &sids),
+            Err(error) => {
+                tracing::warn!(%error, "cannot load revoked sessions; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
         }
         loop {
             let notification = tokio::select! {
@@ -121,6 +151,10 @@ async fn listen(pool: PgPool, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>
                 }
             };
             let payload = notification.payload();
+            if notification.channel() == REVOKED_CHANNEL {
+                sign_out(&jwt, &hub, &parse_revoked(payload));
+                continue;
+            }
             let text = match payload.strip_prefix(PARKED) {
                 None => payload.to_string(),
                 Some(id) => match parked(&pool, id).await {

@@ -76,6 +76,9 @@ struct Member {
     sender: mpsc::Sender<Arc<Delivery>>,
     topics: HashSet<Topic>,
     overflowed: Arc<AtomicBool>,
+    /// The sign-in session the connection authenticated with.
+    session: Option<uuid::Uuid>,
+    signed_out: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -134,9 +137,19 @@ impl Hub {
 
     /// Adds a connection in `topics`; it leaves when the membership is dropped.
     pub fn join(self: &Arc<Self>, topics: impl IntoIterator<Item = Topic>) -> Membership {
+        self.join_session(topics, None)
+    }
+
+    /// Adds a connection of sign-in session `session` in `topics` (see [`Hub::sign_out`]).
+    pub fn join_session(
+        self: &Arc<Self>,
+        topics: impl IntoIterator<Item = Topic>,
+        session: Option<uuid::Uuid>,
+    ) -> Membership {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(self.queue);
         let overflowed = Arc::new(AtomicBool::new(false));
+        let signed_out = Arc::new(AtomicBool::new(false));
         let topics: HashSet<Topic> = topics.into_iter().collect();
         let mut registry = self.write();
         for topic in &topics {
@@ -148,6 +161,8 @@ impl Hub {
                 sender,
                 topics: topics.clone(),
                 overflowed: overflowed.clone(),
+                session,
+                signed_out: signed_out.clone(),
             },
         );
         Membership {
@@ -155,8 +170,27 @@ impl Hub {
             hub: self.clone(),
             receiver,
             overflowed,
+            signed_out,
             topics,
         }
+    }
+
+    /// Ends the connections of the revoked sign-in `sessions`: their memberships end (and
+    /// report [`Membership::signed_out`]). Returns how many connections that was.
+    pub fn sign_out(&self, sessions: &[uuid::Uuid]) -> usize {
+        let mut registry = self.write();
+        let ids: Vec<u64> = registry
+            .members
+            .iter()
+            .filter(|(_, m)| m.session.is_some_and(|s| sessions.contains(&s)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some(member) = registry.remove(*id) {
+                member.signed_out.store(true, Ordering::Relaxed);
+            }
+        }
+        ids.len()
     }
 
     /// Connections currently joined.
@@ -232,6 +266,7 @@ pub struct Membership {
     hub: Arc<Hub>,
     receiver: mpsc::Receiver<Arc<Delivery>>,
     overflowed: Arc<AtomicBool>,
+    signed_out: Arc<AtomicBool>,
     topics: HashSet<Topic>,
 }
 
@@ -245,6 +280,11 @@ impl Membership {
     /// Whether the hub dropped this connection because its queue was full.
     pub fn overflowed(&self) -> bool {
         self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the hub dropped this connection because its session was signed out.
+    pub fn signed_out(&self) -> bool {
+        self.signed_out.load(Ordering::Relaxed)
     }
 
     /// The topics this connection is in.

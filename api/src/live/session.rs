@@ -68,6 +68,8 @@ pub enum Ending {
     SlowConsumer,
     /// The access token expired.
     TokenExpired,
+    /// The user signed out (or the session was revoked).
+    SignedOut,
 }
 
 impl Ending {
@@ -76,6 +78,7 @@ impl Ending {
         match self {
             Ending::SlowConsumer => "slow consumer: too many undelivered events",
             Ending::TokenExpired => "token expired",
+            Ending::SignedOut => "signed out",
         }
     }
 
@@ -83,7 +86,7 @@ impl Ending {
     pub fn close_code(self) -> u16 {
         match self {
             Ending::SlowConsumer => 4008,
-            Ending::TokenExpired => 4001,
+            Ending::TokenExpired | Ending::SignedOut => 4001,
         }
     }
 }
@@ -128,15 +131,19 @@ fn appointment_id_field(text: &str) -> Result<telemed_domain::AppointmentId, Api
 }
 
 impl Session {
-    /// Starts a session for `user` (whose token expires at `expires_at`, Unix seconds), in
-    /// their own topic.
+    /// Starts a session for the holder of `token`, in their own topic.
     pub async fn start(
         state: AppState,
-        user: UserId,
-        role: Role,
-        expires_at: u64,
+        token: &crate::auth::jwt::VerifiedToken,
     ) -> Result<Self, ApiError> {
-        let membership = state.hub.join([Topic::User(user)]);
+        let (user, role, expires_at) = (token.user_id, token.role, token.expires_at);
+        let membership = state.hub.join_session([Topic::User(user)], Some(token.sid));
+        // A sign-out between the token's check and the join would have missed this connection.
+        if state.jwt.revocations().is_revoked(token.sid) {
+            return Err(ApiError::Unauthenticated(
+                "the session of this access token has been signed out".into(),
+            ));
+        }
         // Live events start after what the store held before the connection existed (even
         // when this process's feed has not published all of it yet); earlier ones are a
         // resume's.
@@ -174,7 +181,11 @@ impl Session {
     pub async fn next_live(&mut self) -> Result<Arc<Delivery>, Ending> {
         loop {
             let Some(delivery) = self.membership.next().await else {
-                return Err(Ending::SlowConsumer);
+                return Err(if self.membership.signed_out() {
+                    Ending::SignedOut
+                } else {
+                    Ending::SlowConsumer
+                });
             };
             // At or below the floor: already sent by a replay.
             match delivery.position {

@@ -87,14 +87,7 @@ pub fn layer(state: AppState, max_payload: u64) -> SocketIoLayer {
             });
             // Handlers first: events the client sends right after connecting wait in the
             // queue while the session starts.
-            let session = match Session::start(
-                state.clone(),
-                verified.user_id,
-                verified.role,
-                verified.expires_at,
-            )
-            .await
-            {
+            let session = match Session::start(state.clone(), &verified).await {
                 Ok(session) => session,
                 Err(error) => {
                     tracing::warn!(%error, "socket.io session could not start");
@@ -162,7 +155,9 @@ async fn serve(
         }
     };
     let problem = match ending {
-        Ending::TokenExpired => ApiError::Unauthenticated(ending.reason().into()),
+        Ending::TokenExpired | Ending::SignedOut => {
+            ApiError::Unauthenticated(ending.reason().into())
+        }
         Ending::SlowConsumer => ApiError::Conflict {
             code: "slow_consumer",
             detail: ending.reason().into(),

@@ -64,13 +64,7 @@ async fn connect(
         detail: format!("not a WebSocket upgrade: {rejection}"),
         errors: vec![],
     })?;
-    let session = Session::start(
-        state.clone(),
-        verified.user_id,
-        verified.role,
-        verified.expires_at,
-    )
-    .await?;
+    let session = Session::start(state.clone(), &verified).await?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -147,7 +141,9 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
         }
     };
     let problem = match ending {
-        Ending::TokenExpired => ApiError::Unauthenticated(ending.reason().into()),
+        Ending::TokenExpired | Ending::SignedOut => {
+            ApiError::Unauthenticated(ending.reason().into())
+        }
         Ending::SlowConsumer => ApiError::Conflict {
             code: "slow_consumer",
             detail: ending.reason().into(),

@@ -9,8 +9,9 @@ use telemed_domain::Role;
 use telemed_domain::values::{Email, Password, PersonName, TimeZoneName};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::sessions::RefreshRefused;
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::extract::{ApiJson, RequestId};
+use crate::extract::{ApiJson, AuthUser, RequestId};
 use crate::routes::me::user_view;
 use crate::routes::views::AuthResponse;
 use crate::state::AppState;
@@ -19,6 +20,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+/// A refresh token to trade.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token of the last sign-in or refresh.
+    refresh_token: String,
 }
 
 /// A new patient or doctor account.
@@ -161,11 +172,77 @@ async fn login(
 }
 
 async fn session(state: &AppState, account: Account) -> Result<AuthResponse, ApiError> {
-    let access_token = state.jwt.issue(account.id, account.role)?;
+    let (sid, refresh) = state.sessions.start(account.id, account.role).await?;
+    let access_token = state.jwt.issue(account.id, account.role, sid)?;
     Ok(AuthResponse {
         user: user_view(state, account).await?,
         access_token,
         token_type: "Bearer",
         expires_in: state.jwt.ttl().as_secs(),
+        refresh_token: refresh.token,
+        refresh_expires_in: refresh.ttl.as_secs(),
     })
+}
+
+/// Trades a refresh token for a new access token and the session's next refresh token. A
+/// refresh token works once: presenting it again signs its session out everywhere.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "unknown, expired, revoked or already used refresh token"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    if body.refresh_token.trim().is_empty() {
+        return Err(ApiError::invalid("refresh_token", "must not be empty"));
+    }
+    let renewed = match state.sessions.renew(body.refresh_token.trim()).await? {
+        Ok(renewed) => renewed,
+        Err(RefreshRefused::Invalid) => {
+            return Err(ApiError::Unauthenticated(
+                "the refresh token is unknown, expired or revoked; sign in again".into(),
+            ));
+        }
+        Err(RefreshRefused::Reused(sid)) => {
+            crate::live::bus::sign_out(&state.jwt, &state.hub, &[sid]);
+            return Err(ApiError::Unauthenticated(
+                "the refresh token was already used, so the session has been signed out; sign in again"
+                    .into(),
+            ));
+        }
+    };
+    let account = state
+        .accounts
+        .find(renewed.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
+    let access_token = state
+        .jwt
+        .issue(renewed.user_id, renewed.role, renewed.sid)?;
+    Ok(Json(AuthResponse {
+        user: user_view(&state, account).await?,
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl().as_secs(),
+        refresh_token: renewed.refresh.token,
+        refresh_expires_in: renewed.refresh.ttl.as_secs(),
+    }))
+}
+
+/// Signs the user out everywhere: every refresh token is revoked, every access token of theirs
+/// is refused from now on, and their live connections are closed (code 4001).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "signed out"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    let sids = state.sessions.revoke_user(user.id).await?;
+    crate::live::bus::sign_out(&state.jwt, &state.hub, &sids);
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -29,6 +29,11 @@ pub struct AuthResponse {
     pub access_token: String,
     /// Always `Bearer`.
     pub token_type: &'static str,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Opaque token for `POST /api/v1/auth/refresh`; single use (each refresh returns the
+    /// next one), revoked on sign-out.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
 }
