@@ -13,6 +13,7 @@ mod browser;
 mod calls;
 mod chat;
 mod cli;
+mod crash;
 mod event_store;
 mod helpers;
 mod ical;
