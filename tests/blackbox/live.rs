@@ -94,6 +94,17 @@ impl Ws {
         }
     }
 
+    /// Asserts that the connection still answers requests (a resume from the start).
+    pub async fn expect_usable(&mut self) {
+        let ack = self
+            .request(
+                "resume",
+                json!({ "after": telemed_domain::Position::START.to_string() }),
+            )
+            .await;
+        assert!(ack["data"]["replayed"].is_u64(), "{ack}");
+    }
+
     /// Sends every request at once (without waiting in between) and returns their ack
     /// frames in order.
     pub async fn pipelined(&mut self, requests: Vec<(&str, Value)>) -> Vec<Value> {
@@ -178,6 +189,23 @@ async fn appointment_updates(ws: &mut Ws, count: usize) -> Vec<(String, String, 
         ));
     }
     seen
+}
+
+/// A `clinic` with a 30-minute appointment of its patient at `hour` (UTC): the doctor, the
+/// patient and the appointment's id.
+pub async fn consultation(app: &TestApp, hour: i64) -> (User, User, String) {
+    let (doctor, patient, day) = clinic(app).await;
+    let start = day + time::Duration::hours(hour);
+    let booked = app
+        .book(
+            &patient,
+            &doctor.id,
+            start,
+            start + time::Duration::minutes(30),
+        )
+        .await;
+    let id = booked["id"].as_str().expect("appointment id").to_string();
+    (doctor, patient, id)
 }
 
 /// A doctor with a window (08:00–18:00 UTC) five days ahead, and a patient.
@@ -441,13 +469,7 @@ async fn malformed_and_unknown_frames_get_errors_and_the_connection_stays_usable
     assert_eq!(error["event"], "error", "{error}");
 
     // Still usable.
-    let ok = ws
-        .request(
-            "resume",
-            json!({ "after": telemed_domain::Position::START.to_string() }),
-        )
-        .await;
-    assert!(ok["data"]["replayed"].is_u64(), "{ok}");
+    ws.expect_usable().await;
 }
 
 #[tokio::test]

@@ -120,13 +120,7 @@ async fn sign_out_revokes_every_session_on_every_process_and_closes_their_socket
     let mut ws_bystander = Ws::connect(&app, &bystander).await;
     // Both connections are up (an answered request proves the session started).
     for ws in [&mut ws_here, &mut ws_there] {
-        let ack = ws
-            .request(
-                "resume",
-                json!({ "after": telemed_domain::Position::START.to_string() }),
-            )
-            .await;
-        assert!(ack["data"]["replayed"].is_u64(), "{ack}");
+        ws.expect_usable().await;
     }
 
     let response = app
@@ -168,13 +162,7 @@ async fn sign_out_revokes_every_session_on_every_process_and_closes_their_socket
     assert!(refused.is_err());
 
     // Others are not affected, and the user can sign in again.
-    let ack = ws_bystander
-        .request(
-            "resume",
-            json!({ "after": telemed_domain::Position::START.to_string() }),
-        )
-        .await;
-    assert!(ack["data"]["replayed"].is_u64(), "{ack}");
+    ws_bystander.expect_usable().await;
     let again = sign_in(&app, &user.email).await;
     assert_eq!(
         me_status(&second, &text(&again, "access_token")).await,
