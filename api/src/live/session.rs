@@ -82,6 +82,19 @@ impl Ending {
         }
     }
 
+    /// The error sent to the client before the connection ends.
+    pub fn problem(self) -> ApiError {
+        match self {
+            Ending::TokenExpired | Ending::SignedOut => {
+                ApiError::Unauthenticated(self.reason().into())
+            }
+            Ending::SlowConsumer => ApiError::Conflict {
+                code: "slow_consumer",
+                detail: self.reason().into(),
+            },
+        }
+    }
+
     /// WebSocket close code (4000–4999 are the application's).
     pub fn close_code(self) -> u16 {
         match self {

@@ -19,7 +19,6 @@ use tokio::sync::{Notify, mpsc};
 
 use super::hub::Delivery;
 use super::session::{Ending, Outbound, Session};
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Client events a socket may have waiting before it is handled.
@@ -154,15 +153,7 @@ async fn serve(
             _ = &mut expiry => break Ending::TokenExpired,
         }
     };
-    let problem = match ending {
-        Ending::TokenExpired | Ending::SignedOut => {
-            ApiError::Unauthenticated(ending.reason().into())
-        }
-        Ending::SlowConsumer => ApiError::Conflict {
-            code: "slow_consumer",
-            detail: ending.reason().into(),
-        },
-    };
+    let problem = ending.problem();
     let _ = socket.emit("error", &problem.problem());
     let _ = socket.disconnect();
 }

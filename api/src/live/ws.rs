@@ -140,15 +140,7 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
             _ = &mut expiry => break Ending::TokenExpired,
         }
     };
-    let problem = match ending {
-        Ending::TokenExpired | Ending::SignedOut => {
-            ApiError::Unauthenticated(ending.reason().into())
-        }
-        Ending::SlowConsumer => ApiError::Conflict {
-            code: "slow_consumer",
-            detail: ending.reason().into(),
-        },
-    };
+    let problem = ending.problem();
     let _ = socket.send(Message::text(error_frame(&problem))).await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
