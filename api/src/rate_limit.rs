@@ -187,8 +187,9 @@ impl RateLimits {
 }
 
 /// Middleware: the per-IP limit on sign-in and registration, the per-user limit on everything
-/// else (per IP when no valid token comes with the request).
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// else (per IP when no valid token comes with the request). A token it verified is left in
+/// the request's extensions for [`crate::extract::AuthUser`].
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     use axum::response::IntoResponse;
     let limits = &state.rate_limits;
     if !limits.enabled {
@@ -203,10 +204,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let refusal = if path == "/api/v1/auth/login" || path == "/api/v1/auth/register" {
         check(&limits.auth_per_ip, &ip).map(|wait| ("sign-in attempts from this address", wait))
     } else {
-        let user = bearer_token(request.headers())
+        let verified = bearer_token(request.headers())
             .ok()
-            .and_then(|token| state.jwt.verify(token).ok())
-            .map(|verified| verified.user_id);
+            .and_then(|token| state.jwt.verify(token).ok());
+        let user = verified.as_ref().map(|verified| verified.user_id);
+        if let Some(verified) = verified {
+            // The handler's `AuthUser` takes it from here instead of verifying again.
+            request.extensions_mut().insert(verified);
+        }
         match user {
             Some(user) => check(&limits.per_user, &user).map(|wait| ("requests", wait)),
             None => check(&limits.anonymous_per_ip, &ip)

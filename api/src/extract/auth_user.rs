@@ -7,7 +7,7 @@ use std::sync::Arc;
 use telemed_commands::{Actor, CommandContext};
 use telemed_domain::{Role, UserId};
 
-use crate::auth::jwt::JwtKeys;
+use crate::auth::jwt::{JwtKeys, VerifiedToken};
 use crate::error::ApiError;
 use crate::extract::RequestId;
 
@@ -75,7 +75,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<JwtKeys>::from_ref(state);
-        let claims = keys.verify(bearer_token(&parts.headers)?)?;
+        // The rate-limit middleware may have verified this request's token already.
+        let claims = match parts.extensions.get::<VerifiedToken>() {
+            Some(verified) => verified.clone(),
+            None => keys.verify(bearer_token(&parts.headers)?)?,
+        };
         let RequestId(request_id) = RequestId::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
