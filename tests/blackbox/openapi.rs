@@ -83,3 +83,27 @@ async fn a_wrong_method_is_405_and_absurd_dates_are_422_not_a_crash() {
     .await;
     assert_eq!(problem["errors"][0]["field"], "from", "{problem}");
 }
+
+#[tokio::test]
+async fn nul_characters_in_queries_and_feed_urls_are_4xx_not_500() {
+    let app = spawn_app().await;
+    let viewer = app.patient().await;
+    // PostgreSQL text cannot hold NUL: the parameter is named instead of a failed query.
+    for path in [
+        "/api/v1/doctors?specialty=card%00io",
+        "/api/v1/doctors?q=%00",
+        "/api/v1/audit/events?aggregate_type=%00",
+    ] {
+        let response = app.get(path, &viewer.token).await;
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(
+            problem["errors"][0]["message"], "must not contain NUL characters",
+            "{path}: {problem}"
+        );
+    }
+    for feed in ["%00.ics", "abc.ics", &format!("{}%00.ics", "a".repeat(63))] {
+        let path = format!("/api/v1/calendar/{feed}");
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        expect_problem(response, StatusCode::NOT_FOUND).await;
+    }
+}
