@@ -11,12 +11,16 @@ pub const SCHEMA: &str = include_str!("../../event-store-schema.sql");
 /// Serialises concurrent migrations (an arbitrary constant key).
 const MIGRATION_LOCK: i64 = 0x7e1e_3ed0;
 
+/// How long a request waits for a connection. While PostgreSQL refuses connections sqlx
+/// retries until then, so this is how long a request waits before its 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A pool on `url`; connections are made lazily and checked on acquire.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(true)
         .connect_lazy(url)
 }
