@@ -295,7 +295,7 @@ async fn run(
                 failures = failures.saturating_add(1);
                 progress.set_all_stalled(true);
                 tracing::error!(%error, failures, "projection step failed; retrying");
-                Duration::from_millis(100 * u64::from(failures.min(50)))
+                Duration::from_millis(100 * u64::from(failures.min(10)))
             }
         };
         tokio::select! {

@@ -92,7 +92,7 @@ async fn run(
             Err(error) => {
                 failures = failures.saturating_add(1);
                 tracing::warn!(%error, failures, "live feed cannot read the store; retrying");
-                Duration::from_millis(100 * u64::from(failures.min(50)))
+                Duration::from_millis(100 * u64::from(failures.min(10)))
             }
         };
         tokio::select! {
