@@ -1,5 +1,8 @@
 //! `Idempotency-Key`: the first answer to a (user, key) is stored and replayed for repeats.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use axum::http::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -31,9 +34,30 @@ pub fn parse_key(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Keys whose request ended on this process without an answer stored, and which could not be
+/// forgotten either (the database was down): a retry takes them over at once instead of being
+/// told for a minute that the request is still in progress.
+#[derive(Debug, Default)]
+pub struct Abandoned(Mutex<HashSet<(UserId, String)>>);
+
+impl Abandoned {
+    fn remember(&self, user: UserId, key: &str) {
+        if let Ok(mut keys) = self.0.lock() {
+            keys.insert((user, key.to_string()));
+        }
+    }
+
+    fn take(&self, user: UserId, key: &str) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|mut keys| keys.remove(&(user, key.to_string())))
+    }
+}
+
 /// Registers the key with the request's fingerprint, or finds the earlier answer.
 pub async fn begin(
     pool: &PgPool,
+    abandoned: &Abandoned,
     user: UserId,
     key: &str,
     fingerprint: &str,
@@ -68,7 +92,9 @@ pub async fn begin(
             StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
             body,
         )),
-        _ if take_over_abandoned(pool, user, key).await? => Ok(Begin::Fresh),
+        _ if abandoned.take(user, key) || take_over_abandoned(pool, user, key).await? => {
+            Ok(Begin::Fresh)
+        }
         _ => Err(ApiError::Conflict {
             code: "request_in_progress",
             detail: "a request with this Idempotency-Key is still being processed".into(),
@@ -76,8 +102,8 @@ pub async fn begin(
     }
 }
 
-/// A key whose first request never finished (the process died) is taken over after a minute,
-/// rather than answering "in progress" forever.
+/// A key whose first request never finished (the process died, or another process could not
+/// forget it) is taken over after a minute, rather than answering "in progress" forever.
 async fn take_over_abandoned(pool: &PgPool, user: UserId, key: &str) -> Result<bool, ApiError> {
     let taken = sqlx::query(
         "UPDATE idempotency_keys SET created_at = now()
@@ -91,15 +117,17 @@ async fn take_over_abandoned(pool: &PgPool, user: UserId, key: &str) -> Result<b
     Ok(taken.rows_affected() == 1)
 }
 
-/// Stores the answer (success or a client error) for replay.
+/// Stores the answer (success or a client error) for replay; if that fails, the request
+/// counts as abandoned (a retry here takes the key over).
 pub async fn finish(
     pool: &PgPool,
+    abandoned: &Abandoned,
     user: UserId,
     key: &str,
     status: StatusCode,
     body: &Value,
 ) -> Result<(), ApiError> {
-    sqlx::query(
+    let stored = sqlx::query(
         "UPDATE idempotency_keys SET status = $3, response = $4 WHERE user_id = $1 AND key = $2",
     )
     .bind(user.as_uuid())
@@ -107,18 +135,24 @@ pub async fn finish(
     .bind(status.as_u16() as i16)
     .bind(body)
     .execute(pool)
-    .await?;
+    .await;
+    if stored.is_err() {
+        abandoned.remember(user, key);
+    }
+    stored?;
     Ok(())
 }
 
-/// Forgets the key after a server-side failure, so that a retry is handled afresh.
-pub async fn abandon(pool: &PgPool, user: UserId, key: &str) {
+/// Forgets the key after a server-side failure, so that a retry is handled afresh; if even
+/// that fails, a retry on this process takes the key over.
+pub async fn abandon(pool: &PgPool, abandoned: &Abandoned, user: UserId, key: &str) {
     let forgotten = sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2")
         .bind(user.as_uuid())
         .bind(key)
         .execute(pool)
         .await;
     if let Err(error) = forgotten {
-        tracing::warn!(%error, "could not forget an idempotency key");
+        tracing::warn!(%error, "could not forget an idempotency key; a retry here takes it over");
+        abandoned.remember(user, key);
     }
 }

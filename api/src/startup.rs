@@ -106,6 +106,7 @@ impl Application {
             hub,
             pool,
             rate_limits,
+            abandoned_keys: Arc::default(),
         };
         let router = crate::routes::router(state, config.body_limit_bytes);
         let listener = TcpListener::bind(config.bind).await?;

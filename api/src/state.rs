@@ -47,6 +47,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Sign-in sessions (refresh tokens).
     pub sessions: Arc<crate::auth::sessions::Sessions>,
+    /// Idempotency keys this process could not forget.
+    pub abandoned_keys: Arc<crate::idempotency::Abandoned>,
 }
 
 /// The configured public base URL (no trailing slash), if any.

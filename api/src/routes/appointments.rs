@@ -254,8 +254,14 @@ async fn book(
         return Ok((StatusCode::CREATED, view).into_response());
     };
     let fingerprint = serde_json::to_string(&body).map_err(ApiError::internal)?;
-    if let Begin::Replay(status, body) =
-        idempotency::begin(&state.pool, user.id, &key, &fingerprint).await?
+    if let Begin::Replay(status, body) = idempotency::begin(
+        &state.pool,
+        &state.abandoned_keys,
+        user.id,
+        &key,
+        &fingerprint,
+    )
+    .await?
     {
         return Ok(replay(status, body));
     }
@@ -268,9 +274,10 @@ async fn book(
         Err(error) => problem_response(error),
     };
     if status.is_server_error() {
-        idempotency::abandon(&state.pool, user.id, &key).await;
+        idempotency::abandon(&state.pool, &state.abandoned_keys, user.id, &key).await;
     } else {
-        idempotency::finish(&state.pool, user.id, &key, status, &json).await?;
+        let abandoned = &state.abandoned_keys;
+        idempotency::finish(&state.pool, abandoned, user.id, &key, status, &json).await?;
     }
     outcome.map(|view| (StatusCode::CREATED, view).into_response())
 }
