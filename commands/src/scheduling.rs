@@ -89,7 +89,8 @@ fn rejected(error: impl Into<SchedulingError>) -> CommandError<SchedulingError> 
 /// A validated booking request.
 #[derive(Clone, Debug)]
 pub struct Booking {
-    /// Fresh id of the new appointment.
+    /// Id of the new appointment: fresh, or derived from an idempotency key so that a retry
+    /// of a recorded booking finds it (and succeeds) instead of booking twice.
     pub appointment_id: AppointmentId,
     /// The doctor.
     pub doctor_id: UserId,
@@ -392,7 +393,8 @@ impl Scheduling {
         self.on_day(slot.day, command, context).await
     }
 
-    /// Books a consultation: claim, reserve, record; compensates on failure.
+    /// Books a consultation: claim, reserve, record; compensates on failure. Booking an id
+    /// that is already recorded succeeds without a change (a retry).
     pub async fn book(&self, booking: Booking, context: &CommandContext) -> Result<Position> {
         let id = booking.appointment_id;
         self.check_time(&booking.interval).map_err(rejected)?;
@@ -436,7 +438,14 @@ impl Scheduling {
                         .await;
                     self.forget_claims(CLAIM_DROP, claim, None).await;
                 }
-                Err(error)
+                match error {
+                    // The caller chose the id of a booking recorded before: this is a retry of
+                    // it (its claim and reservation may overlap our own; ours are released).
+                    CommandError::Rejected(SchedulingError::Appointment(
+                        AppointmentError::AlreadyRequested,
+                    )) => Ok(Position::START),
+                    error => Err(error),
+                }
             }
         }
     }

@@ -951,6 +951,45 @@ async fn a_repeated_idempotency_key_replays_the_first_answer() {
     .await;
 }
 
+#[tokio::test]
+async fn a_keyed_retry_of_a_booking_whose_answer_was_lost_finds_it() {
+    let clinic = Clinic::open().await;
+    let (app, doctor, patient) = (&clinic.app, &clinic.doctor, &clinic.patient);
+    let body = json!({
+        "doctor_id": doctor.id, "start": rfc3339(clinic.utc(14, 0)),
+        "end": rfc3339(clinic.utc(14, 30)), "reason": "check-up"
+    });
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/appointments"))
+            .bearer_auth(&patient.token)
+            .header("Idempotency-Key", "lost-answer")
+            .json(&body)
+            .send()
+    };
+    let first = expect_status(send().await.unwrap(), StatusCode::CREATED).await;
+    // As when the database went away after the booking was recorded, before its answer was
+    // stored: the key is unknown when the client retries.
+    sqlx::query("DELETE FROM idempotency_keys")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let retry = expect_status(send().await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(retry["id"], first["id"], "{retry}");
+    assert_eq!(app.rows_in("appointments").await, 1);
+
+    // The slot was held once: cancelled, it is free for someone else.
+    expect_status(
+        app.act(patient, id_of(&first), "cancel", &json!({"reason": "x"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let other = app.patient().await;
+    app.book(&other, &doctor.id, clinic.utc(14, 0), clinic.utc(14, 30))
+        .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Availability
 

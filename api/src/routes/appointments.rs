@@ -15,6 +15,7 @@ use telemed_projections::availability::day_containing;
 use telemed_projections::profiles;
 use telemed_projections::stream::aggregate_events;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem};
@@ -250,7 +251,7 @@ async fn book(
         .map(|v| idempotency::parse_key(v.to_str().unwrap_or_default()))
         .transpose()?;
     let Some(key) = key else {
-        let view = book_once(&state, &user, body).await?;
+        let view = book_once(&state, &user, body, AppointmentId::new()).await?;
         return Ok((StatusCode::CREATED, view).into_response());
     };
     let fingerprint = serde_json::to_string(&body).map_err(ApiError::internal)?;
@@ -265,7 +266,7 @@ async fn book(
     {
         return Ok(replay(status, body));
     }
-    let outcome = book_once(&state, &user, body).await;
+    let outcome = book_once(&state, &user, body, keyed_appointment_id(user.id, &key)).await;
     let (status, json) = match &outcome {
         Ok(Json(view)) => (
             StatusCode::CREATED,
@@ -293,10 +294,19 @@ fn replay(status: StatusCode, body: serde_json::Value) -> Response {
     response
 }
 
+/// Keyed bookings get ids derived from the user and key (UUID v5): a retry whose first
+/// attempt was recorded, but not answered (the database went away), finds that booking.
+fn keyed_appointment_id(user: UserId, key: &str) -> AppointmentId {
+    const KEYED_BOOKINGS: Uuid = Uuid::from_u128(0x5d2b_8f6e_3c1a_4e57_9b0d_7a64_e2c1_f938);
+    let name = format!("{user}/{key}");
+    AppointmentId::from(Uuid::new_v5(&KEYED_BOOKINGS, name.as_bytes()))
+}
+
 async fn book_once(
     state: &AppState,
     user: &AuthUser,
     body: BookRequest,
+    id: AppointmentId,
 ) -> Result<Json<AppointmentView>, ApiError> {
     let mut errors = FieldErrors::default();
     let doctor_id = match body.doctor_id.trim().parse::<UserId>() {
@@ -321,7 +331,7 @@ async fn book_once(
     };
     let summary = (doctor_id, interval, reason.as_str().to_string());
     let booking = Booking {
-        appointment_id: AppointmentId::new(),
+        appointment_id: id,
         doctor_id,
         patient_id: user.id,
         day,
@@ -332,6 +342,15 @@ async fn book_once(
     let position = state.scheduling.book(booking, &user.context()).await?;
     state.settle(position).await;
     if let Some(view) = read::appointment(&state.pool, id).await? {
+        let same = (view.patient_id, view.doctor_id) == (user.id, doctor_id)
+            && (view.start, view.end) == (interval.start, interval.end);
+        if !same {
+            // Only a keyed retry of a different request can find another booking here.
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request",
+            ));
+        }
         return Ok(Json(view));
     }
     // The booking is recorded but the read models lag (a rebuild may be running): answer from
