@@ -21,6 +21,7 @@ mod ical;
 mod limits;
 mod live;
 mod openapi;
+mod outage;
 mod processes;
 mod profiles;
 mod races;
