@@ -47,6 +47,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Sign-in sessions (refresh tokens).
     pub sessions: Arc<crate::auth::sessions::Sessions>,
+    /// Notification channels (for the Web Push key).
+    pub channels: Arc<crate::notify::Channels>,
 }
 
 /// The configured public base URL (no trailing slash), if any.

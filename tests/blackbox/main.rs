@@ -19,6 +19,7 @@ mod helpers;
 mod ical;
 mod limits;
 mod live;
+mod notifications;
 mod openapi;
 mod processes;
 mod profiles;
