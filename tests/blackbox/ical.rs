@@ -35,7 +35,7 @@ struct Event {
 
 /// Parses `ics` with Python's `icalendar`; fails (never skips) when it is not installed.
 async fn parse(ics: &str) -> Vec<Event> {
-    // scripts/test exports the interpreter it provided the package for.
+    // scripts/test exports its virtualenv's python, which has the package.
     let python3 = std::env::var("TELEMED_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let probe = tokio::process::Command::new(&python3)
         .args(["-c", "import icalendar"])
@@ -43,8 +43,8 @@ async fn parse(ics: &str) -> Vec<Event> {
         .await;
     assert!(
         probe.as_ref().is_ok_and(|o| o.status.success()),
-        "Python's icalendar package is required: `python3 -m pip install icalendar` \
-         (scripts/test installs it): {probe:?}"
+        "Python's icalendar package is required: set TELEMED_PYTHON to a python that has it \
+         (scripts/test builds .venv-test from tests/python/requirements.txt): {probe:?}"
     );
     let mut python = tokio::process::Command::new(&python3)
         .args(["-c", PARSE])

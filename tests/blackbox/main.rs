@@ -15,6 +15,7 @@ mod chat;
 mod cli;
 mod crash;
 mod event_store;
+mod fuzz;
 mod helpers;
 mod ical;
 mod limits;

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{expect_problem, expect_status, spawn_app};
+use crate::scheduling::expect_invalid;
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route() {
@@ -82,4 +83,60 @@ async fn a_wrong_method_is_405_and_absurd_dates_are_422_not_a_crash() {
     )
     .await;
     assert_eq!(problem["errors"][0]["field"], "from", "{problem}");
+}
+
+#[tokio::test]
+async fn nul_characters_in_queries_and_feed_urls_are_4xx_not_500() {
+    let app = spawn_app().await;
+    let viewer = app.patient().await;
+    // PostgreSQL text cannot hold NUL: the parameter is named instead of a failed query.
+    for path in [
+        "/api/v1/doctors?specialty=card%00io",
+        "/api/v1/doctors?q=%00",
+        "/api/v1/audit/events?aggregate_type=%00",
+    ] {
+        let response = app.get(path, &viewer.token).await;
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(
+            problem["errors"][0]["message"], "must not contain NUL characters",
+            "{path}: {problem}"
+        );
+    }
+    for feed in ["%00.ics", "abc.ics", &format!("{}%00.ics", "a".repeat(63))] {
+        let path = format!("/api/v1/calendar/{feed}");
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        expect_problem(response, StatusCode::NOT_FOUND).await;
+    }
+}
+
+#[tokio::test]
+async fn instants_and_dates_at_the_calendars_edge_are_422_not_a_crash() {
+    let app = spawn_app().await;
+    let patient = app.patient().await;
+    let doctor = app
+        .register("doctor", "Dr. Edge", "Pacific/Pago_Pago")
+        .await;
+    // In UTC these are past the year 9999, which the server cannot represent.
+    let (start, end) = ("9999-12-31T23:00:00-23:59", "9999-12-31T23:30:00-23:59");
+    let window = app
+        .open_availability(&doctor, &serde_json::json!({ "start": start, "end": end }))
+        .await;
+    expect_invalid(window, "start").await;
+    let booking = serde_json::json!({
+        "doctor_id": doctor.id, "start": start, "end": end, "reason": "edge"
+    });
+    let booked = app
+        .post("/api/v1/appointments", Some(&patient.token), &booking)
+        .await;
+    expect_invalid(booked, "start").await;
+    let listed = app
+        .get_with("/api/v1/appointments", &patient.token, &[("from", start)])
+        .await;
+    expect_invalid(listed, "from").await;
+    // The last day of the calendar, at UTC-11.
+    let weekly = serde_json::json!({
+        "weekly": [{ "weekday": "fri", "start": "00:00", "end": "23:30" }],
+        "from": "9999-12-25", "to": "9999-12-31"
+    });
+    expect_invalid(app.open_availability(&doctor, &weekly).await, "from").await;
 }

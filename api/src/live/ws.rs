@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Connect {
     /// The access token (alternatively the `Authorization: Bearer` header).
     access_token: Option<String>,

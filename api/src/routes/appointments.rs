@@ -420,6 +420,7 @@ async fn confirm(
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/reschedule", tag = "appointments",
     params(("id" = String, Path, format = Uuid)), request_body = RescheduleRequest, security(("bearer" = [])),
     responses((status = 200, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not a participant (an admin)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable, patient_busy or invalid_transition"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -452,6 +453,7 @@ async fn reschedule(
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/cancel", tag = "appointments",
     params(("id" = String, Path, format = Uuid)), request_body = CancelRequest, security(("bearer" = [])),
     responses((status = 200, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not a participant (an admin)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "invalid_transition")))]
 async fn cancel(

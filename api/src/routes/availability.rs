@@ -357,6 +357,7 @@ async fn open_windows(
     params(("doctor_id" = String, Path, format = Uuid), ("window_id" = String, Path, format = Uuid)),
     request_body = WindowRequest, security(("bearer" = [])),
     responses((status = 200, body = WindowView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not this doctor"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "would_drop_appointment or window_overlap"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -397,6 +398,7 @@ async fn change_window(
     params(("doctor_id" = String, Path, format = Uuid), ("window_id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
     responses((status = 204),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not this doctor"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "window_has_appointment")))]
 async fn remove_window(

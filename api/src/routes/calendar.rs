@@ -113,7 +113,11 @@ async fn feed(
 ) -> Result<impl IntoResponse, ApiError> {
     let unknown = || ApiError::NotFound("no such calendar feed".into());
     // The router matches one parameter per segment: the segment is `<token>.ics`.
-    let token = file.strip_suffix(".ics").ok_or_else(unknown)?;
+    // Tokens are 64 hex digits: anything else names no feed, and need not reach the database.
+    let token = file
+        .strip_suffix(".ics")
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(unknown)?;
     let owner: Option<(Uuid, String)> = sqlx::query_as(OWNER)
         .bind(token)
         .fetch_optional(&state.pool)

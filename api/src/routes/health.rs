@@ -30,7 +30,7 @@ async fn healthz() -> Json<Health> {
 
 /// The database answers and every projection is running.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+    responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
     let stalled = state.progress.stalled();

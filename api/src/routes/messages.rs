@@ -67,7 +67,7 @@ pub struct HistoryQuery {
 
 /// A page of history.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct History {
+pub struct MessagePage {
     /// Oldest first.
     messages: Vec<MessageView>,
     /// Pass as `before` for the previous page; absent on the first message.
@@ -190,7 +190,7 @@ pub async fn typing(state: &AppState, user: &AuthUser, id: AppointmentId) -> Res
 /// The conversation's history, paging backwards from the newest message.
 #[utoipa::path(get, path = "/api/v1/appointments/{id}/messages", tag = "messages",
     params(("id" = String, Path, format = Uuid), HistoryQuery), security(("bearer" = [])),
-    responses((status = 200, body = History),
+    responses((status = 200, body = MessagePage),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "not a participant"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn history(
@@ -198,7 +198,7 @@ async fn history(
     user: AuthUser,
     ApiPath(id): ApiPath<AppointmentId>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-) -> Result<Json<History>, ApiError> {
+) -> Result<Json<MessagePage>, ApiError> {
     let mut errors = FieldErrors::default();
     let limit = params::limit(&mut errors, query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE);
     let before = params::optional::<MessageId>(
@@ -243,7 +243,7 @@ async fn history(
         (true, Some(oldest)) => Some(oldest.id.to_string()),
         _ => None,
     };
-    Ok(Json(History {
+    Ok(Json(MessagePage {
         messages: page.messages,
         next_before,
     }))

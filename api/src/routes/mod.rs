@@ -29,7 +29,7 @@ use crate::state::AppState;
 
 /// The whole HTTP application.
 pub fn router(state: AppState, body_limit: usize) -> Router {
-    let (router, api) = OpenApiRouter::with_openapi(openapi::base())
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(auth::router())
         .merge(me::router())
@@ -47,6 +47,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(crate::live::ws::router())
         .merge(openapi::router())
         .split_for_parts();
+    openapi::document_common_answers(&mut api);
     let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
     router
         .fallback(not_found)

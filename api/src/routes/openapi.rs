@@ -5,8 +5,11 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::http::header;
 use axum::response::IntoResponse;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi, OpenApiBuilder};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, OpenApi, OpenApiBuilder, Ref, ResponseBuilder, Type,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
@@ -49,6 +52,96 @@ pub fn base() -> OpenApi {
         ),
     );
     api
+}
+
+/// Documents on every operation the answers that come from the request's shape, the
+/// extractors and the middleware rather than from its handler: 400 for a malformed path, query
+/// or body, 401 without a valid token, 404 for an unknown id, 413/415/422 for bodies, 422 for
+/// query values, 429 over a rate limit and 503 while the database is unreachable (both with
+/// `Retry-After`). An operation's own description of a status wins.
+pub fn document_common_answers(api: &mut OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let needs_database = path != "/healthz" && path != "/api/v1/openapi.json";
+            for (status, description) in common_answers(operation, needs_database) {
+                let retry = matches!(status, "429" | "503");
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem_response(description, retry).into());
+            }
+        }
+    }
+}
+
+/// The statuses `operation` can answer besides its handler's, with their descriptions.
+fn common_answers(
+    operation: &Operation,
+    needs_database: bool,
+) -> Vec<(&'static str, &'static str)> {
+    let has = |place: ParameterIn| {
+        operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| p.parameter_in == place)
+    };
+    let mut answers = vec![("429", "rate limited; retry after `Retry-After` seconds")];
+    if needs_database {
+        answers.push((
+            "503",
+            "the database is unreachable; retry after `Retry-After` seconds",
+        ));
+    }
+    if operation.security.is_some() {
+        answers.push(("401", "missing, invalid or expired token"));
+    }
+    if has(ParameterIn::Path) {
+        answers.push(("400", "malformed path parameter"));
+        answers.push(("404", "unknown, or not yours"));
+    }
+    if has(ParameterIn::Query) {
+        answers.push(("400", "malformed query string"));
+        answers.push(("422", "invalid query parameter"));
+    }
+    if operation.request_body.is_some() {
+        answers.push(("400", "the body is not valid JSON"));
+        answers.push(("413", "the body is larger than the limit"));
+        answers.push((
+            "415",
+            "the body is not JSON (Content-Type: application/json)",
+        ));
+        answers.push(("422", "invalid, missing or unknown fields"));
+    }
+    answers
+}
+
+/// A problem+json response, with `Retry-After` when `retry`.
+fn problem_response(description: &str, retry: bool) -> utoipa::openapi::Response {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    if retry {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("whole seconds to wait before retrying"))
+                .build(),
+        );
+    }
+    response.build()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -7,24 +7,33 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::error::FieldErrors;
 
-/// An RFC 3339 instant with any offset, as UTC.
+/// An RFC 3339 instant with any offset, as UTC, in the years 1 to 9998 (so that it can be
+/// rendered in any zone without leaving the calendar's range).
 pub fn instant(raw: &str) -> Result<OffsetDateTime, InvalidValue> {
-    OffsetDateTime::parse(raw.trim(), &Rfc3339)
-        .map(|t| t.to_offset(UtcOffset::UTC))
-        .map_err(|_| {
-            InvalidValue::new(
-                "must be an RFC 3339 date-time with an offset, such as 2027-03-14T09:00:00-04:00",
-            )
-        })
+    let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
+        InvalidValue::new(
+            "must be an RFC 3339 date-time with an offset, such as 2027-03-14T09:00:00-04:00",
+        )
+    })?;
+    parsed
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|t| (1..=9998).contains(&t.year()))
+        .ok_or_else(|| InvalidValue::new("must be in the years 1 to 9998 (UTC)"))
 }
 
-/// A calendar date `YYYY-MM-DD`.
+/// A calendar date `YYYY-MM-DD` in the years 1 to 9998 (so that its times in any zone are
+/// instants in the calendar's range).
 pub fn date(raw: &str) -> Result<Date, InvalidValue> {
-    Date::parse(
+    let date = Date::parse(
         raw.trim(),
         &time::format_description::well_known::Iso8601::DATE,
     )
-    .map_err(|_| InvalidValue::new("must be a date such as 2027-03-14"))
+    .map_err(|_| InvalidValue::new("must be a date such as 2027-03-14"))?;
+    if (1..=9998).contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(InvalidValue::new("must be in the years 1 to 9998"))
+    }
 }
 
 /// `{start, end}` as an interval, recording field errors.
