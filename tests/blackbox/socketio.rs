@@ -1,15 +1,18 @@
 //! Socket.IO with the official `socket.io-client` v4 (Node.js, installed by `scripts/test`),
 //! driven through `tests/node/socketio-driver.mjs`: connect errors for bad tokens, the same events
-//! as the WebSocket, acks.
+//! as the WebSocket, acks; and a raw Engine.IO client sending malformed and oversized packets
+//! beside it.
 
 use std::collections::VecDeque;
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TestApp, expect_status, spawn_app};
 
@@ -363,4 +366,271 @@ async fn signaling_flows_between_a_socketio_client_and_a_websocket_client() {
         .await;
     let ended = driver.event("patient", "call:ended").await;
     assert_eq!(ended["reason"], "user_hangup");
+}
+
+/// A raw Engine.IO v4 / Socket.IO v5 client over WebSocket, free to send what no real client
+/// would.
+struct RawSocketIo {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawSocketIo {
+    /// Opens the Engine.IO session and connects to namespace `/` with `token`.
+    async fn connect(app: &TestApp, token: &str) -> Self {
+        let url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            app.address.replacen("http://", "ws://", 1)
+        );
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut raw = Self { stream };
+        let open = raw.next_text().await.expect("an open packet");
+        assert!(open.starts_with("0{"), "{open}");
+        raw.send_text(&format!("40{}", json!({ "token": token })))
+            .await;
+        let connected = raw.next_text().await.expect("a connect packet");
+        assert!(connected.starts_with("40{"), "{connected}");
+        raw
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        // The server may already have closed the connection: that is its answer.
+        let _ = self.stream.send(Message::text(text)).await;
+    }
+
+    async fn send_binary(&mut self, bytes: Vec<u8>) {
+        let _ = self.stream.send(Message::binary(bytes)).await;
+    }
+
+    /// The next text packet other than a ping (answered), or `None` once the connection ends.
+    async fn next_text(&mut self) -> Option<String> {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("neither a packet nor the end in time");
+            match message {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                    let _ = self.stream.send(Message::text("3")).await;
+                }
+                Some(Ok(Message::Text(text))) => return Some(text.as_str().to_string()),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The argument of the ack with id `id`, skipping other packets; `None` if the connection
+    /// ends first.
+    async fn ack(&mut self, id: u64) -> Option<Value> {
+        let prefix = format!("43{id}");
+        while let Some(packet) = self.next_text().await {
+            if let Some(args) = packet.strip_prefix(&prefix) {
+                let args: Vec<Value> = serde_json::from_str(args).unwrap();
+                return Some(args[0].clone());
+            }
+        }
+        None
+    }
+
+    /// The connection still answers: a bad subscription gets its error ack.
+    async fn expect_usable(&mut self, what: &str) {
+        self.send_text(r#"4299["subscribe",{"topic":"nope"}]"#)
+            .await;
+        let answer = self.ack(99).await;
+        let status = answer.as_ref().map(|a| a["error"]["status"].clone());
+        assert_eq!(status, Some(json!(422)), "{what}: {answer:?}");
+    }
+
+    /// Waits until the server ends the connection.
+    async fn expect_end(&mut self, what: &str) {
+        while let Some(packet) = self.next_text().await {
+            assert!(
+                !packet.starts_with("43"),
+                "{what}: answered instead of ending the connection: {packet}"
+            );
+        }
+    }
+}
+
+/// What a bad packet does to its own connection.
+enum Outcome {
+    /// The server ends the connection.
+    Ended,
+    /// The ack with this id carries a 4xx problem, and the connection stays usable.
+    ErrorAck(u64),
+    /// Nothing visible; the connection stays usable.
+    Usable,
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_socketio_frames_never_disturb_a_neighbour() {
+    let app = spawn_app().await;
+    let (doctor, patient, id) = crate::live::consultation(&app, 9).await;
+    let offender = app.patient().await;
+    let mut driver = Driver::start(&app).await;
+    driver.connect("doctor", Some(&doctor.token)).await.unwrap();
+    driver
+        .connect("patient", Some(&patient.token))
+        .await
+        .unwrap();
+    let messages = format!("/api/v1/appointments/{id}/messages");
+
+    // Each is sent on a connection of its own. Packets that break the protocol or the frame
+    // limit end that connection; well-formed events with bad data get an error ack and leave
+    // it usable. Either way the neighbour still gets its live events and chats both ways.
+    let chat = |content: String| json!(["chat:send", { "appointment_id": id, "content": content }]);
+    let text = |text: String| vec![Message::text(text)];
+    let cases: Vec<(&str, Vec<Message>, Outcome)> = vec![
+        ("a garbage packet", text("garbage".into()), Outcome::Ended),
+        ("an empty packet", text(String::new()), Outcome::Ended),
+        (
+            "an unknown socket.io packet",
+            text("4z[]".into()),
+            Outcome::Ended,
+        ),
+        (
+            "invalid JSON in an event",
+            text(r#"42["chat:send",{not json"#.into()),
+            Outcome::Ended,
+        ),
+        (
+            "invalid JSON with an ack",
+            text(r#"427["subscribe",{"#.into()),
+            Outcome::Ended,
+        ),
+        (
+            "an event that is no array",
+            text(r#"42{"event":"x"}"#.into()),
+            Outcome::Ended,
+        ),
+        (
+            "a bare binary frame",
+            vec![Message::binary(vec![1, 2, 3])],
+            Outcome::Ended,
+        ),
+        (
+            "a binary attachment where text is expected",
+            vec![
+                Message::text(r#"451-7["chat:send",{"_placeholder":true,"num":0}]"#),
+                Message::binary(vec![0xff, 0, 0xfe]),
+            ],
+            Outcome::ErrorAck(7),
+        ),
+        (
+            "an unknown namespace",
+            text("40/admin,{}".into()),
+            Outcome::Usable,
+        ),
+        (
+            "an unknown event",
+            text(r#"427["dance",{}]"#.into()),
+            Outcome::ErrorAck(7),
+        ),
+        (
+            "a chat message over the content limit",
+            text(format!("427{}", chat("x".repeat(5_000)))),
+            Outcome::ErrorAck(7),
+        ),
+        (
+            "an event over the frame limit",
+            text(format!("427{}", chat("x".repeat(100_000)))),
+            Outcome::Ended,
+        ),
+        (
+            "a huge engine.io packet",
+            text(format!("42{}", chat("x".repeat(8 << 20)))),
+            Outcome::Ended,
+        ),
+    ];
+    let mut own = Vec::new();
+    for (round, (what, frames, outcome)) in cases.into_iter().enumerate() {
+        let mut raw = RawSocketIo::connect(&app, &offender.token).await;
+        for frame in frames {
+            match frame {
+                Message::Text(text) => raw.send_text(text.as_str()).await,
+                Message::Binary(bytes) => raw.send_binary(bytes.to_vec()).await,
+                _ => unreachable!(),
+            }
+        }
+
+        let from_doctor = format!("{what}: doctor {round}");
+        let posted = expect_status(
+            app.post(
+                &messages,
+                Some(&doctor.token),
+                &json!({ "content": from_doctor }),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(driver.chat("patient", &posted).await, posted, "{what}");
+        let from_patient = format!("{what}: patient {round}");
+        let sent = driver
+            .emit(
+                "patient",
+                "chat:send",
+                json!({ "appointment_id": id, "content": from_patient }),
+            )
+            .await;
+        assert_eq!(sent["content"], from_patient.as_str(), "{what}: {sent}");
+        assert_eq!(driver.chat("doctor", &sent).await, sent, "{what}");
+        own.push((posted["id"].clone(), sent["id"].clone()));
+        match outcome {
+            Outcome::Ended => raw.expect_end(what).await,
+            Outcome::ErrorAck(ack) => {
+                let answer = raw.ack(ack).await;
+                let status = answer.as_ref().map(|a| a["error"]["status"].clone());
+                assert!(
+                    status
+                        .as_ref()
+                        .and_then(Value::as_u64)
+                        .is_some_and(|s| (400..500).contains(&s)),
+                    "{what}: {answer:?}"
+                );
+                raw.expect_usable(what).await;
+            }
+            Outcome::Usable => raw.expect_usable(what).await,
+        }
+    }
+
+    // Appointment events too, and nothing was delivered twice.
+    expect_status(
+        app.act(&doctor, &id, "confirm", &json!({})).await,
+        StatusCode::OK,
+    )
+    .await;
+    let confirmed = driver.event("patient", "appointment:updated").await;
+    assert_eq!(
+        confirmed["event_type"], "AppointmentConfirmed",
+        "{confirmed}"
+    );
+    // Each saw its own messages too, once each and in order.
+    let doctors: Vec<Value> = own.iter().map(|(doctor, _)| doctor.clone()).collect();
+    let patients: Vec<Value> = own.iter().map(|(_, patient)| patient.clone()).collect();
+    for (name, expected) in [("doctor", doctors), ("patient", patients)] {
+        let echoed: Vec<Value> = driver
+            .drain(name, "chat:message")
+            .await
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect();
+        assert_eq!(echoed, expected, "{name}");
+    }
+}
+
+impl Driver {
+    /// Waits for `message` to arrive as a `chat:message` on socket `name`.
+    async fn chat(&mut self, name: &str, message: &Value) -> Value {
+        let id = message["id"].clone();
+        self.wait("a chat message", |o| {
+            o["op"] == "event"
+                && o["name"] == name
+                && o["event"] == "chat:message"
+                && o["data"]["id"] == id
+        })
+        .await["data"]
+            .clone()
+    }
 }

@@ -47,6 +47,9 @@ pub fn layer(state: AppState, max_payload: u64) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .req_path("/socket.io")
         .max_payload(max_payload)
+        // As on the native WebSocket: a larger message ends that connection only, before it
+        // is buffered (socketioxide's default is 64 MiB).
+        .ws_max_message_size(super::ws::MAX_FRAME_BYTES)
         .build_layer();
     let authorize = {
         let state = state.clone();
