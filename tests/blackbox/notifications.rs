@@ -174,6 +174,22 @@ fn subjects(mail: &std::collections::HashMap<String, Value>) -> Vec<String> {
     subjects
 }
 
+/// Books a 30-minute consultation at `start` and has the doctor confirm it; its id.
+async fn confirmed(app: &TestApp, doctor: &User, patient: &User, start: OffsetDateTime) -> String {
+    let booked = app
+        .book(
+            patient,
+            &doctor.id,
+            start,
+            start + time::Duration::minutes(30),
+        )
+        .await;
+    let id = booked["id"].as_str().expect("id").to_string();
+    let confirm = app.act(doctor, &id, "confirm", &json!({})).await;
+    expect_status(confirm, StatusCode::OK).await;
+    id
+}
+
 fn seconds_until(instant: OffsetDateTime) -> String {
     (instant - OffsetDateTime::now_utc())
         .whole_seconds()
@@ -202,20 +218,7 @@ async fn reminders_are_mailed_at_their_instants_once_and_follow_a_reschedule() {
     let (first, app) = serve_with_mail(&db, sink.port, "0").await;
     let (doctor, patient, day) = clinic(&app).await;
     let start = day + time::Duration::hours(10);
-    let booked = app
-        .book(
-            &patient,
-            &doctor.id,
-            start,
-            start + time::Duration::minutes(30),
-        )
-        .await;
-    let id = booked["id"].as_str().expect("id").to_string();
-    expect_status(
-        app.act(&doctor, &id, "confirm", &json!({})).await,
-        StatusCode::OK,
-    )
-    .await;
+    let id = confirmed(&app, &doctor, &patient, start).await;
 
     // The request goes to the doctor, the confirmation to the patient, each once, as text and
     // HTML, with the time in the recipient's zone.
@@ -461,20 +464,7 @@ async fn the_inbox_lists_notifications_live_and_keeps_read_state() {
     let (doctor, patient, day) = clinic(&app).await;
     let mut live = Ws::connect(&app, &patient).await;
     let start = day + time::Duration::hours(11);
-    let booked = app
-        .book(
-            &patient,
-            &doctor.id,
-            start,
-            start + time::Duration::minutes(30),
-        )
-        .await;
-    let id = booked["id"].as_str().expect("id").to_string();
-    expect_status(
-        app.act(&doctor, &id, "confirm", &json!({})).await,
-        StatusCode::OK,
-    )
-    .await;
+    let id = confirmed(&app, &doctor, &patient, start).await;
     let message = json!({ "content": "Please bring your last results." });
     let path = format!("/api/v1/appointments/{id}/messages");
     expect_status(
@@ -783,20 +773,7 @@ async fn push_and_sms_reach_devices_without_health_information() {
     .await;
 
     let start = day + time::Duration::hours(12);
-    let booked = app
-        .book(
-            &patient,
-            &doctor.id,
-            start,
-            start + time::Duration::minutes(30),
-        )
-        .await;
-    let id = booked["id"].as_str().expect("id").to_string();
-    expect_status(
-        app.act(&doctor, &id, "confirm", &json!({})).await,
-        StatusCode::OK,
-    )
-    .await;
+    confirmed(&app, &doctor, &patient, start).await;
 
     // A second instance whose clock is past the 1-hour mark sends the SMS reminder.
     let offset =
