@@ -332,3 +332,95 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id) WHERE revoked_at IS NULL;
 CREATE INDEX IF NOT EXISTS refresh_tokens_revoked ON refresh_tokens (revoked_at) WHERE revoked_at IS NOT NULL;
+
+-- ---------------------------------------------------------------------------------------------
+-- Notifications.
+--
+-- Projection "notifications": each user's in-app notifications (one per appointment change
+-- and new message, for the other party; ids derive from the event's position, so a rebuild
+-- gives the same ids) and the appointment facts it needs. Titles and bodies are rendered when
+-- read, in the recipient's current time zone.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS notification_appointments (
+    appointment_id uuid        PRIMARY KEY,
+    doctor_id      uuid        NOT NULL,
+    patient_id     uuid        NOT NULL,
+    start_at       timestamptz NOT NULL,
+    end_at         timestamptz NOT NULL,
+    status         text        NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id   uuid        PRIMARY KEY,
+    user_id           uuid        NOT NULL,
+    kind              text        NOT NULL,
+    appointment_id    uuid,
+    actor_id          uuid,
+    start_at          timestamptz,
+    previous_start_at timestamptz,
+    at                timestamptz NOT NULL,
+    gpos              bigint      NOT NULL,
+    position          text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, gpos DESC);
+CREATE INDEX IF NOT EXISTS notifications_gpos ON notifications (gpos);
+
+-- Read state is the user's, not the log's: kept apart so a rebuild of the projection keeps it.
+CREATE TABLE IF NOT EXISTS notification_reads (
+    notification_id uuid        PRIMARY KEY,
+    user_id         uuid        NOT NULL,
+    read_at         timestamptz NOT NULL
+);
+
+-- Channel preferences (defaults when absent: e-mail and push on, SMS off).
+CREATE TABLE IF NOT EXISTS notification_preferences (
+    user_id    uuid        PRIMARY KEY,
+    email      boolean     NOT NULL,
+    push       boolean     NOT NULL,
+    sms        boolean     NOT NULL,
+    phone      text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Web Push subscriptions, one per device (browser).
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    subscription_id uuid        PRIMARY KEY,
+    user_id         uuid        NOT NULL,
+    endpoint        text        NOT NULL UNIQUE,
+    p256dh          text        NOT NULL,
+    auth            text        NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions (user_id);
+
+-- The outbox: one row per (what, channel), written by the notifications projection in the
+-- same transaction as its checkpoint (never emptied by a rebuild: replays find their rows and
+-- change nothing) and worked off by every process's dispatcher. `dedupe_key` + `channel` is
+-- unique, so each reminder or change is sent at most once per channel. A delivery is claimed
+-- (`sending`) in its own committed transaction before anything leaves the server; one whose
+-- process died mid-send is marked failed, never sent twice.
+CREATE TABLE IF NOT EXISTS notification_deliveries (
+    delivery_id     uuid        PRIMARY KEY,
+    dedupe_key      text        NOT NULL,
+    channel         text        NOT NULL CHECK (channel IN ('email', 'push', 'sms')),
+    user_id         uuid        NOT NULL,
+    kind            text        NOT NULL,
+    appointment_id  uuid,
+    notification_id uuid,
+    due_at          timestamptz NOT NULL,
+    state           text        NOT NULL CHECK (state IN
+                        ('scheduled', 'sending', 'sent', 'retrying', 'failed', 'cancelled')),
+    attempts        integer     NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL,
+    claimed_until   timestamptz,
+    last_error      text,
+    sent_at         timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (dedupe_key, channel)
+);
+CREATE INDEX IF NOT EXISTS notification_deliveries_due ON notification_deliveries (next_attempt_at)
+    WHERE state IN ('scheduled', 'retrying');
+CREATE INDEX IF NOT EXISTS notification_deliveries_sending ON notification_deliveries (claimed_until)
+    WHERE state = 'sending';
+CREATE INDEX IF NOT EXISTS notification_deliveries_appointment ON notification_deliveries (appointment_id);

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HTTP (REST, OpenAPI) on TELEMED_BIND.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply event-store-schema.sql (idempotent; `serve` does it too).
     Migrate(DatabaseArgs),
     /// Manage accounts.
@@ -162,6 +162,55 @@ struct ServeArgs {
     /// Rate limits (`on`, or `off` for load tests and benchmarks).
     #[arg(long, env = "TELEMED_RATE_LIMITS", default_value = "on", value_parser = parse_switch)]
     rate_limits: bool,
+    /// SMTP server for e-mail notifications (`smtp://user:pass@host:587`, `smtps://host`);
+    /// e-mail is off when unset.
+    #[arg(long, env = "TELEMED_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of e-mail notifications.
+    #[arg(
+        long,
+        env = "TELEMED_SMTP_FROM",
+        default_value = "Telemed <no-reply@localhost>"
+    )]
+    smtp_from: String,
+    /// VAPID private key for Web Push (base64url, 32 bytes); push is off when unset.
+    #[arg(long, env = "TELEMED_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    vapid_private_key: Option<String>,
+    /// VAPID contact, a `mailto:` or `https:` URL.
+    #[arg(
+        long,
+        env = "TELEMED_VAPID_SUBJECT",
+        default_value = "mailto:admin@localhost"
+    )]
+    vapid_subject: String,
+    /// SMS provider webhook (see the README for its shape); SMS is off when unset.
+    #[arg(long, env = "TELEMED_SMS_WEBHOOK_URL")]
+    sms_webhook_url: Option<String>,
+    /// Bearer token sent to the SMS webhook.
+    #[arg(long, env = "TELEMED_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
+    sms_webhook_token: Option<String>,
+    /// How often each process looks for due notifications, in milliseconds.
+    #[arg(long, env = "TELEMED_NOTIFY_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    notify_poll_ms: u64,
+    /// First retry delay of a failed delivery, in milliseconds (doubles each time, at most
+    /// an hour).
+    #[arg(long, env = "TELEMED_NOTIFY_RETRY_BASE_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    notify_retry_base_ms: u64,
+    /// Attempts before a delivery is given up.
+    #[arg(long, env = "TELEMED_NOTIFY_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    notify_max_attempts: u32,
+    /// Shifts the server's clock by this many seconds (tests of reminders; refused in
+    /// production).
+    #[arg(
+        long,
+        env = "TELEMED_CLOCK_OFFSET_SECONDS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    clock_offset_seconds: i64,
 }
 
 /// `on`/`off` (also `true`/`false`, `1`/`0`).
@@ -228,7 +277,7 @@ impl ServeArgs {
             booking_horizon: time::Duration::days(self.booking_horizon_days.into()),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             orphan_reservation_timeout: time::Duration::minutes(2),
-            clock_offset: time::Duration::ZERO,
+            clock_offset: time::Duration::seconds(self.clock_offset_seconds),
             live_queue: self.live_queue as usize,
             chat_grace: time::Duration::hours(self.chat_grace_hours.into()),
             calls: telemed_commands::CallRules {
@@ -237,6 +286,18 @@ impl ServeArgs {
                 ring_timeout: time::Duration::seconds(self.call_ring_timeout_seconds.into()),
             },
             rate_limits: self.rate_limits,
+            notify: crate::notify::NotifyConfig {
+                smtp_url: self.smtp_url.filter(|s| !s.trim().is_empty()),
+                smtp_from: self.smtp_from,
+                vapid_private_key: self.vapid_private_key.filter(|s| !s.trim().is_empty()),
+                vapid_subject: self.vapid_subject,
+                sms_webhook_url: self.sms_webhook_url.filter(|s| !s.trim().is_empty()),
+                sms_webhook_token: self.sms_webhook_token.filter(|s| !s.is_empty()),
+                poll_interval: Duration::from_millis(self.notify_poll_ms),
+                retry_base: Duration::from_millis(self.notify_retry_base_ms),
+                max_attempts: self.notify_max_attempts,
+                allow_http_push: self.environment != Environment::Production,
+            },
             ice: crate::config::IceConfig {
                 stun_urls: clean(self.stun_urls),
                 turn_urls: clean(self.turn_urls),

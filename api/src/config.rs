@@ -48,7 +48,7 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How long a slot reservation without an appointment survives before the sweeper frees it.
     pub orphan_reservation_timeout: time::Duration,
-    /// Shifts the server's clock (tests only; not configurable from the environment).
+    /// Shifts the server's clock (tests only; refused in production).
     pub clock_offset: time::Duration,
     /// Live events a connection may have queued before it is dropped as a slow consumer.
     pub live_queue: usize,
@@ -60,6 +60,8 @@ pub struct Config {
     pub calls: telemed_commands::CallRules,
     /// Whether rate limits are enforced.
     pub rate_limits: bool,
+    /// Notification channels and the dispatcher's pace.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// STUN and TURN servers for WebRTC clients.
@@ -89,6 +91,12 @@ pub enum ConfigError {
     /// TURN URLs without the secret their credentials come from.
     #[error("TELEMED_TURN_URLS needs TELEMED_TURN_SECRET (coturn's static-auth-secret)")]
     TurnWithoutSecret,
+    /// A notification channel's setting is unusable.
+    #[error("{0}")]
+    Notify(String),
+    /// A shifted clock outside development.
+    #[error("TELEMED_CLOCK_OFFSET_SECONDS is for tests and is refused when TELEMED_ENV=production")]
+    ClockOffsetInProduction,
 }
 
 impl Config {
@@ -121,6 +129,7 @@ impl Config {
                 ..IceConfig::default()
             },
             rate_limits: true,
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 
@@ -154,6 +163,10 @@ impl Config {
         if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.is_none() {
             return Err(ConfigError::TurnWithoutSecret);
         }
+        if self.environment == Environment::Production && !self.clock_offset.is_zero() {
+            return Err(ConfigError::ClockOffsetInProduction);
+        }
+        crate::notify::Channels::new(&self.notify).map_err(ConfigError::Notify)?;
         Ok(())
     }
 }

@@ -17,6 +17,7 @@
 //! - [`auth`]: JWT issuing and verification.
 //! - [`routes`]: one module per resource, each exporting `router()`.
 //! - [`rate_limit`]: per-IP, per-account, per-user and per-connection limits (429).
+//! - [`notify`]: the notification dispatcher and its channels (e-mail, Web Push, SMS).
 //! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
 
 pub mod access_log;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod live;
+pub mod notify;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

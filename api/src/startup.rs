@@ -75,6 +75,15 @@ impl Application {
             config.calls,
         ));
         crate::sweeper::spawn_ring_timeouts(calls.clone(), stop_background.subscribe());
+        let channels =
+            Arc::new(crate::notify::Channels::new(&config.notify).map_err(anyhow::Error::msg)?);
+        crate::notify::dispatcher::Dispatcher::new(
+            pool.clone(),
+            Clock::shifted(config.clock_offset),
+            channels.clone(),
+            config.notify.clone(),
+        )
+        .spawn(stop_background.subscribe());
         let rate_limits = crate::rate_limit::RateLimits::new(config.rate_limits);
         let jwt = Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl));
         let sessions = Arc::new(crate::auth::sessions::Sessions::new(
@@ -107,6 +116,7 @@ impl Application {
             pool,
             rate_limits,
             abandoned_keys: Arc::default(),
+            channels,
         };
         let router = crate::routes::router(state, config.body_limit_bytes);
         let listener = TcpListener::bind(config.bind).await?;

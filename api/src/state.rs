@@ -49,6 +49,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Idempotency keys this process could not forget.
     pub abandoned_keys: Arc<crate::idempotency::Abandoned>,
+    /// Notification channels (for the Web Push key).
+    pub channels: Arc<crate::notify::Channels>,
 }
 
 /// The configured public base URL (no trailing slash), if any.

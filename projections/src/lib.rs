@@ -17,6 +17,7 @@
 //! - [`calls`]: the call log.
 //! - [`conversations`]: chat messages and read markers, history pages.
 //! - [`audit`]: the filtered, paged global history for auditors.
+//! - [`notifications`]: in-app notifications, and the outbox of e-mail, push and SMS deliveries.
 
 pub mod appointments;
 pub mod audit;
@@ -24,6 +25,7 @@ pub mod availability;
 pub mod calls;
 pub mod conversations;
 pub mod event;
+pub mod notifications;
 pub mod profiles;
 pub mod rebuild;
 pub mod runner;
@@ -43,5 +45,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(appointments::AppointmentsProjection),
         Arc::new(conversations::ConversationsProjection),
         Arc::new(calls::CallsProjection),
+        Arc::new(notifications::NotificationsProjection),
     ]
 }

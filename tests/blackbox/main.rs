@@ -20,6 +20,7 @@ mod helpers;
 mod ical;
 mod limits;
 mod live;
+mod notifications;
 mod openapi;
 mod outage;
 mod processes;

@@ -22,12 +22,14 @@ use telemed_projections::appointments::{AppointmentView, appointments_by_ids};
 use telemed_projections::calls::{CallView, calls_by_ids};
 use telemed_projections::conversations::MessageView;
 use telemed_projections::event::StoredEvent;
+use telemed_projections::notifications::{self, NotificationRow};
 use telemed_projections::stream::read_after;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
+use crate::routes::notifications::NotificationView;
 
 /// Events read per batch.
 const BATCH: i64 = 500;
@@ -157,9 +159,30 @@ pub async fn deliveries(
             .map(|view| (view.call_id, view))
             .collect()
     };
+    let notified: Vec<i64> = events
+        .iter()
+        .filter(|e| {
+            e.aggregate_type == appointment::AGGREGATE_TYPE
+                || e.aggregate_type == conversation::MESSAGE_AGGREGATE_TYPE
+        })
+        .map(|e| e.position.global_position)
+        .collect();
+    let mut notifications: HashMap<i64, Vec<NotificationRow>> = HashMap::new();
+    if !notified.is_empty() {
+        for row in notifications::by_positions(pool, &notified).await? {
+            notifications.entry(row.gpos).or_default().push(row);
+        }
+    }
     let mut out = Vec::with_capacity(events.len() * 2);
     for event in events {
         map(event, &views, &calls, &mut out);
+        for row in notifications
+            .get(&event.position.global_position)
+            .into_iter()
+            .flatten()
+        {
+            out.push(Arc::new(notification_delivery(row, event.position)));
+        }
     }
     Ok(out)
 }
@@ -213,6 +236,20 @@ fn call_delivery(
         call::CallEvent::CallRejected { .. } => Some(ended("rejected")),
         call::CallEvent::CallEnded { reason, .. } => Some(ended(reason.as_str())),
     }
+}
+
+/// `notification` to its recipient: `{id, kind, title, body, appointment_id?, at}`.
+fn notification_delivery(row: &NotificationRow, position: Position) -> Delivery {
+    let mut data = serde_json::to_value(NotificationView::from(row)).unwrap_or_default();
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("read");
+    }
+    Delivery::new(
+        "notification",
+        data,
+        position,
+        vec![Topic::User(row.user_id)],
+    )
 }
 
 /// Appends the server events of one stored event.

@@ -12,6 +12,7 @@ mod health;
 mod ice;
 mod me;
 pub mod messages;
+pub mod notifications;
 mod openapi;
 mod params;
 mod patients;
@@ -38,6 +39,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(appointments::router())
         .merge(audit::router())
         .merge(messages::router())
+        .merge(notifications::router())
         .merge(ice::router())
         .merge(calls::router())
         .merge(dashboards::router())

@@ -1,0 +1,435 @@
+//! A user's notifications (in-app inbox with read state), channel preferences and Web Push
+//! subscriptions.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use telemed_domain::AppointmentId;
+use telemed_projections::notifications::{self, NotificationRow};
+use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldErrors, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use crate::notify::render::Facts;
+use crate::routes::params;
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+/// Devices (push subscriptions) per user.
+const MAX_DEVICES: i64 = 20;
+
+/// The notification routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read_one))
+        .routes(routes!(read_all))
+        .routes(routes!(get_preferences, put_preferences))
+        .routes(routes!(push_key))
+        .routes(routes!(subscribe))
+        .routes(routes!(unsubscribe))
+}
+
+/// An in-app notification (the `notification` live event carries the same fields but `read`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct NotificationView {
+    /// Id (stable: the same in the live event and here).
+    #[schema(format = Uuid)]
+    pub id: Uuid,
+    /// `appointment_requested`, `appointment_confirmed`, `appointment_rescheduled`,
+    /// `appointment_cancelled` or `message`.
+    pub kind: String,
+    /// Short title.
+    pub title: String,
+    /// Text, with times in the recipient's time zone.
+    pub body: String,
+    /// The appointment it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub appointment_id: Option<AppointmentId>,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// Whether the user marked it read.
+    pub read: bool,
+}
+
+impl From<&NotificationRow> for NotificationView {
+    fn from(row: &NotificationRow) -> Self {
+        let facts = Facts {
+            kind: &row.kind,
+            other_name: row.actor_name.as_deref(),
+            start: row.start_at,
+            previous_start: row.previous_start_at,
+            timezone: row.timezone.as_deref(),
+        };
+        Self {
+            id: row.id,
+            kind: row.kind.clone(),
+            title: facts.title().to_string(),
+            body: facts.body(),
+            appointment_id: row.appointment_id,
+            at: row.at,
+            read: row.read_at.is_some(),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Paging token: only notifications older than it (`next` of the previous page).
+    before: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<String>,
+    /// `true`: only unread ones.
+    unread: Option<String>,
+}
+
+/// A page of notifications, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NotificationPage {
+    /// Newest first.
+    items: Vec<NotificationView>,
+    /// Unread notifications in all.
+    unread_count: i64,
+    /// Pass as `before` for older ones; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// The caller's notifications, newest first.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = NotificationPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "bad `before`, `limit` or `unread`")))]
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<NotificationPage>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let before = params::optional::<i64>(
+        &mut errors,
+        "before",
+        query.before.as_deref(),
+        "is not a paging token (use `next` of an earlier page)",
+    );
+    let limit = params::limit(
+        &mut errors,
+        query.limit.as_deref(),
+        DEFAULT_LIMIT,
+        MAX_LIMIT,
+    );
+    let unread = match query.unread.as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Some(false),
+        Some("true") => Some(true),
+        Some(_) => {
+            errors.push("unread", "must be true or false");
+            None
+        }
+    };
+    let (before, limit, unread) = errors.finish((|| Some((before?, limit?, unread?)))())?;
+    let rows = notifications::page(&state.pool, user.id, before, unread, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<NotificationView> = rows.iter().take(limit as usize).map(Into::into).collect();
+    let next = more
+        .then(|| rows.get(limit as usize - 1).map(|row| row.gpos.to_string()))
+        .flatten();
+    let unread_count = notifications::unread_count(&state.pool, user.id).await?;
+    Ok(Json(NotificationPage {
+        items,
+        unread_count,
+        next,
+    }))
+}
+
+/// Marks one of the caller's notifications read.
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "notifications",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 204, description = "read"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "the id is not a UUID"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such notification of yours")))]
+async fn read_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if notifications::mark_read(&state.pool, user.id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(
+            "you have no notification with this id".into(),
+        ))
+    }
+}
+
+/// Marks all the caller's notifications read.
+#[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "notifications",
+    security(("bearer" = [])),
+    responses((status = 204, description = "all read"),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn read_all(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    notifications::mark_all_read(&state.pool, user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which channels may carry the caller's notifications (in-app ones always exist).
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// E-mail (to the sign-in address); default on.
+    pub email: bool,
+    /// Web Push to subscribed devices; default on.
+    pub push: bool,
+    /// SMS reminders to `phone`; default off.
+    pub sms: bool,
+    /// Phone number in E.164 form (`+` and 8 to 15 digits), required for SMS.
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// The caller's channel preferences.
+#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications",
+    security(("bearer" = [])),
+    responses((status = 200, body = Preferences),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn get_preferences(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Preferences>, ApiError> {
+    let row = sqlx::query(
+        "SELECT email, push, sms, phone FROM notification_preferences WHERE user_id = $1",
+    )
+    .bind(user.id.as_uuid())
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(Json(match row {
+        Some(row) => Preferences {
+            email: row.try_get("email")?,
+            push: row.try_get("push")?,
+            sms: row.try_get("sms")?,
+            phone: row.try_get("phone")?,
+        },
+        None => Preferences {
+            email: true,
+            push: true,
+            sms: false,
+            phone: None,
+        },
+    }))
+}
+
+fn valid_phone(phone: &str) -> bool {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// Sets the caller's channel preferences.
+#[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications",
+    request_body = Preferences, security(("bearer" = [])),
+    responses((status = 200, body = Preferences),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "bad phone number, or SMS without one")))]
+async fn put_preferences(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<Preferences>,
+) -> Result<Json<Preferences>, ApiError> {
+    let phone = body
+        .phone
+        .as_deref()
+        .map(|p| p.trim().replace([' ', '-'], ""))
+        .filter(|p| !p.is_empty());
+    let mut errors = FieldErrors::default();
+    if let Some(phone) = &phone
+        && !valid_phone(phone)
+    {
+        errors.push(
+            "phone",
+            "must be an international number: + then 8 to 15 digits, e.g. +33612345678",
+        );
+    }
+    if body.sms && phone.is_none() {
+        errors.push("phone", "is required to receive SMS");
+    }
+    errors.finish(Some(()))?;
+    sqlx::query(
+        "INSERT INTO notification_preferences (user_id, email, push, sms, phone)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id) DO UPDATE
+            SET email = $2, push = $3, sms = $4, phone = $5, updated_at = now()",
+    )
+    .bind(user.id.as_uuid())
+    .bind(body.email)
+    .bind(body.push)
+    .bind(body.sms)
+    .bind(&phone)
+    .execute(&state.pool)
+    .await?;
+    Ok(Json(Preferences { phone, ..body }))
+}
+
+/// The server's VAPID public key.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PushKey {
+    /// base64url; pass as `applicationServerKey` to `PushManager.subscribe`.
+    public_key: String,
+}
+
+/// The key browsers subscribe to push with.
+#[utoipa::path(get, path = "/api/v1/notifications/push-key", tag = "notifications",
+    security(("bearer" = [])),
+    responses((status = 200, body = PushKey),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "push is not configured on this server")))]
+async fn push_key(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<PushKey>, ApiError> {
+    match &state.channels.push {
+        Some(push) => Ok(Json(PushKey {
+            public_key: push.public_key().to_string(),
+        })),
+        None => Err(ApiError::NotFound(
+            "push notifications are not configured on this server".into(),
+        )),
+    }
+}
+
+/// A browser's push subscription (`PushSubscription.toJSON()`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewSubscription {
+    /// The push service URL (https).
+    pub endpoint: String,
+    /// The subscription's keys.
+    pub keys: SubscriptionKeys,
+}
+
+/// Keys of a push subscription, base64url.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SubscriptionKeys {
+    /// The browser's P-256 public key (65 bytes).
+    pub p256dh: String,
+    /// The browser's auth secret (16 bytes).
+    pub auth: String,
+}
+
+/// A recorded subscription.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriptionCreated {
+    /// Its id (to remove it).
+    #[schema(format = Uuid)]
+    id: Uuid,
+}
+
+fn decoded(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(text.trim().trim_end_matches('='))
+        .ok()
+}
+
+/// Subscribes one of the caller's devices to push (again: the same endpoint moves to the
+/// caller with its new keys).
+#[utoipa::path(post, path = "/api/v1/notifications/push-subscriptions", tag = "notifications",
+    request_body = NewSubscription, security(("bearer" = [])),
+    responses((status = 201, body = SubscriptionCreated),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "bad endpoint or keys, or too many devices")))]
+async fn subscribe(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewSubscription>,
+) -> Result<(StatusCode, Json<SubscriptionCreated>), ApiError> {
+    let mut errors = FieldErrors::default();
+    let endpoint = body.endpoint.trim().to_string();
+    match endpoint.parse::<reqwest::Url>() {
+        Ok(url)
+            if endpoint.len() <= 2000
+                && (url.scheme() == "https"
+                    || (url.scheme() == "http" && state.channels.allow_http_push)) => {}
+        _ => errors.push(
+            "endpoint",
+            "must be the https URL of a push service (at most 2000 characters)",
+        ),
+    }
+    let p256dh = body.keys.p256dh.trim().to_string();
+    if decoded(&p256dh)
+        .and_then(|bytes| web_push_native::p256::PublicKey::from_sec1_bytes(&bytes).ok())
+        .is_none()
+    {
+        errors.push("keys.p256dh", "must be a base64url P-256 public key");
+    }
+    let auth = body.keys.auth.trim().to_string();
+    if decoded(&auth).is_none_or(|bytes| bytes.len() != 16) {
+        errors.push("keys.auth", "must be 16 bytes in base64url");
+    }
+    errors.finish(Some(()))?;
+    let devices: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM push_subscriptions WHERE user_id = $1 AND endpoint <> $2",
+    )
+    .bind(user.id.as_uuid())
+    .bind(&endpoint)
+    .fetch_one(&state.pool)
+    .await?;
+    if devices >= MAX_DEVICES {
+        return Err(ApiError::invalid(
+            "endpoint",
+            format!("at most {MAX_DEVICES} devices may receive push; remove one first"),
+        ));
+    }
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO push_subscriptions (subscription_id, user_id, endpoint, p256dh, auth)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (endpoint) DO UPDATE
+            SET user_id = $2, p256dh = $4, auth = $5, created_at = now()
+         RETURNING subscription_id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(user.id.as_uuid())
+    .bind(&endpoint)
+    .bind(&p256dh)
+    .bind(&auth)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok((StatusCode::CREATED, Json(SubscriptionCreated { id })))
+}
+
+/// Removes one of the caller's push subscriptions.
+#[utoipa::path(delete, path = "/api/v1/notifications/push-subscriptions/{id}", tag = "notifications",
+    params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
+    responses((status = 204, description = "removed"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "the id is not a UUID"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such subscription of yours")))]
+async fn unsubscribe(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let removed =
+        sqlx::query("DELETE FROM push_subscriptions WHERE subscription_id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.id.as_uuid())
+            .execute(&state.pool)
+            .await?;
+    if removed.rows_affected() == 0 {
+        return Err(ApiError::NotFound(
+            "you have no push subscription with this id".into(),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
