@@ -988,6 +988,22 @@ async fn a_keyed_retry_of_a_booking_whose_answer_was_lost_finds_it() {
     let other = app.patient().await;
     app.book(&other, &doctor.id, clinic.utc(14, 0), clinic.utc(14, 30))
         .await;
+    // Instants finer than the read model's microseconds are no different request.
+    let fine = clinic.utc(15, 0) + Duration::nanoseconds(1);
+    let body = json!({
+        "doctor_id": doctor.id, "start": rfc3339(fine),
+        "end": rfc3339(fine + Duration::minutes(30)), "reason": "check-up"
+    });
+    let booked = app
+        .client
+        .post(app.url("/api/v1/appointments"))
+        .bearer_auth(&other.token)
+        .header("Idempotency-Key", "nanoseconds")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_status(booked, StatusCode::CREATED).await;
 }
 
 // ---------------------------------------------------------------------------------------------

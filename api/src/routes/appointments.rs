@@ -14,6 +14,7 @@ use telemed_projections::appointments::{self as read, AppointmentView, ListFilte
 use telemed_projections::availability::day_containing;
 use telemed_projections::profiles;
 use telemed_projections::stream::aggregate_events;
+use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -342,8 +343,11 @@ async fn book_once(
     let position = state.scheduling.book(booking, &user.context()).await?;
     state.settle(position).await;
     if let Some(view) = read::appointment(&state.pool, id).await? {
+        // The read model keeps microseconds.
+        let micros = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1000;
         let same = (view.patient_id, view.doctor_id) == (user.id, doctor_id)
-            && (view.start, view.end) == (interval.start, interval.end);
+            && (micros(view.start), micros(view.end))
+                == (micros(interval.start), micros(interval.end));
         if !same {
             // Only a keyed retry of a different request can find another booking here.
             return Err(ApiError::invalid(
