@@ -42,10 +42,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct BookRequest {
     /// The doctor.
+    #[schema(format = Uuid)]
     doctor_id: String,
     /// RFC 3339, any offset.
+    #[schema(format = DateTime)]
     start: String,
     /// RFC 3339, any offset.
+    #[schema(format = DateTime)]
     end: String,
     /// Why the patient consults (1–2000 characters).
     reason: String,
@@ -56,8 +59,10 @@ pub struct BookRequest {
 #[serde(deny_unknown_fields)]
 pub struct RescheduleRequest {
     /// RFC 3339, any offset.
+    #[schema(format = DateTime)]
     start: String,
     /// RFC 3339, any offset.
+    #[schema(format = DateTime)]
     end: String,
     /// Why (1–2000 characters).
     reason: String,
@@ -79,8 +84,10 @@ pub struct ListQuery {
     /// `pending`, `confirmed`, `rescheduled`, `cancelled`, `completed` or `no_show`.
     status: Option<String>,
     /// Only appointments ending after this instant (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Only appointments starting before this instant (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
 }
 

@@ -40,14 +40,18 @@ pub struct WeeklyRule {
 #[serde(deny_unknown_fields)]
 pub struct OpenWindowsRequest {
     /// Start of a single window (RFC 3339).
+    #[schema(format = DateTime)]
     start: Option<String>,
     /// End of a single window (RFC 3339).
+    #[schema(format = DateTime)]
     end: Option<String>,
     /// Weekly rules.
     weekly: Option<Vec<WeeklyRule>>,
     /// First date of the template (inclusive, doctor's zone).
+    #[schema(format = Date)]
     from: Option<String>,
     /// Last date of the template (inclusive, doctor's zone).
+    #[schema(format = Date)]
     to: Option<String>,
 }
 
@@ -76,8 +80,10 @@ pub struct OpenedWindows {
 #[serde(deny_unknown_fields)]
 pub struct WindowRequest {
     /// RFC 3339.
+    #[schema(format = DateTime)]
     start: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     end: String,
 }
 
