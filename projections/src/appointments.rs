@@ -52,8 +52,7 @@ impl Projection for AppointmentsProjection {
         let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
             return Ok(());
         };
-        let decoded: AppointmentEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::payload(event, e))?;
+        let decoded: AppointmentEvent = event.decode()?;
         let position = event.position.to_string();
         let at = match &decoded {
             AppointmentEvent::AppointmentRequested {

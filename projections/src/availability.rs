@@ -35,8 +35,7 @@ impl Projection for AvailabilityProjection {
         if event.aggregate_type != telemed_domain::availability::AGGREGATE_TYPE {
             return Ok(());
         }
-        let decoded: AvailabilityEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::payload(event, e))?;
+        let decoded: AvailabilityEvent = event.decode()?;
         match decoded {
             AvailabilityEvent::WindowOpened {
                 day,

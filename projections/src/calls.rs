@@ -79,8 +79,7 @@ impl Projection for CallsProjection {
         let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
             return Ok(());
         };
-        let decoded: CallEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::payload(event, e))?;
+        let decoded: CallEvent = event.decode()?;
         let position = event.position.to_string();
         let query = match decoded {
             CallEvent::CallStarted {

@@ -95,8 +95,7 @@ impl Projection for ConversationsProjection {
                 let Ok(id) = event.aggregate_id.parse::<MessageId>() else {
                     return Ok(());
                 };
-                let decoded: MessageEvent = serde_json::from_value(event.payload.clone())
-                    .map_err(|e| ProjectionError::payload(event, e))?;
+                let decoded: MessageEvent = event.decode()?;
                 let view = MessageView::from_event(id, &decoded, event.position);
                 sqlx::query(INSERT_MESSAGE)
                     .bind(view.id.as_uuid())
@@ -112,8 +111,7 @@ impl Projection for ConversationsProjection {
                     .await?;
             }
             READ_AGGREGATE_TYPE => {
-                let decoded: ReadEvent = serde_json::from_value(event.payload.clone())
-                    .map_err(|e| ProjectionError::payload(event, e))?;
+                let decoded: ReadEvent = event.decode()?;
                 let ReadEvent::MessagesRead {
                     appointment_id,
                     user_id,

@@ -29,3 +29,11 @@ pub struct StoredEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
 }
+
+impl StoredEvent {
+    /// The payload as `T`; a payload that does not decode is an error naming this event.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::ProjectionError> {
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| crate::ProjectionError::payload(self, e))
+    }
+}

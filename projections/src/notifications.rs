@@ -133,13 +133,11 @@ impl Projection for NotificationsProjection {
                 let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
                     return Ok(());
                 };
-                let decoded: AppointmentEvent = serde_json::from_value(event.payload.clone())
-                    .map_err(|e| ProjectionError::payload(event, e))?;
+                let decoded: AppointmentEvent = event.decode()?;
                 apply_appointment(tx, event, id, decoded).await
             }
             MESSAGE_AGGREGATE_TYPE => {
-                let decoded: MessageEvent = serde_json::from_value(event.payload.clone())
-                    .map_err(|e| ProjectionError::payload(event, e))?;
+                let decoded: MessageEvent = event.decode()?;
                 apply_message(tx, event, decoded).await
             }
             _ => Ok(()),

@@ -63,10 +63,9 @@ impl Projection for ProfilesProjection {
         let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
             return Ok(());
         };
-        let decode = |e| ProjectionError::payload(event, e);
         match event.aggregate_type.as_str() {
             telemed_domain::doctor::AGGREGATE_TYPE => {
-                let profile = match serde_json::from_value(event.payload.clone()).map_err(decode)? {
+                let profile = match event.decode()? {
                     DoctorEvent::DoctorRegistered { name, timezone } => DoctorProfile {
                         name,
                         timezone,
@@ -100,7 +99,7 @@ impl Projection for ProfilesProjection {
                     .await?;
             }
             telemed_domain::patient::AGGREGATE_TYPE => {
-                let profile = match serde_json::from_value(event.payload.clone()).map_err(decode)? {
+                let profile = match event.decode()? {
                     PatientEvent::PatientRegistered { name, timezone } => PatientProfile {
                         name,
                         timezone,
@@ -138,7 +137,7 @@ impl Projection for ProfilesProjection {
                     role,
                     name,
                     timezone,
-                } = serde_json::from_value(event.payload.clone()).map_err(decode)?;
+                } = event.decode()?;
                 upsert_user(
                     tx,
                     id,
