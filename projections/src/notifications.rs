@@ -290,6 +290,23 @@ async fn set_status(tx: &mut PgConnection, id: Uuid, status: &str) -> Result<(),
     Ok(())
 }
 
+/// An appointment that will not take place (any more): its status, and its pending reminders
+/// cancelled for `why`.
+async fn close(
+    tx: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    why: &str,
+) -> Result<(), sqlx::Error> {
+    set_status(tx, id, status).await?;
+    sqlx::query(CANCEL_REMINDERS)
+        .bind(id)
+        .bind(why)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 async fn apply_appointment(
     tx: &mut PgConnection,
     event: &StoredEvent,
@@ -379,12 +396,7 @@ async fn apply_appointment(
             notify(tx, event, new, at).await?;
         }
         AppointmentEvent::AppointmentCancelled { by, at, .. } => {
-            set_status(tx, id, "cancelled").await?;
-            sqlx::query(CANCEL_REMINDERS)
-                .bind(id)
-                .bind("the appointment was cancelled")
-                .execute(&mut *tx)
-                .await?;
+            close(tx, id, "cancelled", "the appointment was cancelled").await?;
             let new = New {
                 user: parties.of(by.other()),
                 kind: "appointment_cancelled",
@@ -398,12 +410,7 @@ async fn apply_appointment(
         }
         AppointmentEvent::AppointmentCompleted { .. }
         | AppointmentEvent::AppointmentMarkedNoShow { .. } => {
-            set_status(tx, id, "over").await?;
-            sqlx::query(CANCEL_REMINDERS)
-                .bind(id)
-                .bind("the appointment is over")
-                .execute(&mut *tx)
-                .await?;
+            close(tx, id, "over", "the appointment is over").await?;
         }
     }
     Ok(())
