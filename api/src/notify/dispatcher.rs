@@ -191,8 +191,7 @@ impl Dispatcher {
             "push" => "want_push",
             _ => "want_sms",
         })?;
-        // Defaults: e-mail and push on, SMS off (it needs a phone number and consent).
-        if !wanted.unwrap_or(delivery.channel != "sms") {
+        if !wanted.unwrap_or_else(|| super::wanted_by_default(&delivery.channel)) {
             return Ok(Outcome::Skipped(format!(
                 "the user turned {} notifications off",
                 delivery.channel

@@ -12,6 +12,12 @@ use std::time::Duration;
 
 pub use channels::{Email, Push, Sms};
 
+/// Whether `channel` (`email`, `push`, `sms`) carries a user's notifications when they have
+/// set no preference: e-mail and push yes, SMS no (it needs a phone number and consent).
+pub fn wanted_by_default(channel: &str) -> bool {
+    channel != "sms"
+}
+
 /// Notification settings of `serve`.
 #[derive(Clone, Debug)]
 pub struct NotifyConfig {

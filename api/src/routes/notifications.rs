@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::notify::render::Facts;
+use crate::notify::wanted_by_default;
 use crate::routes::params;
 use crate::state::AppState;
 
@@ -223,9 +224,9 @@ async fn get_preferences(
             phone: row.try_get("phone")?,
         },
         None => Preferences {
-            email: true,
-            push: true,
-            sms: false,
+            email: wanted_by_default("email"),
+            push: wanted_by_default("push"),
+            sms: wanted_by_default("sms"),
             phone: None,
         },
     }))
