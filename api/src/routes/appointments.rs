@@ -387,7 +387,7 @@ async fn book_once(
 }
 
 /// The caller's appointments (patient: as patient; doctor: as doctor; admin: all).
-#[utoipa::path(get, path = "/api/v1/appointments", tag = "appointments", params(ListQuery),
+#[utoipa::path(get, operation_id = "list_appointments", path = "/api/v1/appointments", tag = "appointments", params(ListQuery),
     security(("bearer" = [])),
     responses((status = 200, body = AppointmentList), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn list(
@@ -546,7 +546,7 @@ async fn no_show(
 }
 
 /// The appointment's events (participants, auditors, admins).
-#[utoipa::path(get, path = "/api/v1/appointments/{id}/history", tag = "appointments",
+#[utoipa::path(get, operation_id = "appointment_history", path = "/api/v1/appointments/{id}/history", tag = "appointments",
     params(("id" = String, Path, format = Uuid)), security(("bearer" = [])),
     responses((status = 200, body = History), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn history(

@@ -152,7 +152,7 @@ async fn refuse_zone_change_with_availability(
 }
 
 /// Replaces the doctor's own profile.
-#[utoipa::path(put, path = "/api/v1/doctors/{doctor_id}/profile", tag = "profiles",
+#[utoipa::path(put, operation_id = "update_doctor_profile", path = "/api/v1/doctors/{doctor_id}/profile", tag = "profiles",
     params(("doctor_id" = String, Path, format = Uuid)), request_body = DoctorProfileRequest,
     security(("bearer" = [])),
     responses((status = 200, body = DoctorView),

@@ -188,7 +188,7 @@ pub async fn typing(state: &AppState, user: &AuthUser, id: AppointmentId) -> Res
 }
 
 /// The conversation's history, paging backwards from the newest message.
-#[utoipa::path(get, path = "/api/v1/appointments/{id}/messages", tag = "messages",
+#[utoipa::path(get, operation_id = "list_messages", path = "/api/v1/appointments/{id}/messages", tag = "messages",
     params(("id" = String, Path, format = Uuid), HistoryQuery), security(("bearer" = [])),
     responses((status = 200, body = MessagePage),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "not a participant"),

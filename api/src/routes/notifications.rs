@@ -109,7 +109,7 @@ pub struct NotificationPage {
 }
 
 /// The caller's notifications, newest first.
-#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(ListQuery),
+#[utoipa::path(get, operation_id = "list_notifications", path = "/api/v1/notifications", tag = "notifications", params(ListQuery),
     security(("bearer" = [])),
     responses((status = 200, body = NotificationPage),
         (status = 401, body = Problem, content_type = "application/problem+json"),

@@ -181,7 +181,7 @@ async fn get_patient(
 }
 
 /// Replaces the patient's own profile and medical record.
-#[utoipa::path(put, path = "/api/v1/patients/{patient_id}/profile", tag = "profiles",
+#[utoipa::path(put, operation_id = "update_patient_profile", path = "/api/v1/patients/{patient_id}/profile", tag = "profiles",
     params(("patient_id" = String, Path, format = Uuid)), request_body = PatientProfileRequest,
     security(("bearer" = [])),
     responses((status = 200, body = PatientView),

@@ -1,0 +1,2 @@
+export { PatientAppointmentsPage } from "./PatientAppointmentsPage";
+export { ReschedulePage } from "./ReschedulePage";

@@ -1,0 +1,1 @@
+export { DoctorDashboardPage } from "./DoctorDashboardPage";

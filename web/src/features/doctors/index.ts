@@ -1,0 +1,2 @@
+export { FindDoctorPage } from "./FindDoctorPage";
+export { DoctorPage } from "./DoctorPage";

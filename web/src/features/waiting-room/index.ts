@@ -1,0 +1,2 @@
+export { WaitingRoomPage } from "./WaitingRoomPage";
+export { WaitingQueue } from "./WaitingQueue";

@@ -1,0 +1,19 @@
+/** Every screen's path, so that features link to each other without importing each other. */
+export const paths = {
+  home: "/",
+  signIn: "/signin",
+  signUp: "/signup",
+  profile: "/profile",
+  doctors: "/doctors",
+  doctor: (id: string) => `/doctors/${id}`,
+  appointments: "/appointments",
+  reschedule: (id: string) => `/appointments/${id}/reschedule`,
+  waitingRoom: (id: string) => `/appointments/${id}/waiting`,
+  room: (id: string) => `/appointments/${id}/room`,
+  dashboard: "/dashboard",
+  availability: "/availability",
+  notifications: "/notifications",
+  audit: "/audit",
+  accessLog: "/audit/access",
+  docs: "/docs",
+} as const;
