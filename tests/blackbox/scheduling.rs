@@ -1637,3 +1637,77 @@ async fn the_patients_dashboard_puts_cancelled_appointments_in_the_past() {
         "{board}"
     );
 }
+
+#[tokio::test]
+async fn a_doctor_lists_their_windows_in_a_range_and_nobody_else_may() {
+    let app = spawn_app().await;
+    let doctor = app.doctor().await;
+    let day = days_ahead(3);
+    let first = app
+        .open_window(&doctor, day + Duration::hours(9), day + Duration::hours(12))
+        .await;
+    let second = app
+        .open_window(
+            &doctor,
+            day + Duration::hours(14),
+            day + Duration::hours(15),
+        )
+        .await;
+    app.open_window(
+        &doctor,
+        day + Duration::days(40),
+        day + Duration::days(40) + Duration::hours(1),
+    )
+    .await;
+    let path = format!("/api/v1/doctors/{}/availability/windows", doctor.id);
+    let range = [
+        ("from", rfc3339(day)),
+        ("to", rfc3339(day + Duration::days(1))),
+    ];
+    let query: Vec<(&str, &str)> = range.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let listed = expect_status(
+        app.get_with(&path, &doctor.token, &query).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["doctor_id"], doctor.id.as_str());
+    assert_eq!(listed["timezone"], "America/New_York");
+    assert_eq!(listed["windows"], json!([first, second]));
+
+    // by default: from now, 28 days, so the window 40 days ahead is not listed
+    let default = expect_status(app.get(&path, &doctor.token).await, StatusCode::OK).await;
+    assert_eq!(default["windows"], json!([first, second]));
+
+    let admin = app.staff("admin").await;
+    let as_admin = expect_status(
+        app.get_with(&path, &admin.token, &query).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(as_admin["windows"], listed["windows"]);
+
+    let other = app.doctor().await;
+    let patient = app.patient().await;
+    for reader in [&other, &patient] {
+        expect_problem(
+            app.get_with(&path, &reader.token, &query).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let bad = expect_problem(
+        app.get_with(&path, &doctor.token, &[("from", "2026-13-01")])
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem_fields(&bad), ["from"]);
+    let backwards = [("from", query[1].1), ("to", query[0].1)];
+    let bad = expect_problem(
+        app.get_with(&path, &doctor.token, &backwards).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem_fields(&bad), ["to"]);
+}

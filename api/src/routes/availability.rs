@@ -20,6 +20,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open_windows, free_slots))
+        .routes(routes!(list_windows))
         .routes(routes!(change_window, remove_window))
 }
 
@@ -438,8 +439,103 @@ fn bound(
     errors.check(field, params::instant(raw))
 }
 
-/// Longest range of one slot query.
+/// Longest range of one slot or window query.
 const MAX_RANGE_DAYS: i64 = 62;
+
+/// Reads a query's `from`/`to` (instants, or dates at midnight in `zone`): `from` defaults to
+/// `now`, `to` to `default_length` after `from`; `to` must follow `from` by at most
+/// [`MAX_RANGE_DAYS`].
+fn date_range(
+    errors: &mut FieldErrors,
+    (raw_from, raw_to): (Option<&str>, Option<&str>),
+    zone: &TimeZoneName,
+    now: OffsetDateTime,
+    default_length: Duration,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let from = match raw_from {
+        Some(raw) => bound(errors, "from", raw, zone),
+        None => Some(now),
+    };
+    let to = match (raw_to, from) {
+        (Some(raw), _) => bound(errors, "to", raw, zone),
+        (None, Some(from)) => from.checked_add(default_length).or_else(|| {
+            errors.push("from", "is too far in the future");
+            None
+        }),
+        (None, None) => None,
+    };
+    let (from, to) = (from?, to?);
+    if to <= from {
+        errors.push("to", "must be after from");
+        return None;
+    }
+    if to - from > Duration::days(MAX_RANGE_DAYS) {
+        errors.push(
+            "to",
+            format!("must be at most {MAX_RANGE_DAYS} days after from"),
+        );
+        return None;
+    }
+    Some((from, to))
+}
+
+/// Query of a doctor's windows.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// RFC 3339 instant or `YYYY-MM-DD` in the doctor's zone (default: now).
+    from: Option<String>,
+    /// RFC 3339 instant or `YYYY-MM-DD` in the doctor's zone, exclusive (default: 28 days after
+    /// `from`; at most 62 days).
+    to: Option<String>,
+}
+
+/// A doctor's open windows.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WindowList {
+    /// The doctor.
+    #[schema(value_type = String, format = Uuid)]
+    doctor_id: UserId,
+    /// The doctor's IANA zone, in which the windows were opened.
+    timezone: String,
+    /// Windows overlapping the range, by start.
+    windows: Vec<WindowView>,
+}
+
+/// The doctor's open windows (to edit or delete them): that doctor, or an admin.
+#[utoipa::path(get, path = "/api/v1/doctors/{doctor_id}/availability/windows", tag = "availability",
+    params(("doctor_id" = String, Path, format = Uuid), WindowQuery), security(("bearer" = [])),
+    responses((status = 200, body = WindowList),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn list_windows(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(doctor_id): ApiPath<UserId>,
+    ApiQuery(query): ApiQuery<WindowQuery>,
+) -> Result<Json<WindowList>, ApiError> {
+    if user.role != Role::Admin {
+        require_self(&user, doctor_id)?;
+    }
+    let zone = doctor_zone(&state, doctor_id).await?;
+    let mut errors = FieldErrors::default();
+    let now = state.scheduling.clock().now();
+    let range = date_range(
+        &mut errors,
+        (query.from.as_deref(), query.to.as_deref()),
+        &zone,
+        now,
+        Duration::days(28),
+    );
+    let (from, to) = errors.finish(range)?;
+    let windows = read::windows_between(&state.pool, doctor_id, from, to).await?;
+    Ok(Json(WindowList {
+        doctor_id,
+        timezone: zone.as_str().to_string(),
+        windows: windows.into_iter().map(|w| w.window).collect(),
+    }))
+}
 
 /// Free, bookable slots of a doctor.
 #[utoipa::path(get, path = "/api/v1/doctors/{doctor_id}/availability", tag = "availability",
@@ -458,21 +554,13 @@ async fn free_slots(
     let local = params::zone(&mut errors, "tz", query.tz.as_deref());
     let reading_zone = local.clone().flatten().unwrap_or_else(|| zone.clone());
     let now = state.scheduling.clock().now();
-    let from = match &query.from {
-        Some(raw) => bound(&mut errors, "from", raw, &reading_zone),
-        None => Some(now),
-    };
-    let to = match (&query.to, from) {
-        (Some(raw), _) => bound(&mut errors, "to", raw, &reading_zone),
-        (None, Some(from)) => match from.checked_add(Duration::days(14)) {
-            Some(to) => Some(to),
-            None => {
-                errors.push("from", "is too far in the future");
-                None
-            }
-        },
-        (None, None) => None,
-    };
+    let range = date_range(
+        &mut errors,
+        (query.from.as_deref(), query.to.as_deref()),
+        &reading_zone,
+        now,
+        Duration::days(14),
+    );
     let duration = match query.duration.as_deref() {
         None => Some(30),
         Some(raw) => match raw.trim().parse::<i64>() {
@@ -486,17 +574,7 @@ async fn free_slots(
             }
         },
     };
-    if let (Some(from), Some(to)) = (from, to) {
-        if to <= from {
-            errors.push("to", "must be after from");
-        } else if to - from > Duration::days(MAX_RANGE_DAYS) {
-            errors.push(
-                "to",
-                format!("must be at most {MAX_RANGE_DAYS} days after from"),
-            );
-        }
-    }
-    let (from, to, duration, local) = errors.finish((|| Some((from?, to?, duration?, local?)))())?;
+    let ((from, to), duration, local) = errors.finish((|| Some((range?, duration?, local?)))())?;
     let windows: Vec<Interval> = read::windows_between(&state.pool, doctor_id, from, to)
         .await?
         .into_iter()

@@ -436,6 +436,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/doctors/{doctor_id}/availability/windows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The doctor's open windows (to edit or delete them): that doctor, or an admin. */
+        get: operations["list_windows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/doctors/{doctor_id}/profile": {
         parameters: {
             query?: never;
@@ -1457,6 +1474,18 @@ export interface components {
             start: string;
             /** @description `mon` … `sun`. */
             weekday: string;
+        };
+        /** @description A doctor's open windows. */
+        WindowList: {
+            /**
+             * Format: uuid
+             * @description The doctor.
+             */
+            doctor_id: string;
+            /** @description The doctor's IANA zone, in which the windows were opened. */
+            timezone: string;
+            /** @description Windows overlapping the range, by start. */
+            windows: components["schemas"]["WindowView"][];
         };
         /** @description `{start, end}` of one window. */
         WindowRequest: {
@@ -4025,6 +4054,99 @@ export interface operations {
             };
             /** @description window_has_appointment */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_windows: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339 instant or `YYYY-MM-DD` in the doctor's zone (default: now). */
+                from?: string;
+                /**
+                 * @description RFC 3339 instant or `YYYY-MM-DD` in the doctor's zone, exclusive (default: 28 days after
+                 *     `from`; at most 62 days).
+                 */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                doctor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WindowList"];
+                };
+            };
+            /** @description malformed path parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
