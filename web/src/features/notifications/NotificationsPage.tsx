@@ -1,6 +1,7 @@
-import { Page } from "@/shared/ui/Page";
+import { lazy } from "preact-iso";
 
-/** Placeholder: built by the notifications feature. */
-export function NotificationsPage() {
-  return <Page title="NotificationsPage">Coming soon.</Page>;
-}
+/**
+ * The inbox, channel preferences and Web Push settings. Loaded on demand: the header badge
+ * comes from this folder too, and must not carry the whole screen into the first load.
+ */
+export const NotificationsPage = lazy(() => import("./NotificationsScreen").then((m) => m.NotificationsScreen));

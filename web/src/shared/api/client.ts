@@ -6,7 +6,7 @@
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema";
 import { ProblemError, type Problem } from "./problem";
-import { getSession, needsRefresh, refresh, signOut } from "../auth/session";
+import { getSession, needsRefresh, refresh } from "../auth/session";
 
 export type Schemas = components["schemas"];
 
@@ -42,17 +42,15 @@ const auth: Middleware = {
     if (response.status !== 401 || !getSession()) return response;
     const original = originals.get(request);
     const session = await refresh(postRefresh);
-    if (!session || !original) {
-      if (!session) signOut("Your session has ended. Please sign in again.");
-      return response;
-    }
+    // A refused refresh has already ended the session, with its reason.
+    if (!session || !original) return response;
     original.headers.set("authorization", `Bearer ${session.accessToken}`);
     return fetch(original);
   },
 };
 
 /** The client every feature uses. */
-export const api = createClient<paths>({ baseUrl: location.origin });
+export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "" });
 api.use(auth);
 
 /**

@@ -1,12 +1,13 @@
 /**
  * Forms: controlled values, the server's problem+json shown next to the field it names, and
- * HTML constraints taken from the OpenAPI document (rules.ts), so the browser checks what the
- * server will check.
+ * the constraints of the OpenAPI document (rules.ts) checked before sending, so that a form
+ * refuses what the server would refuse, with the same kind of message in the same place.
  */
 import type { ComponentChildren, JSX } from "preact";
 import { useState } from "preact/hooks";
 import { rules } from "../api/rules";
-import { toProblem, type ProblemError } from "../api/problem";
+import { ProblemError, toProblem } from "../api/problem";
+import { check } from "./validate";
 
 type Values = Record<string, string>;
 
@@ -23,6 +24,8 @@ export interface Form<V extends Values> {
   shown: Set<string>;
   /** The `id` prefix of this form's controls. */
   id: string;
+  /** The constraints of the fields rendered by this form, by server field name. */
+  rules: Map<string, { name: string; constraints: Constraints }>;
 }
 
 let forms = 0;
@@ -34,7 +37,9 @@ export function useForm<V extends Values>(initial: V): Form<V> {
   const [submitting, setSubmitting] = useState(false);
   const [id] = useState(() => `f${++forms}`);
   const shown = new Set<string>();
+  const fieldRules = new Map<string, { name: string; constraints: Constraints }>();
   return {
+    rules: fieldRules,
     values,
     set: (name, value) => setValues((v) => ({ ...v, [name]: value })),
     error,
@@ -47,6 +52,11 @@ export function useForm<V extends Values>(initial: V): Form<V> {
       setSubmitting(true);
       setError(undefined);
       try {
+        const errors = [...fieldRules].flatMap(([field, { name, constraints }]) => {
+          const message = check(values[name] ?? "", constraints);
+          return message ? [{ field, message }] : [];
+        });
+        if (errors.length) throw new ProblemError({ status: 422, title: "Please correct the highlighted fields", errors });
         await handler(values);
       } catch (err) {
         const problem = toProblem(err);
@@ -137,10 +147,13 @@ export function Field<V extends Values>(props: FieldProps<V>) {
     ...constraintsOf(schema, serverName),
     ...(props.required !== undefined && { required: props.required }),
   };
+  form.rules.set(serverName, { name, constraints });
+  // The form checks constraints itself (see `submit`), so the browser does not pop up its own.
+  const a11y = { "aria-required": constraints.required ? true : undefined };
   let control: ComponentChildren;
   if (props.options) {
     control = (
-      <select {...common} required={constraints.required}>
+      <select {...common} {...a11y}>
         {props.options.map((o) => (
           <option value={o.value} key={o.value}>
             {o.label}
@@ -149,12 +162,12 @@ export function Field<V extends Values>(props: FieldProps<V>) {
       </select>
     );
   } else if (props.multiline) {
-    control = <textarea {...common} rows={4} required={constraints.required} maxLength={constraints.maxLength} />;
+    control = <textarea {...common} {...a11y} rows={4} />;
   } else {
     control = (
       <input
         {...common}
-        {...constraints}
+        {...a11y}
         type={props.type ?? "text"}
         autoComplete={props.autoComplete}
         inputMode={props.inputMode}
@@ -188,19 +201,23 @@ export function Field<V extends Values>(props: FieldProps<V>) {
 /** The problem's title and the errors of fields the form does not show; place it after the fields. */
 export function FormErrors<V extends Values>({ form }: { form: Form<V> }) {
   const error = form.error;
+  const unplaced = error?.unplaced([...form.shown]) ?? [];
+  const detail = error && !error.problem.errors?.length ? error.problem.detail : undefined;
   return (
     <div id={`${form.id}-summary`} tabIndex={-1} role="alert" class={error ? "form-errors" : "form-errors empty"}>
       {error && (
         <>
           <p>
             <strong>{error.problem.title ?? "Could not save"}</strong>
-            {error.problem.detail && !error.problem.errors?.length ? `: ${error.problem.detail}` : ""}
+            {detail ? `: ${detail}` : ""}
           </p>
-          <ul>
-            {error.unplaced([...form.shown]).map((m) => (
-              <li key={m}>{m}</li>
-            ))}
-          </ul>
+          {unplaced.length > 0 && (
+            <ul>
+              {unplaced.map((m) => (
+                <li key={m}>{m}</li>
+              ))}
+            </ul>
+          )}
         </>
       )}
     </div>
