@@ -32,4 +32,5 @@ mod socketio;
 mod stream;
 mod sweeper;
 mod timezones;
+mod unread;
 mod web_serving;

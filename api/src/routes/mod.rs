@@ -16,6 +16,7 @@ pub mod notifications;
 mod openapi;
 mod params;
 mod patients;
+mod unread;
 pub mod views;
 
 use axum::Router;
@@ -41,6 +42,7 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
         .merge(appointments::router())
         .merge(audit::router())
         .merge(messages::router())
+        .merge(unread::router())
         .merge(notifications::router())
         .merge(ice::router())
         .merge(calls::router())
