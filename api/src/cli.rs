@@ -211,6 +211,9 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     clock_offset_seconds: i64,
+    /// The built web app served at `/` (relative paths start at the current directory).
+    #[arg(long, env = "TELEMED_WEB_DIR", default_value = crate::config::DEFAULT_WEB_DIR)]
+    web_dir: std::path::PathBuf,
 }
 
 /// `on`/`off` (also `true`/`false`, `1`/`0`).
@@ -304,6 +307,7 @@ impl ServeArgs {
                 turn_secret: self.turn_secret.filter(|s| !s.is_empty()),
                 turn_ttl: Duration::from_secs(self.turn_ttl_seconds),
             },
+            web_dir: crate::config::absolute(&self.web_dir),
         }
     }
 }

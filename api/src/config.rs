@@ -1,6 +1,7 @@
 //! Configuration of the server.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Development or production. Production refuses unsafe defaults.
@@ -17,6 +18,14 @@ pub const DEVELOPMENT_JWT_SECRET: &str = "telemed-development-secret-never-use-i
 
 /// Shortest JWT secret accepted in production, in bytes (HS256 wants at least 256 bits).
 pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+
+/// Where the built web app is looked for, relative to the current directory.
+pub const DEFAULT_WEB_DIR: &str = "web/dist";
+
+/// `path` resolved against the current directory (unchanged if that cannot be read).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
 
 /// Everything `serve` needs.
 #[derive(Clone, Debug)]
@@ -62,6 +71,8 @@ pub struct Config {
     pub rate_limits: bool,
     /// Notification channels and the dispatcher's pace.
     pub notify: crate::notify::NotifyConfig,
+    /// The built web app (`index.html`, `assets/`), served at `/`; absolute.
+    pub web_dir: PathBuf,
 }
 
 /// STUN and TURN servers for WebRTC clients.
@@ -130,6 +141,7 @@ impl Config {
             },
             rate_limits: true,
             notify: crate::notify::NotifyConfig::default(),
+            web_dir: absolute(Path::new(DEFAULT_WEB_DIR)),
         }
     }
 

@@ -18,6 +18,7 @@
 //! - [`routes`]: one module per resource, each exporting `router()`.
 //! - [`rate_limit`]: per-IP, per-account, per-user and per-connection limits (429).
 //! - [`notify`]: the notification dispatcher and its channels (e-mail, Web Push, SMS).
+//! - [`web`]: the single-page web app served at `/`, with its caching and security headers.
 //! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
 
 pub mod access_log;
@@ -36,6 +37,7 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod sweeper;
+pub mod web;
 
 pub use config::{Config, Environment};
 pub use startup::Application;

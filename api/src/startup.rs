@@ -118,7 +118,12 @@ impl Application {
             abandoned_keys: Arc::default(),
             channels,
         };
-        let router = crate::routes::router(state, config.body_limit_bytes);
+        if crate::web::is_built(&config.web_dir) {
+            tracing::info!(dir = %config.web_dir.display(), "serving the web app");
+        } else {
+            tracing::warn!(dir = %config.web_dir.display(), "no web app built there (no index.html); serving the API and a page that says so");
+        }
+        let router = crate::routes::router(state, config.body_limit_bytes, &config.web_dir);
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {

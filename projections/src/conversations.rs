@@ -204,3 +204,95 @@ pub async fn page(
     messages.reverse();
     Ok(Page { messages, more })
 }
+
+/// How far a participant has read a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReadMarker {
+    /// The reader (the doctor or the patient).
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+    /// The last message they have read.
+    #[schema(value_type = String, format = Uuid)]
+    pub up_to: MessageId,
+    /// When they read it.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+}
+
+/// Every participant's read marker in `appointment`'s conversation (none before a first read),
+/// ordered by reader.
+pub async fn read_markers(
+    db: impl PgExecutor<'_>,
+    appointment: AppointmentId,
+) -> Result<Vec<ReadMarker>, sqlx::Error> {
+    sqlx::query(
+        "SELECT user_id, up_to, read_at FROM chat_reads WHERE appointment_id = $1 ORDER BY user_id",
+    )
+    .bind(appointment.as_uuid())
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(ReadMarker {
+            user_id: UserId::from(row.try_get::<Uuid, _>("user_id")?),
+            up_to: MessageId::from(row.try_get::<Uuid, _>("up_to")?),
+            at: row.try_get("read_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Messages of `appointment` that `reader` has not read: sent by someone else after the
+/// message `reader`'s marker points at (all of them without a marker). The bound is an index
+/// range on `chat_messages_page`.
+const UNREAD_IN_ONE: &str = "SELECT count(*) FROM chat_messages m
+  LEFT JOIN chat_reads r ON r.appointment_id = $1 AND r.user_id = $2
+  LEFT JOIN chat_messages rm ON rm.message_id = r.up_to
+ WHERE m.appointment_id = $1 AND m.sender_id <> $2
+   AND (m.xid, m.gpos) > (COALESCE(rm.xid, -1), COALESCE(rm.gpos, -1))";
+
+/// The same count for every appointment `$1` takes part in, keeping those above zero.
+const UNREAD_IN_ALL: &str = "SELECT a.appointment_id, unread.count
+  FROM appointments a
+  LEFT JOIN chat_reads r ON r.appointment_id = a.appointment_id AND r.user_id = $1
+  LEFT JOIN chat_messages rm ON rm.message_id = r.up_to
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS count FROM chat_messages m
+        WHERE m.appointment_id = a.appointment_id AND m.sender_id <> $1
+          AND (m.xid, m.gpos) > (COALESCE(rm.xid, -1), COALESCE(rm.gpos, -1))) unread
+ WHERE (a.doctor_id = $1 OR a.patient_id = $1) AND unread.count > 0
+ ORDER BY a.appointment_id";
+
+/// How many messages of `appointment` `reader` has not read (see [`UNREAD_IN_ONE`]).
+pub async fn unread_count(
+    db: impl PgExecutor<'_>,
+    appointment: AppointmentId,
+    reader: UserId,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(UNREAD_IN_ONE)
+        .bind(appointment.as_uuid())
+        .bind(reader.as_uuid())
+        .fetch_one(db)
+        .await
+}
+
+/// Every conversation of `reader` that has unread messages, with their count, ordered by
+/// appointment id: one query, whatever the number of appointments.
+pub async fn unread_counts(
+    db: impl PgExecutor<'_>,
+    reader: UserId,
+) -> Result<Vec<(AppointmentId, i64)>, sqlx::Error> {
+    sqlx::query(UNREAD_IN_ALL)
+        .bind(reader.as_uuid())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                AppointmentId::from(row.try_get::<Uuid, _>("appointment_id")?),
+                row.try_get("count")?,
+            ))
+        })
+        .collect()
+}

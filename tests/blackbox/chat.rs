@@ -12,19 +12,19 @@ use crate::live::Ws;
 use crate::scheduling::{days_ahead, expect_conflict};
 
 /// An appointment between a doctor and a patient, three days ahead.
-struct Consultation {
-    app: TestApp,
-    doctor: User,
-    patient: User,
-    id: String,
+pub(crate) struct Consultation {
+    pub(crate) app: TestApp,
+    pub(crate) doctor: User,
+    pub(crate) patient: User,
+    pub(crate) id: String,
 }
 
 impl Consultation {
-    async fn book() -> Self {
+    pub(crate) async fn book() -> Self {
         Self::book_in(spawn_app().await).await
     }
 
-    async fn book_in(app: TestApp) -> Self {
+    pub(crate) async fn book_in(app: TestApp) -> Self {
         let doctor = app.doctor().await;
         let patient = app.patient().await;
         let day = days_ahead(3);
@@ -43,7 +43,7 @@ impl Consultation {
         }
     }
 
-    fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         format!("/api/v1/appointments/{}/messages", self.id)
     }
 
@@ -51,7 +51,7 @@ impl Consultation {
         self.app.post(&self.path(), Some(&user.token), body).await
     }
 
-    async fn post(&self, user: &User, content: &str) -> Value {
+    pub(crate) async fn post(&self, user: &User, content: &str) -> Value {
         expect_status(
             self.post_raw(user, &json!({ "content": content })).await,
             StatusCode::CREATED,
@@ -59,7 +59,7 @@ impl Consultation {
         .await
     }
 
-    async fn history(&self, user: &User, query: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn history(&self, user: &User, query: &[(&str, &str)]) -> reqwest::Response {
         self.app.get_with(&self.path(), &user.token, query).await
     }
 }

@@ -32,3 +32,5 @@ mod socketio;
 mod stream;
 mod sweeper;
 mod timezones;
+mod unread;
+mod web_serving;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use telemed_commands::Participants;
 use telemed_domain::values::MessageContent;
-use telemed_domain::{AppointmentId, MessageId, Role};
+use telemed_domain::{AppointmentId, MessageId, Position, Role};
 use telemed_projections::appointments::{AppointmentView, appointment};
-use telemed_projections::conversations::{self, MessageView};
+use telemed_projections::conversations::{self, MessageView, ReadMarker};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::access_log::{self, Outcome};
@@ -73,6 +73,11 @@ pub struct MessagePage {
     /// Pass as `before` for the previous page; absent on the first message.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_before: Option<String>,
+    /// Each participant's last read message (none for someone who has not read yet).
+    read_markers: Vec<ReadMarker>,
+    /// Messages from the other participant after the caller's read marker (all of them
+    /// without one), whatever page this is.
+    unread_count: i64,
 }
 
 /// The conversation of `id` if `user` takes part in it.
@@ -226,18 +231,7 @@ async fn history(
     )
     .await?;
     allowed?;
-    let before = match before {
-        None => None,
-        Some(message) => Some(
-            conversations::message(&state.pool, message)
-                .await?
-                .filter(|(view, _)| view.appointment_id == id)
-                .map(|(_, position)| position)
-                .ok_or_else(|| {
-                    ApiError::invalid("before", "is not a message of this conversation")
-                })?,
-        ),
-    };
+    let before = position_before(&state, id, before).await?;
     let page = conversations::page(&state.pool, id, before, limit).await?;
     let next_before = match (page.more, page.messages.first()) {
         (true, Some(oldest)) => Some(oldest.id.to_string()),
@@ -246,7 +240,25 @@ async fn history(
     Ok(Json(MessagePage {
         messages: page.messages,
         next_before,
+        read_markers: conversations::read_markers(&state.pool, id).await?,
+        unread_count: conversations::unread_count(&state.pool, id, user.id).await?,
     }))
+}
+
+/// The position of message `before`, which must be in `id`'s conversation.
+async fn position_before(
+    state: &AppState,
+    id: AppointmentId,
+    before: Option<MessageId>,
+) -> Result<Option<Position>, ApiError> {
+    let Some(message) = before else {
+        return Ok(None);
+    };
+    conversations::message(&state.pool, message)
+        .await?
+        .filter(|(view, _)| view.appointment_id == id)
+        .map(|(_, position)| Some(position))
+        .ok_or_else(|| ApiError::invalid("before", "is not a message of this conversation"))
 }
 
 /// Posts a message; a repeated `client_msg_id` returns the first message.

@@ -16,19 +16,22 @@ pub mod notifications;
 mod openapi;
 mod params;
 mod patients;
+mod unread;
 pub mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::extract::request_id_layer;
 use crate::state::AppState;
 
-/// The whole HTTP application.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The whole HTTP application: the API, and the web app from `web_dir` for every other path.
+pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> Router {
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(auth::router())
@@ -39,6 +42,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(appointments::router())
         .merge(audit::router())
         .merge(messages::router())
+        .merge(unread::router())
         .merge(notifications::router())
         .merge(ice::router())
         .merge(calls::router())
@@ -50,7 +54,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     openapi::document_common_answers(&mut api);
     let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
     router
-        .fallback(not_found)
+        .fallback_service(crate::web::router(web_dir))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(openapi::Document::new(api)))
         .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
@@ -63,6 +67,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(middleware::from_fn(request_id_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(socketio)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(state)
 }
 
@@ -71,10 +79,6 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Respo
     use axum::response::IntoResponse;
     tracing::error!("a request handler panicked");
     ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".into())
 }
 
 async fn method_not_allowed() -> ApiError {
