@@ -522,6 +522,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/unread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Unread message counts of every conversation the caller takes part in that has any. */
+        get: operations["unread"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications": {
         parameters: {
             query?: never;
@@ -1134,6 +1151,14 @@ export interface components {
             messages: components["schemas"]["MessageView"][];
             /** @description Pass as `before` for the previous page; absent on the first message. */
             next_before?: string | null;
+            /** @description Each participant's last read message (none for someone who has not read yet). */
+            read_markers: components["schemas"]["ReadMarker"][];
+            /**
+             * Format: int64
+             * @description Messages from the other participant after the caller's read marker (all of them
+             *     without one), whatever page this is.
+             */
+            unread_count: number;
         };
         /** @description A chat message as clients see it. */
         MessageView: {
@@ -1325,6 +1350,24 @@ export interface components {
             /** @description base64url; pass as `applicationServerKey` to `PushManager.subscribe`. */
             public_key: string;
         };
+        /** @description How far a participant has read a conversation. */
+        ReadMarker: {
+            /**
+             * Format: date-time
+             * @description When they read it.
+             */
+            at: string;
+            /**
+             * Format: uuid
+             * @description The last message they have read.
+             */
+            up_to: string;
+            /**
+             * Format: uuid
+             * @description The reader (the doctor or the patient).
+             */
+            user_id: string;
+        };
         /** @description A read marker. */
         ReadUpTo: {
             /** @description The last message read. */
@@ -1446,6 +1489,24 @@ export interface components {
              * @description Start (UTC).
              */
             start: string;
+        };
+        /** @description One conversation with unread messages. */
+        UnreadConversation: {
+            /**
+             * Format: uuid
+             * @description The appointment whose conversation it is.
+             */
+            appointment_id: string;
+            /**
+             * Format: int64
+             * @description Messages from the other participant after the caller's read marker (at least 1).
+             */
+            unread_count: number;
+        };
+        /** @description The caller's conversations with unread messages. */
+        UnreadConversations: {
+            /** @description Ordered by appointment id; a conversation that is not listed has nothing unread. */
+            conversations: components["schemas"]["UnreadConversation"][];
         };
         /** @description The signed-in user, as `GET /me` and the auth routes return it. */
         UserView: {
@@ -4459,6 +4520,55 @@ export interface operations {
                 content?: never;
             };
             /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unread: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnreadConversations"];
+                };
+            };
             401: {
                 headers: {
                     [name: string]: unknown;
