@@ -87,7 +87,7 @@ function Reads({ log, zone, fieldError }: { log: PagedLog<AccessEntry>; zone: st
   return (
     <>
       <div class="table-wrap">
-        <table class="audit-table">
+        <table class="stack-table audit-table">
           <caption class="visually-hidden">Reads of patient data, oldest first</caption>
           <thead>
             <tr>

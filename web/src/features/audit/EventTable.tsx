@@ -6,7 +6,7 @@ import { actorOf, aggregateLabel, formatPrecise, prettyJson, withQuery, type Aud
 export function EventTable({ events, zone, caption, fresh }: { events: AuditEvent[]; zone: string; caption: string; fresh?: boolean }) {
   return (
     <div class="table-wrap">
-      <table class="audit-table">
+      <table class="stack-table audit-table">
         <caption class="visually-hidden">{caption}</caption>
         <thead>
           <tr>

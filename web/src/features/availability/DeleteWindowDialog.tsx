@@ -1,7 +1,7 @@
 import { useId, useState } from "preact/hooks";
 import { removeWindow } from "./api";
 import { explained, type Window } from "./logic";
-import { Modal } from "./Modal";
+import { Dialog } from "@/shared/ui/Dialog";
 
 /** Asks before deleting a window; a refusal goes back to the list, next to the window. */
 export function DeleteWindowDialog({
@@ -34,7 +34,7 @@ export function DeleteWindowDialog({
     }
   }
   return (
-    <Modal labelledBy={id} onClose={onClose}>
+    <Dialog labelledBy={id} onClose={onClose}>
       <h2 id={id}>Delete this window?</h2>
       <p>{label}</p>
       <p class="hint">Patients can no longer book the free time in it.</p>
@@ -46,6 +46,6 @@ export function DeleteWindowDialog({
           Keep it
         </button>
       </div>
-    </Modal>
+    </Dialog>
   );
 }

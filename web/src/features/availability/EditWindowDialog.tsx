@@ -2,7 +2,7 @@ import { formatDay, formatTimeRange, localDate, localTime } from "@/shared/time/
 import { Field, FormErrors, Submit, useForm } from "@/shared/ui/form";
 import { changeWindow } from "./api";
 import { explained, windowInstants, type Window } from "./logic";
-import { Modal } from "./Modal";
+import { Dialog } from "@/shared/ui/Dialog";
 
 /** Changes a window's start and end on its own day. */
 export function EditWindowDialog({
@@ -34,7 +34,7 @@ export function EditWindowDialog({
     }
   });
   return (
-    <Modal labelledBy={`${form.id}-title`} onClose={onClose}>
+    <Dialog labelledBy={`${form.id}-title`} onClose={onClose}>
       <form onSubmit={save}>
         <h2 id={`${form.id}-title`}>Edit window on {formatDay(date)}</h2>
         <p>
@@ -55,6 +55,6 @@ export function EditWindowDialog({
           </button>
         </div>
       </form>
-    </Modal>
+    </Dialog>
   );
 }

@@ -5,7 +5,7 @@ import { addDays, formatDay, formatDuration, formatTimeRange, localDate } from "
 import { Empty, Loaded } from "@/shared/ui/states";
 import { useResource } from "@/shared/ui/useResource";
 import { listWindows } from "./api";
-import { useDebounced } from "./useDebounced";
+import { useDebounced } from "@/shared/ui/useDebounced";
 import { DeleteWindowDialog } from "./DeleteWindowDialog";
 import { EditWindowDialog } from "./EditWindowDialog";
 import { groupByLocalDate, mondayOf, windowMinutes, type Window } from "./logic";

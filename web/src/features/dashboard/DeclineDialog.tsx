@@ -1,6 +1,6 @@
 import { Field, FormErrors, Submit, useForm } from "@/shared/ui/form";
 import { decline } from "./api";
-import { Modal } from "./Modal";
+import { Dialog } from "@/shared/ui/Dialog";
 
 /** Asks for the reason, then declines (cancels) the request. */
 export function DeclineDialog({
@@ -21,7 +21,7 @@ export function DeclineDialog({
     onDone();
   });
   return (
-    <Modal labelledBy={`${form.id}-title`} onClose={onClose}>
+    <Dialog labelledBy={`${form.id}-title`} onClose={onClose}>
       <form onSubmit={save}>
         <h2 id={`${form.id}-title`}>Decline request</h2>
         <p>{who}</p>
@@ -41,6 +41,6 @@ export function DeclineDialog({
           </button>
         </div>
       </form>
-    </Modal>
+    </Dialog>
   );
 }

@@ -11,7 +11,7 @@ import { loadDashboard, patientName, type Appointment } from "./api";
 import { AppointmentItem } from "./AppointmentItem";
 import { DeclineDialog } from "./DeclineDialog";
 import { newRequests, requestAnnouncement } from "./logic";
-import { useDebounced } from "./useDebounced";
+import { useDebounced } from "@/shared/ui/useDebounced";
 import { usePatientNames } from "./usePatientNames";
 import { WeekLoad } from "./WeekLoad";
 import "./dashboard.css";

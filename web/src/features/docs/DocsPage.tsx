@@ -63,7 +63,7 @@ function LiveProtocol() {
 
       <h3>Transports</h3>
       <div class="table-wrap">
-        <table class="docs-table docs-transports">
+        <table class="stack-table docs-table docs-transports">
           <caption class="visually-hidden">How to connect with each transport</caption>
           <thead>
             <tr>
@@ -102,7 +102,7 @@ function LiveProtocol() {
         Send <code>subscribe</code> <code>{"{topic}"}</code> to receive more; access is checked at every join.
       </p>
       <div class="table-wrap">
-        <table class="docs-table">
+        <table class="stack-table docs-table">
           <caption class="visually-hidden">Topics a client may subscribe to</caption>
           <thead>
             <tr>
@@ -137,7 +137,7 @@ function LiveProtocol() {
 function EventTable({ rows, answer, caption }: { rows: readonly EventRow[]; answer: string; caption: string }) {
   return (
     <div class="table-wrap">
-      <table class="docs-table">
+      <table class="stack-table docs-table">
         <caption class="visually-hidden">{caption}</caption>
         <thead>
           <tr>
