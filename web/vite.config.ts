@@ -10,7 +10,7 @@ export default defineConfig({
   plugins: [preact()],
   resolve: { alias: { "@": fileURLToPath(new URL("./src", import.meta.url)) } },
   // The API reference viewer (Swagger UI, /docs only) is one large lazy chunk.
-  build: { outDir: "dist", assetsDir: "assets", sourcemap: false, target: "es2022", chunkSizeWarningLimit: 2000 },
+  build: { outDir: "dist", assetsDir: "assets", sourcemap: false, target: "es2022", chunkSizeWarningLimit: 2000, manifest: true },
   server: {
     proxy: {
       "/api": { target: api, ws: true },
