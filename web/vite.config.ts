@@ -15,6 +15,7 @@ export default defineConfig({
     proxy: {
       "/api": { target: api, ws: true },
       "/socket.io": { target: api, ws: true },
+      "/healthz": { target: api },
     },
   },
   test: { include: ["src/**/*.test.ts"], environment: "node" },
