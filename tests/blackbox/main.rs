@@ -32,3 +32,4 @@ mod socketio;
 mod stream;
 mod sweeper;
 mod timezones;
+mod waiting_room;
