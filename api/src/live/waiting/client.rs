@@ -10,6 +10,7 @@ use super::message::{Entry, Reason, rfc3339};
 use super::room::CallLive;
 use crate::error::ApiError;
 use crate::extract::AuthUser;
+use crate::live::session::parse;
 use crate::routes::messages::participants;
 use crate::state::AppState;
 
@@ -24,7 +25,7 @@ struct ForAppointment {
 struct Nothing {}
 
 fn appointment_id(data: Value) -> Result<AppointmentId, ApiError> {
-    let ForAppointment { appointment_id } = super::super::session::parse(data)?;
+    let ForAppointment { appointment_id } = parse(data)?;
     appointment_id
         .trim()
         .parse()
@@ -113,7 +114,7 @@ pub async fn leave(state: &AppState, user: &AuthUser, data: Value) -> Result<Val
 
 /// `waiting:list {}` → `{entries}`: the patients waiting for the calling doctor.
 pub fn list(state: &AppState, user: &AuthUser, data: Value) -> Result<Value, ApiError> {
-    let Nothing {} = super::super::session::parse(match data {
+    let Nothing {} = parse(match data {
         Value::Null => json!({}),
         other => other,
     })?;

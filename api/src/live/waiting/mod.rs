@@ -250,13 +250,6 @@ pub struct Presence {
     user: UserId,
 }
 
-impl Presence {
-    /// The room.
-    pub fn room(&self) -> &Arc<WaitingRoom> {
-        &self.room
-    }
-}
-
 impl Drop for Presence {
     fn drop(&mut self) {
         let user = self.user;
