@@ -400,7 +400,8 @@ impl Room {
     }
 
     /// Forgets the processes not heard from for `silence` before `now` (they died without a
-    /// word): their connections and entries go.
+    /// word): their connections go, and their entries with them unless the patient is
+    /// connected elsewhere.
     pub fn expire(&mut self, now: Instant, silence: Duration) {
         let dead: Vec<NodeId> = self
             .remote
@@ -409,8 +410,34 @@ impl Room {
             .map(|(node, _)| *node)
             .collect();
         for node in dead {
+            self.adopt(node);
             self.reconcile(node, Vec::new(), Vec::new());
             self.remote.remove(&node);
+        }
+    }
+
+    /// Gives the entries of dead process `node` whose patient is still connected elsewhere to
+    /// the lowest process id among those the patient is connected to: every process picks the
+    /// same one (e.g. after the patient reconnected to another process and checked in again).
+    fn adopt(&mut self, node: NodeId) {
+        let orphans: Vec<(AppointmentId, UserId)> = self
+            .entries
+            .iter()
+            .filter(|(_, o)| o.owner == node)
+            .map(|(id, o)| (*id, o.entry.patient_id))
+            .collect();
+        for (id, patient) in orphans {
+            let here = self.local.contains_key(&patient).then_some(self.node);
+            let adopter = self
+                .remote
+                .iter()
+                .filter(|(n, r)| **n != node && r.present.contains(&patient))
+                .map(|(n, _)| *n)
+                .chain(here)
+                .min();
+            if let (Some(adopter), Some(owned)) = (adopter, self.entries.get_mut(&id)) {
+                owned.owner = adopter;
+            }
         }
     }
 
@@ -665,6 +692,58 @@ mod tests {
         room.expire(start + SILENCE_FOR_TEST * 2, SILENCE_FOR_TEST);
         assert_eq!(lefts(&room.take_effects()), vec!["disconnected"]);
         assert!(room.entries_for(doctor).is_empty());
+    }
+
+    #[test]
+    fn a_dead_process_entry_stays_while_its_patient_is_connected_elsewhere() {
+        let (dead, alive) = (NodeId::new_v4(), NodeId::new_v4());
+        let here = NodeId::new_v4();
+        let mut room = Room::new(here);
+        let (patient, doctor) = (UserId::new(), UserId::new());
+        let start = Instant::now();
+        let waiting = entry(patient, doctor, 0);
+        room.receive(
+            message(
+                dead,
+                Body::Joined {
+                    entry: waiting.clone(),
+                },
+            ),
+            start,
+        );
+        room.receive(
+            message(
+                dead,
+                Body::Presence {
+                    user: patient,
+                    up: true,
+                },
+            ),
+            start,
+        );
+        // The patient reconnected to another live process.
+        let later = start + SILENCE_FOR_TEST;
+        room.receive(
+            message(
+                alive,
+                Body::Presence {
+                    user: patient,
+                    up: true,
+                },
+            ),
+            later,
+        );
+        room.take_effects();
+        room.expire(later + Duration::from_secs(1), SILENCE_FOR_TEST);
+        assert!(
+            room.take_effects().is_empty(),
+            "{:?}",
+            room.entries_for(doctor)
+        );
+        assert_eq!(room.entries_for(doctor), vec![waiting]);
+        // The adopter is the only live process the patient is on; when it goes, so does the entry.
+        room.expire(later + SILENCE_FOR_TEST * 2, SILENCE_FOR_TEST);
+        assert_eq!(lefts(&room.take_effects()), vec!["disconnected"]);
     }
 
     const SILENCE_FOR_TEST: Duration = Duration::from_secs(20);
