@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::database;
 use crate::live::Hub;
 use crate::live::bus::Bus;
+use crate::live::waiting::WaitingRoom;
 use crate::state::{AppState, PublicUrl, SettleTimeout};
 
 /// A bound, ready-to-serve Telemed server.
@@ -44,9 +45,11 @@ impl Application {
         )
         .spawn(wakeups.clone(), stopped.clone());
         let hub = Hub::new(config.live_queue);
+        let (waiting, outbox) = WaitingRoom::new(hub.clone());
         crate::live::feed::spawn(
             pool.clone(),
             hub.clone(),
+            waiting.clone(),
             progress.clone(),
             wakeups,
             stopped,
@@ -95,6 +98,14 @@ impl Application {
         // request (the bus keeps the set current afterwards).
         jwt.revocations().reload(&pool, jwt.ttl()).await?;
         rate_limits.spawn_forgetting(stop_background.subscribe());
+        let bus = Bus::start(
+            pool.clone(),
+            hub.clone(),
+            jwt.clone(),
+            waiting.clone(),
+            stop_background.subscribe(),
+        );
+        waiting.spawn(outbox, bus.clone(), stop_background.subscribe());
         let state = AppState {
             calls,
             scheduling,
@@ -111,7 +122,8 @@ impl Application {
                 Clock::shifted(config.clock_offset),
                 config.chat_grace,
             )),
-            bus: Bus::start(pool.clone(), hub.clone(), jwt, stop_background.subscribe()),
+            bus,
+            waiting,
             hub,
             pool,
             rate_limits,

@@ -41,8 +41,10 @@ pub struct AppState {
     pub calls: Arc<Calls>,
     /// Chat commands.
     pub chat: Arc<Chat>,
-    /// Ephemeral live traffic between processes (typing, signaling).
+    /// Ephemeral live traffic between processes (typing, signaling, the waiting room).
     pub bus: Bus,
+    /// This process's waiting room.
+    pub waiting: Arc<crate::live::waiting::WaitingRoom>,
     /// Rate limits.
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Sign-in sessions (refresh tokens).

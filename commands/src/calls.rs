@@ -1,7 +1,7 @@
 //! Call sessions: start (or join the live one), answer, reject, end, ring timeouts.
 
 use sqlx::PgPool;
-use telemed_domain::appointment::Appointment;
+use telemed_domain::appointment::{Appointment, AppointmentState};
 use telemed_domain::call::{Call, CallCommand, CallError, CallState, EndReason};
 use telemed_domain::{AppointmentId, CallId, Position, UserId};
 use time::Duration;
@@ -159,6 +159,32 @@ impl Calls {
             };
         }
         Err(CommandError::Contention)
+    }
+
+    /// Checks, by the rule that starting a call follows, that `by` may join a call of
+    /// `appointment_id` now; returns the appointment.
+    pub async fn joinable(
+        &self,
+        appointment_id: AppointmentId,
+        by: UserId,
+    ) -> Result<AppointmentState> {
+        let appointment = self
+            .appointments
+            .load(&appointment_id.to_string(), Source::Database)
+            .await?
+            .aggregate
+            .state()
+            .cloned()
+            .ok_or(CommandError::Rejected(CallError::NotParticipant))?;
+        let (early, late) = (self.rules.early, self.rules.late);
+        telemed_domain::call::joinable(&appointment, by, self.clock.now(), early, late)
+            .map_err(CommandError::Rejected)?;
+        Ok(appointment)
+    }
+
+    /// Now, by this service's clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     async fn release(&self, appointment_id: AppointmentId, id: CallId) -> Result<()> {

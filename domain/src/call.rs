@@ -216,6 +216,31 @@ pub enum CallError {
     OwnCall,
 }
 
+/// Whether `by` may start (or wait for) a call of `appointment` at `at`: a participant of a
+/// confirmed appointment, from `early` before its start until `late` after its end. The one
+/// rule for starting a call and for checking in to the waiting room.
+pub fn joinable(
+    appointment: &AppointmentState,
+    by: UserId,
+    at: OffsetDateTime,
+    early: Duration,
+    late: Duration,
+) -> Result<(), CallError> {
+    if by != appointment.doctor_id && by != appointment.patient_id {
+        return Err(CallError::NotParticipant);
+    }
+    if appointment.status != AppointmentStatus::Confirmed {
+        return Err(CallError::NotConfirmed);
+    }
+    if at < appointment.interval.start - early || at > appointment.interval.end + late {
+        return Err(CallError::OutsideJoinWindow {
+            early: early.whole_minutes(),
+            late: late.whole_minutes(),
+        });
+    }
+    Ok(())
+}
+
 /// A call's state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallState {
@@ -278,18 +303,7 @@ impl Decide for Call {
             else {
                 return Err(CallError::NotFound);
             };
-            if by != appointment.doctor_id && by != appointment.patient_id {
-                return Err(CallError::NotParticipant);
-            }
-            if appointment.status != AppointmentStatus::Confirmed {
-                return Err(CallError::NotConfirmed);
-            }
-            if at < appointment.interval.start - early || at > appointment.interval.end + late {
-                return Err(CallError::OutsideJoinWindow {
-                    early: early.whole_minutes(),
-                    late: late.whole_minutes(),
-                });
-            }
+            joinable(&appointment, by, at, early, late)?;
             return Ok(vec![Ev::CallStarted {
                 appointment_id,
                 doctor_id: appointment.doctor_id,

@@ -210,3 +210,19 @@ pub async fn call(db: impl PgExecutor<'_>, id: CallId) -> Result<Option<CallView
         .map(view_from_row)
         .transpose()
 }
+
+/// The calls ringing or active now: each call, its appointment and its doctor.
+pub async fn live_calls(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(CallId, AppointmentId, UserId)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT call_id, appointment_id, doctor_id FROM calls
+          WHERE status IN ('ringing', 'active')",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(call, appointment, doctor)| (call.into(), appointment.into(), doctor.into()))
+        .collect())
+}

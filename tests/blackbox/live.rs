@@ -155,6 +155,25 @@ impl Ws {
         assert!(events.is_empty(), "{what}: unexpected events {events:?}");
     }
 
+    /// Ends the connection from the client's side (TCP FIN, no close frame) and returns once
+    /// the server has closed its side too, i.e. dropped the connection's session.
+    pub async fn hang_up(mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let MaybeTlsStream::Plain(tcp) = self.stream.get_mut() else {
+            panic!("a plain TCP connection");
+        };
+        tcp.shutdown().await.expect("shut down the write side");
+        let mut buffer = [0u8; 4096];
+        loop {
+            let read = tokio::time::timeout(PATIENCE, tcp.read(&mut buffer))
+                .await
+                .expect("the server did not close in time");
+            if matches!(read, Ok(0) | Err(_)) {
+                return;
+            }
+        }
+    }
+
     /// The server closes the connection: its close frame's code and reason.
     pub async fn expect_close(&mut self) -> (u16, String) {
         loop {

@@ -33,4 +33,5 @@ mod stream;
 mod sweeper;
 mod timezones;
 mod unread;
+mod waiting_room;
 mod web_serving;

@@ -19,7 +19,7 @@ use crate::helpers::{TestApp, expect_status, spawn_app};
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// One Node.js process running the official client, with any number of named sockets.
-struct Driver {
+pub struct Driver {
     _child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
@@ -28,7 +28,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn start(app: &TestApp) -> Self {
+    pub async fn start(app: &TestApp) -> Self {
         let node = std::env::var("TELEMED_NODE").unwrap_or_else(|_| "node".to_string());
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -83,7 +83,7 @@ impl Driver {
     }
 
     /// Connects socket `name`; `Err(message)` on a connect error.
-    async fn connect(&mut self, name: &str, token: Option<&str>) -> Result<(), String> {
+    pub async fn connect(&mut self, name: &str, token: Option<&str>) -> Result<(), String> {
         self.command(json!({ "op": "connect", "name": name, "token": token }))
             .await;
         let outcome = self
@@ -98,7 +98,7 @@ impl Driver {
     }
 
     /// Emits `event` with an ack callback and returns the ack's argument.
-    async fn emit(&mut self, name: &str, event: &str, data: Value) -> Value {
+    pub async fn emit(&mut self, name: &str, event: &str, data: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         self.command(json!({ "op": "emit", "name": name, "id": id, "event": event, "data": data }))
@@ -111,7 +111,7 @@ impl Driver {
     }
 
     /// The next server event `event` on socket `name`.
-    async fn event(&mut self, name: &str, event: &str) -> Value {
+    pub async fn event(&mut self, name: &str, event: &str) -> Value {
         self.wait(event, |o| {
             o["op"] == "event" && o["name"] == name && o["event"] == event
         })
@@ -121,7 +121,7 @@ impl Driver {
 
     /// Events `event` on `name` received so far (after an ack round trip on that socket,
     /// every event published before it has arrived).
-    async fn drain(&mut self, name: &str, event: &str) -> Vec<Value> {
+    pub async fn drain(&mut self, name: &str, event: &str) -> Vec<Value> {
         self.emit(name, "subscribe", json!({ "topic": "nope" }))
             .await;
         let (matching, rest): (Vec<Value>, Vec<Value>) = self

@@ -1,5 +1,5 @@
-//! Ephemeral live traffic between server processes: typing indicators (and call signaling),
-//! which never enter the event store.
+//! Ephemeral live traffic between server processes: typing indicators, call signaling and the
+//! waiting room (on its own channel), which never enter the event store.
 //!
 //! A message is published with PostgreSQL `NOTIFY` on channel `telemed_live` and every
 //! process (the sender's too) hands it to its own hub. NOTIFY payloads are limited to 8 000
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
+use super::waiting::{self, WaitingRoom};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::sessions::{REVOKED_CHANNEL, parse_revoked};
 
@@ -52,15 +53,16 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Starts this process's listener (feeding `hub`, and telling `jwt` and `hub` of revoked
-    /// sign-in sessions) and returns the publisher.
+    /// Starts this process's listener (feeding `hub` and `waiting`, and telling `jwt` and `hub`
+    /// of revoked sign-in sessions) and returns the publisher.
     pub fn start(
         pool: PgPool,
         hub: Arc<Hub>,
         jwt: Arc<JwtKeys>,
+        waiting: Arc<WaitingRoom>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        tokio::spawn(listen(pool.clone(), hub, jwt, shutdown));
+        tokio::spawn(listen(pool.clone(), hub, jwt, waiting, shutdown));
         Self { pool }
     }
 
@@ -78,6 +80,12 @@ impl Bus {
             topics: topics.iter().map(Topic::to_string).collect(),
         };
         let text = serde_json::to_string(&envelope).unwrap_or_default();
+        self.notify(CHANNEL, text).await
+    }
+
+    /// Sends `text` on NOTIFY `channel`; a text too large for NOTIFY is parked in `live_relay`
+    /// and only its id is sent.
+    pub async fn notify(&self, channel: &str, text: String) -> Result<(), sqlx::Error> {
         let payload = if text.len() <= INLINE_LIMIT {
             text
         } else {
@@ -93,7 +101,7 @@ impl Bus {
             format!("{PARKED}{id}")
         };
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
+            .bind(channel)
             .bind(payload)
             .execute(&self.pool)
             .await?;
@@ -113,6 +121,7 @@ async fn listen(
     pool: PgPool,
     hub: Arc<Hub>,
     jwt: Arc<JwtKeys>,
+    waiting: Arc<WaitingRoom>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     while !*shutdown.borrow() {
@@ -124,7 +133,10 @@ async fn listen(
                 continue;
             }
         };
-        if let Err(error) = listener.listen_all([CHANNEL, REVOKED_CHANNEL]).await {
+        if let Err(error) = listener
+            .listen_all([CHANNEL, REVOKED_CHANNEL, waiting::CHANNEL])
+            .await
+        {
             tracing::warn!(%error, "live bus LISTEN failed; retrying");
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
@@ -138,6 +150,8 @@ async fn listen(
                 continue;
             }
         }
+        // What was said while this process was not listening.
+        waiting.listening();
         loop {
             let notification = tokio::select! {
                 received = listener.recv() => received,
@@ -162,7 +176,9 @@ async fn listen(
                     None => continue,
                 },
             };
-            if let Some(delivery) = decode(&text) {
+            if notification.channel() == waiting::CHANNEL {
+                waiting.receive(&text);
+            } else if let Some(delivery) = decode(&text) {
                 hub.publish(&[Arc::new(delivery)]);
             }
         }

@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
+use super::waiting::WaitingRoom;
 use crate::routes::notifications::NotificationView;
 
 /// Events read per batch.
@@ -60,20 +61,38 @@ pub async fn store_head(pool: &PgPool) -> Result<Position, sqlx::Error> {
 pub async fn spawn(
     pool: PgPool,
     hub: Arc<Hub>,
+    waiting: Arc<WaitingRoom>,
     progress: Progress,
     wakeups: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), sqlx::Error> {
     let head = store_head(&pool).await?;
     hub.advance(head);
-    tokio::spawn(run(pool, hub, progress, wakeups, shutdown, head));
+    // The calls live up to the head (the feed follows the later ones).
+    if !progress.wait_for(head, PROJECTION_WAIT).await {
+        tracing::warn!(%head, "read models lag; the waiting room may miss a live call");
+    }
+    waiting.load_calls(&pool).await?;
+    let feed = Feed {
+        pool,
+        hub,
+        waiting,
+        progress,
+    };
+    tokio::spawn(run(feed, wakeups, shutdown, head));
     Ok(())
 }
 
-async fn run(
+/// What the feed reads from and publishes to.
+struct Feed {
     pool: PgPool,
     hub: Arc<Hub>,
+    waiting: Arc<WaitingRoom>,
     progress: Progress,
+}
+
+async fn run(
+    feed: Feed,
     mut wakeups: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
     mut cursor: Position,
@@ -81,7 +100,7 @@ async fn run(
     let mut failures: u32 = 0;
     while !*shutdown.borrow() {
         wakeups.borrow_and_update();
-        let pause = match step(&pool, &hub, &progress, cursor).await {
+        let pause = match step(&feed, cursor).await {
             Ok(Some(last)) => {
                 cursor = last;
                 failures = 0;
@@ -107,12 +126,13 @@ async fn run(
 
 /// Publishes the next batch after `cursor`; returns its last position, or `None` when there
 /// was nothing new.
-async fn step(
-    pool: &PgPool,
-    hub: &Hub,
-    progress: &Progress,
-    cursor: Position,
-) -> Result<Option<Position>, sqlx::Error> {
+async fn step(feed: &Feed, cursor: Position) -> Result<Option<Position>, sqlx::Error> {
+    let Feed {
+        pool,
+        hub,
+        waiting,
+        progress,
+    } = feed;
     let events = read_after(pool, cursor, BATCH).await?;
     let Some(last) = events.last().map(|e| e.position) else {
         return Ok(None);
@@ -122,6 +142,7 @@ async fn step(
     }
     let deliveries = deliveries(pool, &events).await?;
     hub.publish(&deliveries);
+    waiting.observe(&events);
     hub.advance(last);
     Ok(Some(last))
 }

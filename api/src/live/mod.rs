@@ -8,6 +8,7 @@
 //!   events to the contract's server events.
 //! - [`session`]: one connection's user, topics, resume and client events, whatever the
 //!   transport.
+//! - [`waiting`]: the waiting room (live presence of patients and their doctor).
 //! - [`ws`]: the native WebSocket transport.
 //! - [`socketio`]: the Socket.IO transport.
 
@@ -17,6 +18,7 @@ pub mod hub;
 pub mod session;
 pub mod socketio;
 pub mod topic;
+pub mod waiting;
 pub mod ws;
 
 pub use hub::Hub;

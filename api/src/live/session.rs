@@ -1,5 +1,6 @@
 //! One client connection's live session, whatever the transport: its user, its topics, what it
-//! has been sent, and the client events it may send (`resume`, `subscribe`, `unsubscribe`).
+//! has been sent, its place in the waiting room, and the client events it may send (`resume`,
+//! `subscribe`, `unsubscribe`, chat, signaling, the waiting room).
 //!
 //! Ordering and exactly-once: every event frame derived from the store carries its position,
 //! and the session never sends a position at or below its `floor`. `resume {after}` replays,
@@ -10,7 +11,7 @@
 //! and nothing is sent twice, even across a server restart (the token is a store position, not
 //! a process-local counter).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +25,7 @@ use telemed_projections::stream::read_after;
 use super::feed::{deliveries, store_head};
 use super::hub::{Delivery, Membership};
 use super::topic::Topic;
+use super::waiting::{self, Presence};
 use crate::error::{ApiError, FieldError};
 use crate::extract::AuthUser;
 use crate::rate_limit;
@@ -59,6 +61,10 @@ pub struct Session {
     live_last: Position,
     signals: governor::DefaultDirectRateLimiter,
     chat: governor::DefaultDirectRateLimiter,
+    /// Events owed before any live one (a doctor's waiting room at connect).
+    pending: VecDeque<Arc<Delivery>>,
+    /// The connection's place in the waiting room.
+    _presence: Presence,
 }
 
 /// Why a session ends.
@@ -150,7 +156,7 @@ impl Session {
         token: &crate::auth::jwt::VerifiedToken,
     ) -> Result<Self, ApiError> {
         let (user, role, expires_at) = (token.user_id, token.role, token.expires_at);
-        let membership = state.hub.join_session([Topic::User(user)], Some(token.sid));
+        let (membership, presence, pending) = state.waiting.join(user, role, token.sid);
         // A sign-out between the token's check and the join would have missed this connection.
         if state.jwt.revocations().is_revoked(token.sid) {
             return Err(ApiError::Unauthenticated(
@@ -172,6 +178,8 @@ impl Session {
             live_last: Position::START,
             signals: rate_limit::per_connection(rate_limit::SIGNALS_PER_CONNECTION),
             chat: rate_limit::per_connection(rate_limit::CHAT_PER_CONNECTION),
+            pending,
+            _presence: presence,
         })
     }
 
@@ -192,6 +200,9 @@ impl Session {
     /// The next live event not yet sent. Cancel-safe (for `select!`). `Err` when the
     /// session must end.
     pub async fn next_live(&mut self) -> Result<Arc<Delivery>, Ending> {
+        if let Some(delivery) = self.pending.pop_front() {
+            return Ok(delivery);
+        }
         loop {
             let Some(delivery) = self.membership.next().await else {
                 return Err(if self.membership.signed_out() {
@@ -297,6 +308,9 @@ impl Session {
                 self.admit(&self.signals, "signaling messages on this connection")?;
                 routes::calls::signal(&self.state, &self.actor(), event, data).await
             }
+            "waiting:checkin" => waiting::client::check_in(&self.state, &self.actor(), data).await,
+            "waiting:leave" => waiting::client::leave(&self.state, &self.actor(), data).await,
+            "waiting:list" => waiting::client::list(&self.state, &self.actor(), data),
             other => Err(unknown_event(other)),
         }
     }
@@ -412,7 +426,7 @@ impl Session {
 }
 
 /// Decodes client event data, naming the offending field.
-fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(data).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." {
@@ -430,7 +444,7 @@ pub fn unknown_event(name: &str) -> ApiError {
         detail: format!("unknown event {name:?}"),
         errors: vec![FieldError::new(
             "event",
-            "must be one of resume, subscribe, unsubscribe, chat:send, chat:read, chat:typing, call:offer, call:answer, call:ice, call:hangup",
+            "must be one of resume, subscribe, unsubscribe, chat:send, chat:read, chat:typing, call:offer, call:answer, call:ice, call:hangup, waiting:checkin, waiting:leave, waiting:list",
         )],
     }
 }
