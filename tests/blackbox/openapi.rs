@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{expect_problem, expect_status, spawn_app};
+use crate::helpers::{TestApp, expect_problem, expect_status, spawn_app};
 use crate::scheduling::expect_invalid;
 
 #[tokio::test]
@@ -34,6 +34,47 @@ async fn the_openapi_document_lists_every_route() {
             "{method} {path} is not documented"
         );
     }
+}
+
+/// `telemed openapi` with a database URL that leads nowhere: it must not need one.
+async fn telemed_openapi() -> Vec<u8> {
+    let output = tokio::process::Command::new(TestApp::binary())
+        .arg("openapi")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .output()
+        .await
+        .expect("run telemed openapi");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[tokio::test]
+async fn telemed_openapi_prints_the_served_document_the_same_every_time() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let served = expect_status(response, StatusCode::OK).await;
+    let (first, second) = (telemed_openapi().await, telemed_openapi().await);
+    assert_eq!(first, second, "two runs printed different bytes");
+    let text = String::from_utf8(first).expect("UTF-8");
+    assert!(
+        text.starts_with("{\n  \""),
+        "not pretty JSON: {}",
+        &text[..40]
+    );
+    let printed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        printed, served,
+        "`telemed openapi` differs from the served document"
+    );
 }
 
 #[tokio::test]

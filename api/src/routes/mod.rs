@@ -21,6 +21,7 @@ pub mod views;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
@@ -29,6 +30,33 @@ use crate::state::AppState;
 
 /// The whole HTTP application.
 pub fn router(state: AppState, body_limit: usize) -> Router {
+    let (router, api) = routes();
+    let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(openapi::Document::new(api)))
+        .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::layer,
+        ))
+        .layer(middleware::from_fn(request_id_layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(socketio)
+        .with_state(state)
+}
+
+/// The OpenAPI document `GET /api/v1/openapi.json` serves, built without a database (for
+/// `telemed openapi`).
+pub fn openapi_document() -> OpenApi {
+    routes().1
+}
+
+/// Every REST route and the document that describes them: the one place both are built.
+fn routes() -> (Router<AppState>, OpenApi) {
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(auth::router())
@@ -48,22 +76,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(openapi::router())
         .split_for_parts();
     openapi::document_common_answers(&mut api);
-    let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
-    router
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::Extension(openapi::Document::new(api)))
-        .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::rate_limit::layer,
-        ))
-        .layer(middleware::from_fn(request_id_layer))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(socketio)
-        .with_state(state)
+    (router, api)
 }
 
 /// A bug must not drop the connection: answer a problem (the panic itself is logged).
