@@ -8,6 +8,7 @@ mod calendar;
 pub mod calls;
 mod dashboards;
 mod doctors;
+mod fields;
 mod health;
 mod ice;
 mod me;
