@@ -181,3 +181,70 @@ async fn instants_and_dates_at_the_calendars_edge_are_422_not_a_crash() {
     });
     expect_invalid(app.open_availability(&doctor, &weekly).await, "from").await;
 }
+
+/// The property `field` of component `name`, following one `$ref`.
+fn property<'a>(document: &'a serde_json::Value, name: &str, field: &str) -> &'a serde_json::Value {
+    let schemas = &document["components"]["schemas"];
+    let property = &schemas[name]["properties"][field];
+    match property["$ref"].as_str() {
+        Some(target) => &schemas[target.rsplit('/').next().unwrap()],
+        None => property,
+    }
+}
+
+#[tokio::test]
+async fn request_schemas_state_the_limits_the_server_enforces() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let document = expect_status(response, StatusCode::OK).await;
+    // What schemathesis once found the document allowing and the server refusing.
+    for (schema, field) in [
+        ("RegisterRequest", "email"),
+        ("RegisterRequest", "name"),
+        ("RegisterRequest", "timezone"),
+        ("LoginRequest", "email"),
+        ("LoginRequest", "password"),
+        ("RefreshRequest", "refresh_token"),
+        ("BookRequest", "reason"),
+        ("NewMessage", "content"),
+    ] {
+        let property = property(&document, schema, field);
+        assert!(
+            property["minLength"].as_u64() >= Some(1),
+            "{schema}.{field} may be empty: {property}"
+        );
+    }
+    let role = property(&document, "RegisterRequest", "role");
+    assert_eq!(role["enum"], serde_json::json!(["patient", "doctor"]));
+    let name = property(&document, "RegisterRequest", "name");
+    assert_eq!(name["maxLength"], 200, "{name}");
+    let password = property(&document, "RegisterRequest", "password");
+    assert_eq!(
+        (&password["minLength"], &password["maxLength"]),
+        (&10.into(), &128.into())
+    );
+    let start = property(&document, "BookRequest", "start");
+    assert_eq!(start["format"], "date-time", "{start}");
+    let status = property(&document, "AppointmentView", "status");
+    assert_eq!(status["enum"].as_array().map(Vec::len), Some(6), "{status}");
+    let slots = &document["paths"]["/api/v1/doctors/{doctor_id}/availability"]["get"];
+    let duration = slots["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "duration")
+        .unwrap();
+    assert_eq!(
+        (
+            &duration["schema"]["minimum"],
+            &duration["schema"]["maximum"]
+        ),
+        (&5.into(), &240.into())
+    );
+    assert!(slots["responses"]["422"].is_object());
+}

@@ -64,6 +64,7 @@ pub struct SkippedDay {
     /// The date.
     date: String,
     /// The rule's weekday.
+    #[schema(value_type = fields::WeekdayName)]
     weekday: String,
     /// Why.
     reason: String,

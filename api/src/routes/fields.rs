@@ -155,7 +155,7 @@ component!(
     /// An IANA time zone name ([`telemed_domain::values::TimeZoneName`]).
     TimeZoneText => string()
         .min_length(Some(1))
-        .pattern(Some(r"^\s*[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\s*$".to_string()))
+        .pattern(Some(r"^\s*[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*\s*$".to_string()))
         .examples(["Europe/Paris"])
         .description(Some(
             "An IANA time zone name such as `Europe/Paris` (case-sensitive); one the server \
@@ -217,7 +217,7 @@ component!(
     /// A phone number as patients enter it ([`telemed_domain::values::PhoneNumber`]), or blank.
     PhoneText => string()
         .max_length(Some(32))
-        .pattern(Some(r"^\s*(\+?[ .()-]*([0-9][ .()-]*){5,20})?\s*$".to_string()))
+        .pattern(Some(r"^\s*(\+?[ .\(\)\-]*([0-9][ .\(\)\-]*){5,20})?\s*$".to_string()))
         .examples(["+44 20 7946 0958"])
         .description(Some(
             "5 to 20 digits, optionally after a `+`, with spaces, dots, dashes or parentheses \

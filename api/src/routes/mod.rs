@@ -8,6 +8,7 @@ mod calendar;
 pub mod calls;
 mod dashboards;
 mod doctors;
+mod enums;
 mod fields;
 mod health;
 mod ice;
@@ -77,6 +78,7 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .merge(openapi::router())
         .split_for_parts();
     openapi::document_common_answers(&mut api);
+    enums::document_response_enums(&mut api);
     (router, api)
 }
 

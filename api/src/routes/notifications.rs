@@ -204,7 +204,7 @@ pub struct Preferences {
     #[serde(default)]
     #[schema(
         max_length = 64,
-        pattern = r"^\s*(\+[ -]*[1-9]([ -]*[0-9]){7,14}[ -]*)?\s*$"
+        pattern = r"^\s*(\+[ \-]*[1-9]([ \-]*[0-9]){7,14}[ \-]*)?\s*$"
     )]
     pub phone: Option<String>,
 }
@@ -334,10 +334,10 @@ pub struct NewSubscription {
 pub struct SubscriptionKeys {
     /// The browser's P-256 public key (65 bytes, base64url; that it is a point of the curve is
     /// checked by the server: 422).
-    #[schema(pattern = r"^\s*[A-Za-z0-9_-]{86}[AEIMQUYcgkosw048]=?\s*$")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9_\-]{86}[AEIMQUYcgkosw048]=?\s*$")]
     pub p256dh: String,
     /// The browser's auth secret (16 bytes, base64url).
-    #[schema(pattern = r"^\s*[A-Za-z0-9_-]{21}[AQgw](==)?\s*$")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9_\-]{21}[AQgw](==)?\s*$")]
     pub auth: String,
 }
 
