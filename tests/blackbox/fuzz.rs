@@ -302,12 +302,32 @@ impl Drop for ScratchDir {
     }
 }
 
+/// Each operation of [`RULES_BEYOND_THE_SCHEMA`] documents the status it may answer.
+async fn documents_the_exceptions(app: &TestApp) {
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let document = expect_status(response, StatusCode::OK).await;
+    for (operation, status, rule) in RULES_BEYOND_THE_SCHEMA {
+        let (method, path) = operation.split_once(' ').unwrap();
+        let answers = &document["paths"][path][method.to_lowercase()]["responses"];
+        assert!(
+            answers[status].is_object(),
+            "{operation} does not document {status} ({rule})"
+        );
+    }
+}
+
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     let db = TestDb::create().await;
     let (_server, app) =
         spawn_process_with(&db.url, &[("TELEMED_CALL_EARLY_JOIN_MINUTES", "1440")]).await;
     let world = World::arrange(&app).await;
+    documents_the_exceptions(&app).await;
     let dir = ScratchDir::new();
     std::fs::write(dir.0.join("schemathesis.toml"), world.config()).unwrap();
 
