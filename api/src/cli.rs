@@ -39,6 +39,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print the OpenAPI document the server serves, as pretty JSON (needs no database).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -334,6 +336,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Create(args),
         } => create_user(args).await,
         Command::Rebuild(args) => rebuild(args).await,
+        Command::Openapi => print_openapi(),
         Command::Audit {
             command: AuditCommand::Export(args),
         } => {
@@ -377,6 +380,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the served OpenAPI document to stdout: pretty JSON, keys in a stable order.
+fn print_openapi() -> anyhow::Result<()> {
+    use std::io::Write;
+    let json = crate::routes::openapi_document()
+        .to_pretty_json()
+        .context("cannot serialise the OpenAPI document")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{json}").context("cannot write the OpenAPI document")?;
+    stdout.flush().context("cannot write the OpenAPI document")
 }
 
 async fn connect(args: &DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {

@@ -10,6 +10,7 @@ use telemed_domain::values::InvalidValue;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field (`contact.phone`, `specialties[2]`); `null` for the body.
+    #[schema(required = true)]
     pub field: Option<String>,
     /// What is wrong, phrased to follow the field name.
     pub message: String,

@@ -208,8 +208,10 @@ pub struct DoctorView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     /// Phone number.
+    #[schema(required = true)]
     pub phone: Option<String>,
     /// Postal address.
+    #[schema(required = true)]
     pub address: Option<String>,
 }
 

@@ -1,7 +1,9 @@
 //! Schemathesis fuzzes the served OpenAPI document against a real `telemed serve`: no answer
-//! may be a server error, and every answer must be documented (status, content type, schema,
-//! headers). It runs anonymously and as a patient, a doctor and an admin, with the ids of real
-//! records mixed into the generated ones so that requests get past the 404s.
+//! may be a server error, every answer must be documented (status, content type, schema,
+//! headers), and every request the document allows must be accepted (`positive_data_acceptance`)
+//! but for the few rules listed in [`RULES_BEYOND_THE_SCHEMA`]. It runs anonymously and as a
+//! patient, a doctor and an admin, with the ids of real records mixed into the generated ones so
+//! that requests get past the 404s.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,12 +15,89 @@ use crate::helpers::{TestApp, TestDb, User, expect_status, spawn_process_with};
 use crate::scheduling::days_ahead;
 
 /// Test cases per operation and run: enough to find the malformed-input answers, small enough
-/// that the four runs take well under a minute.
-const EXAMPLES: &str = "25";
+/// that the four runs take about a minute (the coverage phase alone tries every documented
+/// boundary).
+const EXAMPLES: &str = "10";
 
 /// The checks that fail the test.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
-                      response_schema_conformance,response_headers_conformance";
+                      response_schema_conformance,response_headers_conformance,\
+                      positive_data_acceptance";
+
+/// What `positive_data_acceptance` accepts of a request its schema allows, besides the
+/// operation's own exception below.
+const ACCEPTED: &str = r#""2xx", "3xx", "401", "403", "404", "409", "429", "5xx""#;
+
+/// Operations whose schema-valid requests the server may refuse, with the status, for a rule
+/// the OpenAPI document cannot state (the document lists that status for the operation). Every
+/// other operation must accept any request its schema allows.
+const RULES_BEYOND_THE_SCHEMA: [(&str, &str, &str); 13] = [
+    (
+        "POST /api/v1/auth/register",
+        "422",
+        "a real time zone; a password without the e-mail's name",
+    ),
+    (
+        "PUT /api/v1/doctors/{doctor_id}/profile",
+        "422",
+        "a real time zone",
+    ),
+    (
+        "PUT /api/v1/patients/{patient_id}/profile",
+        "422",
+        "a real time zone",
+    ),
+    (
+        "POST /api/v1/appointments",
+        "422",
+        "a future time after the notice; end after start; a doctor",
+    ),
+    (
+        "POST /api/v1/appointments/{id}/reschedule",
+        "422",
+        "a future time, a new one; end after start",
+    ),
+    (
+        "POST /api/v1/doctors/{doctor_id}/availability",
+        "422",
+        "one window or a template; future; from <= to",
+    ),
+    (
+        "PUT /api/v1/doctors/{doctor_id}/availability/{window_id}",
+        "422",
+        "future; end after start; same day",
+    ),
+    (
+        "GET /api/v1/doctors/{doctor_id}/availability",
+        "422",
+        "to after from, within 62 days; a real zone",
+    ),
+    (
+        "PUT /api/v1/notifications/preferences",
+        "422",
+        "a phone number when sms is on",
+    ),
+    (
+        "POST /api/v1/notifications/push-subscriptions",
+        "422",
+        "a key on the P-256 curve; 20 devices at most",
+    ),
+    (
+        "GET /api/v1/appointments/{id}/messages",
+        "422",
+        "`before` is a message of this conversation",
+    ),
+    (
+        "POST /api/v1/appointments/{id}/messages/read",
+        "422",
+        "`up_to` is a message of this conversation",
+    ),
+    (
+        "GET /api/v1/ws",
+        "400",
+        "a WebSocket handshake (Upgrade headers), which OpenAPI cannot describe",
+    ),
+];
 
 /// Real records of every kind, for the fuzzer's dictionaries.
 struct World {
@@ -117,7 +196,8 @@ impl World {
     /// `schemathesis.toml`: real ids in half of the generated values of the parameters and
     /// fields that name records.
     fn config(&self) -> String {
-        let mut toml = String::new();
+        // No sign-up of its own: each run is anonymous or uses the token it is given.
+        let mut toml = String::from("[auth]\nauto-signup = false\n\n");
         for (name, values) in &self.dictionaries {
             let values: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
             toml += &format!(
@@ -141,6 +221,12 @@ impl World {
         ] {
             toml += &format!(
                 "{parameter:?} = {{ dictionary = \"{dictionary}\", probability = 0.5 }}\n"
+            );
+        }
+        for (operation, status, _rule) in RULES_BEYOND_THE_SCHEMA {
+            toml += &format!(
+                "\n[[operations]]\ninclude-name = {operation:?}\n\
+                 checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, {status:?}]\n"
             );
         }
         toml
@@ -216,12 +302,32 @@ impl Drop for ScratchDir {
     }
 }
 
+/// Each operation of [`RULES_BEYOND_THE_SCHEMA`] documents the status it may answer.
+async fn documents_the_exceptions(app: &TestApp) {
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let document = expect_status(response, StatusCode::OK).await;
+    for (operation, status, rule) in RULES_BEYOND_THE_SCHEMA {
+        let (method, path) = operation.split_once(' ').unwrap();
+        let answers = &document["paths"][path][method.to_lowercase()]["responses"];
+        assert!(
+            answers[status].is_object(),
+            "{operation} does not document {status} ({rule})"
+        );
+    }
+}
+
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     let db = TestDb::create().await;
     let (_server, app) =
         spawn_process_with(&db.url, &[("TELEMED_CALL_EARLY_JOIN_MINUTES", "1440")]).await;
     let world = World::arrange(&app).await;
+    documents_the_exceptions(&app).await;
     let dir = ScratchDir::new();
     std::fs::write(dir.0.join("schemathesis.toml"), world.config()).unwrap();
 

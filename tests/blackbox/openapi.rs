@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{expect_problem, expect_status, spawn_app};
+use crate::helpers::{TestApp, expect_problem, expect_status, spawn_app};
 use crate::scheduling::expect_invalid;
 
 #[tokio::test]
@@ -34,6 +34,47 @@ async fn the_openapi_document_lists_every_route() {
             "{method} {path} is not documented"
         );
     }
+}
+
+/// `telemed openapi` with a database URL that leads nowhere: it must not need one.
+async fn telemed_openapi() -> Vec<u8> {
+    let output = tokio::process::Command::new(TestApp::binary())
+        .arg("openapi")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .output()
+        .await
+        .expect("run telemed openapi");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[tokio::test]
+async fn telemed_openapi_prints_the_served_document_the_same_every_time() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let served = expect_status(response, StatusCode::OK).await;
+    let (first, second) = (telemed_openapi().await, telemed_openapi().await);
+    assert_eq!(first, second, "two runs printed different bytes");
+    let text = String::from_utf8(first).expect("UTF-8");
+    assert!(
+        text.starts_with("{\n  \""),
+        "not pretty JSON: {}",
+        &text[..40]
+    );
+    let printed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        printed, served,
+        "`telemed openapi` differs from the served document"
+    );
 }
 
 #[tokio::test]
@@ -139,4 +180,71 @@ async fn instants_and_dates_at_the_calendars_edge_are_422_not_a_crash() {
         "from": "9999-12-25", "to": "9999-12-31"
     });
     expect_invalid(app.open_availability(&doctor, &weekly).await, "from").await;
+}
+
+/// The property `field` of component `name`, following one `$ref`.
+fn property<'a>(document: &'a serde_json::Value, name: &str, field: &str) -> &'a serde_json::Value {
+    let schemas = &document["components"]["schemas"];
+    let property = &schemas[name]["properties"][field];
+    match property["$ref"].as_str() {
+        Some(target) => &schemas[target.rsplit('/').next().unwrap()],
+        None => property,
+    }
+}
+
+#[tokio::test]
+async fn request_schemas_state_the_limits_the_server_enforces() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let document = expect_status(response, StatusCode::OK).await;
+    // What schemathesis once found the document allowing and the server refusing.
+    for (schema, field) in [
+        ("RegisterRequest", "email"),
+        ("RegisterRequest", "name"),
+        ("RegisterRequest", "timezone"),
+        ("LoginRequest", "email"),
+        ("LoginRequest", "password"),
+        ("RefreshRequest", "refresh_token"),
+        ("BookRequest", "reason"),
+        ("NewMessage", "content"),
+    ] {
+        let property = property(&document, schema, field);
+        assert!(
+            property["minLength"].as_u64() >= Some(1),
+            "{schema}.{field} may be empty: {property}"
+        );
+    }
+    let role = property(&document, "RegisterRequest", "role");
+    assert_eq!(role["enum"], serde_json::json!(["patient", "doctor"]));
+    let name = property(&document, "RegisterRequest", "name");
+    assert_eq!(name["maxLength"], 200, "{name}");
+    let password = property(&document, "RegisterRequest", "password");
+    assert_eq!(
+        (&password["minLength"], &password["maxLength"]),
+        (&10.into(), &128.into())
+    );
+    let start = property(&document, "BookRequest", "start");
+    assert_eq!(start["format"], "date-time", "{start}");
+    let status = property(&document, "AppointmentView", "status");
+    assert_eq!(status["enum"].as_array().map(Vec::len), Some(6), "{status}");
+    let slots = &document["paths"]["/api/v1/doctors/{doctor_id}/availability"]["get"];
+    let duration = slots["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "duration")
+        .unwrap();
+    assert_eq!(
+        (
+            &duration["schema"]["minimum"],
+            &duration["schema"]["maximum"]
+        ),
+        (&5.into(), &240.into())
+    );
+    assert!(slots["responses"]["422"].is_object());
 }

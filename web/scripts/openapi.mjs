@@ -9,7 +9,7 @@
 // request schemas' constraints for the forms.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import openapiTS, { astToString } from "openapi-typescript";
 
@@ -28,7 +28,7 @@ async function fetchDocument() {
   if (check) return null;
   const bin = process.env.TELEMED_BIN;
   const [cmd, cmdArgs] = bin
-    ? [bin, ["openapi"]]
+    ? [resolve(bin), ["openapi"]]
     : ["cargo", ["run", "-q", "--locked", "--bin", "telemed", "--", "openapi"]];
   return execFileSync(cmd, cmdArgs, { cwd: join(web, ".."), encoding: "utf8", maxBuffer: 64 << 20 });
 }

@@ -22,7 +22,7 @@ use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::idempotency::{self, Begin};
-use crate::routes::params;
+use crate::routes::{fields, params};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,15 +42,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct BookRequest {
     /// The doctor.
-    #[schema(format = Uuid)]
+    #[schema(value_type = String, format = Uuid)]
     doctor_id: String,
-    /// RFC 3339, any offset.
-    #[schema(format = DateTime)]
+    /// RFC 3339, any offset; at least the minimum notice ahead and within the booking horizon
+    /// (checked by the server: 422).
+    #[schema(value_type = fields::Instant)]
     start: String,
-    /// RFC 3339, any offset.
-    #[schema(format = DateTime)]
+    /// RFC 3339, any offset; after `start`.
+    #[schema(value_type = fields::Instant)]
     end: String,
     /// Why the patient consults (1–2000 characters).
+    #[schema(value_type = fields::ReasonText)]
     reason: String,
 }
 
@@ -58,13 +60,14 @@ pub struct BookRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleRequest {
-    /// RFC 3339, any offset.
-    #[schema(format = DateTime)]
+    /// RFC 3339, any offset; in the future (checked by the server: 422).
+    #[schema(value_type = fields::Instant)]
     start: String,
-    /// RFC 3339, any offset.
-    #[schema(format = DateTime)]
+    /// RFC 3339, any offset; after `start`.
+    #[schema(value_type = fields::Instant)]
     end: String,
     /// Why (1–2000 characters).
+    #[schema(value_type = fields::ReasonText)]
     reason: String,
 }
 
@@ -73,6 +76,7 @@ pub struct RescheduleRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// 1–2000 characters.
+    #[schema(value_type = fields::ReasonText)]
     reason: String,
 }
 
@@ -81,13 +85,14 @@ pub struct CancelRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `pending`, `confirmed`, `rescheduled`, `cancelled`, `completed` or `no_show`.
+    /// Only appointments in this status.
+    #[param(value_type = Option<fields::AppointmentStatus>, inline)]
     status: Option<String>,
     /// Only appointments ending after this instant (RFC 3339).
-    #[param(format = DateTime)]
+    #[param(value_type = Option<fields::Instant>, inline)]
     from: Option<String>,
     /// Only appointments starting before this instant (RFC 3339).
-    #[param(format = DateTime)]
+    #[param(value_type = Option<fields::Instant>, inline)]
     to: Option<String>,
 }
 
@@ -105,8 +110,7 @@ pub struct History {
     events: Vec<StoredEvent>,
 }
 
-/// The longest reason, in characters.
-const MAX_REASON: usize = 2000;
+use fields::MAX_REASON;
 
 fn reason(errors: &mut FieldErrors, raw: &str) -> Option<FreeText> {
     let text = errors.check("reason", FreeText::parse(raw))?;

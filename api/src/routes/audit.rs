@@ -30,12 +30,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Position token: only events after it (default: from the beginning).
+    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,18}$")]
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// Only events of this aggregate type (e.g. `appointment`, `doctor_day`).
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     aggregate_type: Option<String>,
     /// Only events of this aggregate id.
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     aggregate_id: Option<String>,
 }
 
@@ -79,7 +83,7 @@ async fn events(
         let value = value
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
-        if value.as_ref().is_some_and(|v| v.len() > 200) {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
             errors.push(field, "must be at most 200 characters");
         }
         value
@@ -99,10 +103,13 @@ async fn events(
 #[into_params(parameter_in = Query)]
 pub struct AccessQuery {
     /// Entry number: only entries after it (default: from the first).
+    #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// Only reads of this patient's data.
+    #[param(format = Uuid)]
     patient_id: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::sessions::RefreshRefused;
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, AuthUser, RequestId};
+use crate::routes::fields;
 use crate::routes::me::user_view;
 use crate::routes::views::AuthResponse;
 use crate::state::AppState;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token of the last sign-in or refresh.
+    #[schema(value_type = fields::NotBlank)]
     refresh_token: String,
 }
 
@@ -37,15 +39,31 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Login e-mail (unique, case-insensitive).
+    #[schema(value_type = fields::EmailAddress)]
     email: String,
-    /// At least 10 characters.
+    /// The new account's password.
+    #[schema(value_type = fields::NewPassword)]
     password: String,
-    /// `patient` or `doctor`.
+    #[schema(schema_with = new_role)]
     role: String,
     /// Display name.
+    #[schema(value_type = fields::PersonNameText)]
     name: String,
-    /// IANA time zone, e.g. `Europe/Paris`.
+    /// The user's time zone.
+    #[schema(value_type = fields::TimeZoneText)]
     timezone: String,
+}
+
+/// The roles one can register as.
+fn new_role() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    let roles = [Role::Patient, Role::Doctor].map(|role| role.as_str());
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(roles))
+        .description(Some(
+            "`patient` or `doctor` (admins and auditors are created from the command line).",
+        ))
+        .into()
 }
 
 impl TryFrom<RegisterRequest> for NewAccount {
@@ -86,8 +104,10 @@ impl TryFrom<RegisterRequest> for NewAccount {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login e-mail.
+    #[schema(value_type = fields::NotBlank)]
     email: String,
     /// Password.
+    #[schema(min_length = 1)]
     password: String,
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
-use crate::routes::params;
+use crate::routes::{fields, params};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,10 +29,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct WeeklyRule {
     /// `mon` … `sun`.
+    #[schema(value_type = fields::WeekdayName)]
     weekday: String,
     /// `HH:MM`.
+    #[schema(value_type = fields::ClockTime)]
     start: String,
     /// `HH:MM`, or `24:00` for the end of the day.
+    #[schema(value_type = fields::ClockTimeOrMidnight)]
     end: String,
 }
 
@@ -41,18 +44,18 @@ pub struct WeeklyRule {
 #[serde(deny_unknown_fields)]
 pub struct OpenWindowsRequest {
     /// Start of a single window (RFC 3339).
-    #[schema(format = DateTime)]
+    #[schema(value_type = Option<fields::Instant>)]
     start: Option<String>,
     /// End of a single window (RFC 3339).
-    #[schema(format = DateTime)]
+    #[schema(value_type = Option<fields::Instant>)]
     end: Option<String>,
     /// Weekly rules.
     weekly: Option<Vec<WeeklyRule>>,
     /// First date of the template (inclusive, doctor's zone).
-    #[schema(format = Date)]
+    #[schema(value_type = Option<fields::CalendarDate>)]
     from: Option<String>,
-    /// Last date of the template (inclusive, doctor's zone).
-    #[schema(format = Date)]
+    /// Last date of the template (inclusive, doctor's zone; at most 366 days after `from`).
+    #[schema(value_type = Option<fields::CalendarDate>)]
     to: Option<String>,
 }
 
@@ -62,6 +65,7 @@ pub struct SkippedDay {
     /// The date.
     date: String,
     /// The rule's weekday.
+    #[schema(value_type = fields::WeekdayName)]
     weekday: String,
     /// Why.
     reason: String,
@@ -81,10 +85,10 @@ pub struct OpenedWindows {
 #[serde(deny_unknown_fields)]
 pub struct WindowRequest {
     /// RFC 3339.
-    #[schema(format = DateTime)]
+    #[schema(value_type = fields::Instant)]
     start: String,
     /// RFC 3339.
-    #[schema(format = DateTime)]
+    #[schema(value_type = fields::Instant)]
     end: String,
 }
 
@@ -94,12 +98,16 @@ pub struct WindowRequest {
 #[into_params(parameter_in = Query)]
 pub struct SlotQuery {
     /// RFC 3339 instant or `YYYY-MM-DD` (default: now).
+    #[param(value_type = Option<fields::InstantOrDate>, inline)]
     from: Option<String>,
     /// RFC 3339 instant or `YYYY-MM-DD` (default: 14 days after `from`; at most 62 days).
+    #[param(value_type = Option<fields::InstantOrDate>, inline)]
     to: Option<String>,
     /// Slot length in minutes, 5–240 (default 30).
+    #[param(value_type = Option<i64>, minimum = 5, maximum = 240)]
     duration: Option<String>,
     /// IANA zone for `local_start` / `local_end`.
+    #[param(value_type = Option<fields::TimeZoneText>, inline)]
     tz: Option<String>,
 }
 

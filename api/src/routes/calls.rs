@@ -53,6 +53,7 @@ pub struct CallLog {
 #[serde(deny_unknown_fields)]
 pub struct Hangup {
     /// `user_hangup` (default), `ice_failed`, … (1–40 of `a-z`, `0-9`, `_`).
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub reason: Option<String>,
 }
 

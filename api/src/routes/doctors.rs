@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, FieldErrors, Problem, command_failure};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use crate::routes::fields;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,8 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct DoctorSearch {
     /// Exact specialty, case-insensitive.
+    #[param(max_length = 100, pattern = r"^[^\x00]*$")]
     specialty: Option<String>,
     /// Text contained in the name, bio or specialties, case-insensitive.
+    #[param(max_length = 100, pattern = r"^[^\x00]*$")]
     q: Option<String>,
 }
 
@@ -43,14 +46,19 @@ pub struct DoctorList {
 #[serde(deny_unknown_fields)]
 pub struct DoctorProfileRequest {
     /// Specialties (at most 50).
+    #[schema(value_type = fields::LabelListText)]
     specialties: Vec<String>,
     /// Introduction (at most 10 000 characters).
+    #[schema(value_type = fields::FreeTextValue)]
     bio: String,
     /// Languages (at most 50).
+    #[schema(value_type = fields::LabelListText)]
     languages: Vec<String>,
     /// IANA time zone.
+    #[schema(value_type = fields::TimeZoneText)]
     timezone: String,
     /// New display name.
+    #[schema(value_type = Option<fields::PersonNameText>)]
     name: Option<String>,
 }
 

@@ -18,7 +18,7 @@ use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::live::topic::Topic;
-use crate::routes::params;
+use crate::routes::{fields, params};
 use crate::state::AppState;
 
 /// Longest `client_msg_id`, in characters.
@@ -40,9 +40,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct NewMessage {
     /// 1 to 4 000 characters, not only white space, no control characters but newlines and
     /// tabs; stored and returned exactly as sent.
+    #[schema(value_type = fields::MessageText)]
     pub content: String,
     /// Your id for this message (1–100 printable characters): posting again with the same id
     /// returns the first message instead of posting twice.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub client_msg_id: Option<String>,
 }
 
@@ -51,6 +57,7 @@ pub struct NewMessage {
 #[serde(deny_unknown_fields)]
 pub struct ReadUpTo {
     /// The last message read.
+    #[schema(format = Uuid)]
     pub up_to: String,
 }
 
@@ -60,8 +67,10 @@ pub struct ReadUpTo {
 /// Paging of the history.
 pub struct HistoryQuery {
     /// A message id: only messages older than it (default: the newest).
+    #[param(format = Uuid)]
     before: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
 }
 

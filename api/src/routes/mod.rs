@@ -8,6 +8,8 @@ mod calendar;
 pub mod calls;
 mod dashboards;
 mod doctors;
+mod enums;
+mod fields;
 mod health;
 mod ice;
 mod me;
@@ -24,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
@@ -32,26 +35,7 @@ use crate::state::AppState;
 
 /// The whole HTTP application: the API, and the web app from `web_dir` for every other path.
 pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> Router {
-    let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
-        .merge(health::router())
-        .merge(auth::router())
-        .merge(me::router())
-        .merge(doctors::router())
-        .merge(patients::router())
-        .merge(availability::router())
-        .merge(appointments::router())
-        .merge(audit::router())
-        .merge(messages::router())
-        .merge(unread::router())
-        .merge(notifications::router())
-        .merge(ice::router())
-        .merge(calls::router())
-        .merge(dashboards::router())
-        .merge(calendar::router())
-        .merge(crate::live::ws::router())
-        .merge(openapi::router())
-        .split_for_parts();
-    openapi::document_common_answers(&mut api);
+    let (router, api) = routes();
     let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
     router
         .fallback_service(crate::web::router(web_dir))
@@ -72,6 +56,38 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
             HeaderValue::from_static("nosniff"),
         ))
         .with_state(state)
+}
+
+/// The OpenAPI document `GET /api/v1/openapi.json` serves, built without a database (for
+/// `telemed openapi`).
+pub fn openapi_document() -> OpenApi {
+    routes().1
+}
+
+/// Every REST route and the document that describes them: the one place both are built.
+fn routes() -> (Router<AppState>, OpenApi) {
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(doctors::router())
+        .merge(patients::router())
+        .merge(availability::router())
+        .merge(appointments::router())
+        .merge(audit::router())
+        .merge(messages::router())
+        .merge(unread::router())
+        .merge(notifications::router())
+        .merge(ice::router())
+        .merge(calls::router())
+        .merge(dashboards::router())
+        .merge(calendar::router())
+        .merge(crate::live::ws::router())
+        .merge(openapi::router())
+        .split_for_parts();
+    openapi::document_common_answers(&mut api);
+    enums::document_response_enums(&mut api);
+    (router, api)
 }
 
 /// A bug must not drop the connection: answer a problem (the panic itself is logged).

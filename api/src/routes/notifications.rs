@@ -89,10 +89,13 @@ impl From<&NotificationRow> for NotificationView {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Paging token: only notifications older than it (`next` of the previous page).
+    #[param(value_type = Option<i64>)]
     before: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     /// `true`: only unread ones.
+    #[param(value_type = Option<bool>)]
     unread: Option<String>,
 }
 
@@ -196,8 +199,13 @@ pub struct Preferences {
     pub push: bool,
     /// SMS reminders to `phone`; default off.
     pub sms: bool,
-    /// Phone number in E.164 form (`+` and 8 to 15 digits), required for SMS.
+    /// Phone number in E.164 form (`+` and 8 to 15 digits; spaces and dashes are ignored),
+    /// required when `sms` is on (checked by the server: 422).
     #[serde(default)]
+    #[schema(
+        max_length = 64,
+        pattern = r"^\s*(\+[ \-]*[1-9]([ \-]*[0-9]){7,14}[ \-]*)?\s*$"
+    )]
     pub phone: Option<String>,
 }
 
@@ -315,6 +323,7 @@ async fn push_key(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewSubscription {
     /// The push service URL (https).
+    #[schema(format = "uri", max_length = 2000, pattern = r"^https://")]
     pub endpoint: String,
     /// The subscription's keys.
     pub keys: SubscriptionKeys,
@@ -323,9 +332,12 @@ pub struct NewSubscription {
 /// Keys of a push subscription, base64url.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionKeys {
-    /// The browser's P-256 public key (65 bytes).
+    /// The browser's P-256 public key (65 bytes, base64url; that it is a point of the curve is
+    /// checked by the server: 422).
+    #[schema(pattern = r"^\s*[A-Za-z0-9_\-]{86}[AEIMQUYcgkosw048]=?\s*$")]
     pub p256dh: String,
-    /// The browser's auth secret (16 bytes).
+    /// The browser's auth secret (16 bytes, base64url).
+    #[schema(pattern = r"^\s*[A-Za-z0-9_\-]{21}[AQgw](==)?\s*$")]
     pub auth: String,
 }
 

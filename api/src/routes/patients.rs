@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem, command_failure};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::routes::fields;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,9 +25,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
-    /// Phone number, or null.
+    /// Phone number, or null (blank counts as null).
+    #[schema(value_type = Option<fields::PhoneText>)]
     phone: Option<String>,
     /// Postal address, or null.
+    #[schema(value_type = Option<fields::FreeTextValue>)]
     address: Option<String>,
 }
 
@@ -35,12 +38,16 @@ pub struct ContactRequest {
 #[serde(deny_unknown_fields)]
 pub struct MedicalHistoryRequest {
     /// Known conditions.
+    #[schema(value_type = fields::LabelListText)]
     conditions: Vec<String>,
     /// Known allergies.
+    #[schema(value_type = fields::LabelListText)]
     allergies: Vec<String>,
     /// Current medications.
+    #[schema(value_type = fields::LabelListText)]
     medications: Vec<String>,
     /// Free-text notes.
+    #[schema(value_type = fields::FreeTextValue)]
     notes: String,
 }
 
@@ -49,12 +56,14 @@ pub struct MedicalHistoryRequest {
 #[serde(deny_unknown_fields)]
 pub struct PatientProfileRequest {
     /// IANA time zone.
+    #[schema(value_type = fields::TimeZoneText)]
     timezone: String,
     /// Contact details.
     contact: ContactRequest,
     /// Medical history.
     medical_history: MedicalHistoryRequest,
-    /// New display name.
+    /// New display name (blank or null: unchanged).
+    #[schema(value_type = Option<fields::PersonNameText>)]
     name: Option<String>,
 }
 

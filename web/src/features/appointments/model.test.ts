@@ -5,7 +5,7 @@ const PATIENT = "11111111-1111-4111-8111-111111111111";
 const DOCTOR = "22222222-2222-4222-8222-222222222222";
 const NOW = Date.parse("2026-12-01T12:00:00Z");
 
-function appt(id: string, start: string, status = "pending", more: Partial<Appointment> = {}): Appointment {
+function appt(id: string, start: string, status: Appointment["status"] = "pending", more: Partial<Appointment> = {}): Appointment {
   const end = new Date(Date.parse(start) + 30 * 60_000).toISOString();
   return {
     id,

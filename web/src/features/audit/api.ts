@@ -10,14 +10,14 @@ export interface LogPage<T> {
 
 /** Events after `after` (oldest first), filtered. */
 export async function fetchEvents(filters: EventFilters, after?: string, limit = PAGE_SIZE): Promise<LogPage<AuditEvent>> {
-  const query = { ...presentFilters(filters), limit: String(limit), ...(after ? { after } : {}) };
+  const query = { ...presentFilters(filters), limit, ...(after ? { after } : {}) };
   const page = must(await api.GET("/api/v1/audit/events", { params: { query } }));
   return { items: page.events, next: page.next };
 }
 
 /** Access-log entries after `after` (oldest first), filtered. */
 export async function fetchAccess(filters: AccessFilters, after?: string, limit = PAGE_SIZE): Promise<LogPage<AccessEntry>> {
-  const query = { ...presentFilters(filters), limit: String(limit), ...(after ? { after } : {}) };
+  const query = { ...presentFilters(filters), limit, ...(after ? { after: Number(after) } : {}) };
   const page = must(await api.GET("/api/v1/audit/access", { params: { query } }));
   return { items: page.entries, next: page.next };
 }

@@ -1,6 +1,7 @@
 import { useMemo } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { api, must } from "@/shared/api/client";
+import { ProblemError, toProblem } from "@/shared/api/problem";
 import { signIn, type TokenAnswer } from "@/shared/auth/session";
 import { paths } from "@/shared/paths";
 import { browserZone } from "@/shared/time/zone";
@@ -26,11 +27,23 @@ export function SignUpPage() {
   const signInHref = next ? `${paths.signIn}?next=${encodeURIComponent(next)}` : paths.signIn;
 
   const onSubmit = form.submit(async (v) => {
-    const answer = must(
-      await api.POST("/api/v1/auth/register", {
-        body: { name: v.name.trim(), email: v.email.trim(), password: v.password, role: v.role, timezone: v.timezone },
-      }),
-    ) as TokenAnswer;
+    let answer: TokenAnswer;
+    try {
+      answer = must(
+        await api.POST("/api/v1/auth/register", {
+          body: { name: v.name.trim(), email: v.email.trim(), password: v.password, role: v.role === "doctor" ? "doctor" : "patient", timezone: v.timezone },
+        }),
+      ) as TokenAnswer;
+    } catch (e) {
+      // The server names no field for a taken e-mail (409 email_taken): it belongs next to E-mail.
+      const problem = toProblem(e);
+      if (problem.problem.code !== "email_taken") throw problem;
+      throw new ProblemError({
+        ...problem.problem,
+        title: "This e-mail already has an account",
+        errors: [{ field: "email", message: "already has an account: sign in instead, or use another address" }],
+      });
+    }
     signIn(answer);
     if (answer.user.role === "doctor") route(`${paths.profile}?welcome=1`);
     else route(next ?? paths.doctors);

@@ -29,7 +29,7 @@ type Page = Schemas["MessagePage"] & {
 async function fetchPage(appointmentId: string, before?: string): Promise<Page> {
   return must(
     await api.GET("/api/v1/appointments/{id}/messages", {
-      params: { path: { id: appointmentId }, query: { limit: String(PAGE), ...(before ? { before } : {}) } },
+      params: { path: { id: appointmentId }, query: { limit: PAGE, ...(before ? { before } : {}) } },
     }),
   ) as Page;
 }

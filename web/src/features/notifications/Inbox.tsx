@@ -10,12 +10,12 @@ import { useResource } from "@/shared/ui/useResource";
 import { fromLive, linkFor, markRead, mergeItems, type Item } from "./inbox";
 import { unread, useUnread } from "./store";
 
-const PAGE = "20";
+const PAGE = 20;
 
 async function fetchPage(unreadOnly: boolean, before?: string) {
   return must(
     await api.GET("/api/v1/notifications", {
-      params: { query: { limit: PAGE, ...(unreadOnly && { unread: "true" }), ...(before && { before }) } },
+      params: { query: { limit: PAGE, ...(unreadOnly && { unread: true }), ...(before && { before: Number(before) }) } },
     }),
   );
 }

@@ -10,7 +10,7 @@ import "./notifications.css";
 /** Loads the unread count from the server into the store. */
 async function loadCount() {
   try {
-    const page = must(await api.GET("/api/v1/notifications", { params: { query: { limit: "1" } } }));
+    const page = must(await api.GET("/api/v1/notifications", { params: { query: { limit: 1 } } }));
     unread.set(page.unread_count);
   } catch {
     // The badge stays as it was; the inbox shows errors.

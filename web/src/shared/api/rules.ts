@@ -7,14 +7,12 @@ export const rules = {
       "required": true
     },
     "end": {
-      "format": "date-time",
       "required": true
     },
     "reason": {
       "required": true
     },
     "start": {
-      "format": "date-time",
       "required": true
     }
   },
@@ -37,11 +35,18 @@ export const rules = {
       "required": true
     }
   },
+  "Hangup": {
+    "reason": {
+      "pattern": "^[a-z0-9_]{1,40}$",
+      "required": false
+    }
+  },
   "LoginRequest": {
     "email": {
       "required": true
     },
     "password": {
+      "minLength": 1,
       "required": true
     }
   },
@@ -60,34 +65,25 @@ export const rules = {
     }
   },
   "NewMessage": {
+    "client_msg_id": {
+      "minLength": 1,
+      "maxLength": 100,
+      "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$",
+      "required": false
+    },
     "content": {
       "required": true
     }
   },
   "NewSubscription": {
     "endpoint": {
+      "maxLength": 2000,
+      "pattern": "^https://",
+      "format": "uri",
       "required": true
     },
     "keys": {
       "required": true
-    }
-  },
-  "OpenWindowsRequest": {
-    "end": {
-      "format": "date-time",
-      "required": false
-    },
-    "from": {
-      "format": "date",
-      "required": false
-    },
-    "start": {
-      "format": "date-time",
-      "required": false
-    },
-    "to": {
-      "format": "date",
-      "required": false
     }
   },
   "PatientProfileRequest": {
@@ -105,6 +101,11 @@ export const rules = {
     "email": {
       "required": true
     },
+    "phone": {
+      "maxLength": 64,
+      "pattern": "^\\s*(\\+[ \\-]*[1-9]([ \\-]*[0-9]){7,14}[ \\-]*)?\\s*$",
+      "required": false
+    },
     "push": {
       "required": true
     },
@@ -114,6 +115,7 @@ export const rules = {
   },
   "ReadUpTo": {
     "up_to": {
+      "format": "uuid",
       "required": true
     }
   },
@@ -133,6 +135,10 @@ export const rules = {
       "required": true
     },
     "role": {
+      "enum": [
+        "patient",
+        "doctor"
+      ],
       "required": true
     },
     "timezone": {
@@ -141,22 +147,22 @@ export const rules = {
   },
   "RescheduleRequest": {
     "end": {
-      "format": "date-time",
       "required": true
     },
     "reason": {
       "required": true
     },
     "start": {
-      "format": "date-time",
       "required": true
     }
   },
   "SubscriptionKeys": {
     "auth": {
+      "pattern": "^\\s*[A-Za-z0-9_\\-]{21}[AQgw](==)?\\s*$",
       "required": true
     },
     "p256dh": {
+      "pattern": "^\\s*[A-Za-z0-9_\\-]{86}[AEIMQUYcgkosw048]=?\\s*$",
       "required": true
     }
   },
@@ -173,11 +179,9 @@ export const rules = {
   },
   "WindowRequest": {
     "end": {
-      "format": "date-time",
       "required": true
     },
     "start": {
-      "format": "date-time",
       "required": true
     }
   }

@@ -778,8 +778,11 @@ export interface components {
              * @description Who read.
              */
             actor_id: string;
-            /** @description Their role. */
-            actor_role: string;
+            /**
+             * @description Their role.
+             * @enum {string}
+             */
+            actor_role: "patient" | "doctor" | "admin" | "auditor";
             /**
              * Format: date-time
              * @description When.
@@ -790,8 +793,11 @@ export interface components {
              * @description Its number (entries are numbered in the order they were written).
              */
             id: number;
-            /** @description `allowed` or `denied`. */
-            outcome: string;
+            /**
+             * @description `allowed` or `denied`.
+             * @enum {string}
+             */
+            outcome: "allowed" | "denied";
             /**
              * Format: uuid
              * @description Whose data.
@@ -818,8 +824,11 @@ export interface components {
         };
         /** @description An appointment as clients see it. */
         AppointmentView: {
-            /** @description Who must confirm next (`doctor` or `patient`), while pending or rescheduled. */
-            awaiting_confirmation_by?: string | null;
+            /**
+             * @description Who must confirm next (`doctor` or `patient`), while pending or rescheduled.
+             * @enum {string|null}
+             */
+            awaiting_confirmation_by?: "doctor" | "patient" | null;
             cancellation?: null | components["schemas"]["CancellationView"];
             /**
              * Format: date-time
@@ -856,8 +865,11 @@ export interface components {
              * @description Start (UTC).
              */
             start: string;
-            /** @description `pending`, `confirmed`, `rescheduled`, `cancelled`, `completed` or `no_show`. */
-            status: string;
+            /**
+             * @description `pending`, `confirmed`, `rescheduled`, `cancelled`, `completed` or `no_show`.
+             * @enum {string}
+             */
+            status: "pending" | "confirmed" | "rescheduled" | "cancelled" | "completed" | "no_show";
             /**
              * Format: date-time
              * @description Last change.
@@ -893,8 +905,11 @@ export interface components {
              *     next one), revoked on sign-out.
              */
             refresh_token: string;
-            /** @description Always `Bearer`. */
-            token_type: string;
+            /**
+             * @description Always `Bearer`.
+             * @enum {string}
+             */
+            token_type: "Bearer";
             /** @description The user. */
             user: components["schemas"]["UserView"];
         };
@@ -905,19 +920,21 @@ export interface components {
              * @description The doctor.
              */
             doctor_id: string;
-            /**
-             * Format: date-time
-             * @description RFC 3339, any offset.
-             */
-            end: string;
+            /** @description RFC 3339, any offset; after `start`. */
+            end: components["schemas"]["Instant"];
             /** @description Why the patient consults (1–2000 characters). */
-            reason: string;
+            reason: components["schemas"]["ReasonText"];
             /**
-             * Format: date-time
-             * @description RFC 3339, any offset.
+             * @description RFC 3339, any offset; at least the minimum notice ahead and within the booking horizon
+             *     (checked by the server: 422).
              */
-            start: string;
+            start: components["schemas"]["Instant"];
         };
+        /**
+         * Format: date
+         * @description `YYYY-MM-DD` in the years 1 to 9998.
+         */
+        CalendarDate: string;
         /** @description An appointment's calls. */
         CallLog: {
             /** @description Oldest first. */
@@ -971,8 +988,11 @@ export interface components {
              * @description When it started ringing.
              */
             started_at: string;
-            /** @description `ringing`, `active`, `ended`, `missed`, `rejected` or `failed`. */
-            status: string;
+            /**
+             * @description `ringing`, `active`, `ended`, `missed`, `rejected` or `failed`.
+             * @enum {string}
+             */
+            status: "ringing" | "active" | "ended" | "missed" | "rejected" | "failed";
         };
         /** @description Who cancelled, why and when. */
         CancellationView: {
@@ -992,21 +1012,26 @@ export interface components {
         /** @description Why an appointment is called off. */
         CancelRequest: {
             /** @description 1–2000 characters. */
-            reason: string;
+            reason: components["schemas"]["ReasonText"];
         };
+        /** @example 09:30 */
+        ClockTime: string;
+        /**
+         * @example 17:00
+         * @example 24:00
+         */
+        ClockTimeOrMidnight: string;
         /** @description Contact details. */
         ContactRequest: {
-            /** @description Postal address, or null. */
-            address?: string | null;
-            /** @description Phone number, or null. */
-            phone?: string | null;
+            address?: null | components["schemas"]["FreeTextValue"];
+            phone?: null | components["schemas"]["PhoneText"];
         };
         /** @description How to reach a patient. */
         ContactView: {
             /** @description Postal address. */
-            address?: string | null;
+            address: string | null;
             /** @description Phone number. */
-            phone?: string | null;
+            phone: string | null;
         };
         /** @description Availability of one local day. */
         DayLoad: {
@@ -1042,15 +1067,14 @@ export interface components {
         /** @description A doctor's editable profile. `name` is optional: omitted, the name stays. */
         DoctorProfileRequest: {
             /** @description Introduction (at most 10 000 characters). */
-            bio: string;
+            bio: components["schemas"]["FreeTextValue"];
             /** @description Languages (at most 50). */
-            languages: string[];
-            /** @description New display name. */
-            name?: string | null;
+            languages: components["schemas"]["LabelListText"];
+            name?: null | components["schemas"]["PersonNameText"];
             /** @description Specialties (at most 50). */
-            specialties: string[];
+            specialties: components["schemas"]["LabelListText"];
             /** @description IANA time zone. */
-            timezone: string;
+            timezone: components["schemas"]["TimeZoneText"];
         };
         /** @description A doctor's public profile. */
         DoctorView: {
@@ -1070,6 +1094,11 @@ export interface components {
             /** @description IANA time zone. */
             timezone: string;
         };
+        /**
+         * Format: email
+         * @example ada@example.org
+         */
+        EmailAddress: string;
         /** @description Where the caller's feed is. */
         FeedUrl: {
             /** @description Secret URL; anyone holding it reads the calendar until it is revoked. */
@@ -1078,10 +1107,12 @@ export interface components {
         /** @description A problem with one input field. */
         FieldError: {
             /** @description Dotted path of the field (`contact.phone`, `specialties[2]`); `null` for the body. */
-            field?: string | null;
+            field: string | null;
             /** @description What is wrong, phrased to follow the field name. */
             message: string;
         };
+        /** @description At most 10000 characters; no control characters but line breaks and tabs. */
+        FreeTextValue: string;
         /** @description Why the caller hangs up. */
         Hangup: {
             /** @description `user_hangup` (default), `ice_failed`, … (1–40 of `a-z`, `0-9`, `_`). */
@@ -1116,23 +1147,30 @@ export interface components {
              */
             ttl: number;
         };
+        /**
+         * Format: date-time
+         * @description RFC 3339 date-time with an offset, in the years 1 to 9998 once in UTC.
+         */
+        Instant: string;
+        /** @description At most 50 labels. */
+        LabelListText: string[];
         /** @description Credentials. */
         LoginRequest: {
             /** @description Login e-mail. */
-            email: string;
+            email: components["schemas"]["NotBlank"];
             /** @description Password. */
             password: string;
         };
         /** @description Medical history. */
         MedicalHistoryRequest: {
             /** @description Known allergies. */
-            allergies: string[];
+            allergies: components["schemas"]["LabelListText"];
             /** @description Known conditions. */
-            conditions: string[];
+            conditions: components["schemas"]["LabelListText"];
             /** @description Current medications. */
-            medications: string[];
+            medications: components["schemas"]["LabelListText"];
             /** @description Free-text notes. */
-            notes: string;
+            notes: components["schemas"]["FreeTextValue"];
         };
         /** @description A patient's medical history. */
         MedicalHistoryView: {
@@ -1160,6 +1198,8 @@ export interface components {
              */
             unread_count: number;
         };
+        /** @description 1 to 4000 characters, not only white space; no control characters but line breaks and tabs. */
+        MessageText: string;
         /** @description A chat message as clients see it. */
         MessageView: {
             /**
@@ -1200,15 +1240,21 @@ export interface components {
              * @description 1 to 4 000 characters, not only white space, no control characters but newlines and
              *     tabs; stored and returned exactly as sent.
              */
-            content: string;
+            content: components["schemas"]["MessageText"];
         };
+        /** @description 10 to 128 characters, not one character repeated, not containing the part of the e-mail address before `@` (checked by the server: 422). */
+        NewPassword: string;
         /** @description A browser's push subscription (`PushSubscription.toJSON()`). */
         NewSubscription: {
-            /** @description The push service URL (https). */
+            /**
+             * Format: uri
+             * @description The push service URL (https).
+             */
             endpoint: string;
             /** @description The subscription's keys. */
             keys: components["schemas"]["SubscriptionKeys"];
         };
+        NotBlank: string;
         /** @description A page of notifications, newest first. */
         NotificationPage: {
             /** @description Newest first. */
@@ -1259,26 +1305,10 @@ export interface components {
         };
         /** @description Either one window (`start`, `end`) or a weekly template (`weekly`, `from`, `to`). */
         OpenWindowsRequest: {
-            /**
-             * Format: date-time
-             * @description End of a single window (RFC 3339).
-             */
-            end?: string | null;
-            /**
-             * Format: date
-             * @description First date of the template (inclusive, doctor's zone).
-             */
-            from?: string | null;
-            /**
-             * Format: date-time
-             * @description Start of a single window (RFC 3339).
-             */
-            start?: string | null;
-            /**
-             * Format: date
-             * @description Last date of the template (inclusive, doctor's zone).
-             */
-            to?: string | null;
+            end?: null | components["schemas"]["Instant"];
+            from?: null | components["schemas"]["CalendarDate"];
+            start?: null | components["schemas"]["Instant"];
+            to?: null | components["schemas"]["CalendarDate"];
             /** @description Weekly rules. */
             weekly?: components["schemas"]["WeeklyRule"][] | null;
         };
@@ -1295,10 +1325,9 @@ export interface components {
             contact: components["schemas"]["ContactRequest"];
             /** @description Medical history. */
             medical_history: components["schemas"]["MedicalHistoryRequest"];
-            /** @description New display name. */
-            name?: string | null;
+            name?: null | components["schemas"]["PersonNameText"];
             /** @description IANA time zone. */
-            timezone: string;
+            timezone: components["schemas"]["TimeZoneText"];
         };
         /** @description A patient's profile and record. */
         PatientView: {
@@ -1316,11 +1345,24 @@ export interface components {
             /** @description IANA time zone. */
             timezone: string;
         };
+        /**
+         * @description One line of 1 to 200 characters, not only white space.
+         * @example Ada Lovelace
+         */
+        PersonNameText: string;
+        /**
+         * @description 5 to 20 digits, optionally after a `+`, with spaces, dots, dashes or parentheses between them; blank for none.
+         * @example +44 20 7946 0958
+         */
+        PhoneText: string;
         /** @description Which channels may carry the caller's notifications (in-app ones always exist). */
         Preferences: {
             /** @description E-mail (to the sign-in address); default on. */
             email: boolean;
-            /** @description Phone number in E.164 form (`+` and 8 to 15 digits), required for SMS. */
+            /**
+             * @description Phone number in E.164 form (`+` and 8 to 15 digits; spaces and dashes are ignored),
+             *     required when `sms` is on (checked by the server: 422).
+             */
             phone?: string | null;
             /** @description Web Push to subscribed devices; default on. */
             push: boolean;
@@ -1370,41 +1412,43 @@ export interface components {
         };
         /** @description A read marker. */
         ReadUpTo: {
-            /** @description The last message read. */
+            /**
+             * Format: uuid
+             * @description The last message read.
+             */
             up_to: string;
         };
+        /** @description 1 to 2000 characters, not only white space; no control characters but line breaks and tabs. */
+        ReasonText: string;
         /** @description A refresh token to trade. */
         RefreshRequest: {
             /** @description The refresh token of the last sign-in or refresh. */
-            refresh_token: string;
+            refresh_token: components["schemas"]["NotBlank"];
         };
         /** @description A new patient or doctor account. */
         RegisterRequest: {
             /** @description Login e-mail (unique, case-insensitive). */
-            email: string;
+            email: components["schemas"]["EmailAddress"];
             /** @description Display name. */
-            name: string;
-            /** @description At least 10 characters. */
-            password: string;
-            /** @description `patient` or `doctor`. */
-            role: string;
-            /** @description IANA time zone, e.g. `Europe/Paris`. */
-            timezone: string;
+            name: components["schemas"]["PersonNameText"];
+            /** @description The new account's password. */
+            password: components["schemas"]["NewPassword"];
+            /**
+             * @description `patient` or `doctor` (admins and auditors are created from the command line).
+             * @enum {string}
+             */
+            role: "patient" | "doctor";
+            /** @description The user's time zone. */
+            timezone: components["schemas"]["TimeZoneText"];
         };
         /** @description A new time. */
         RescheduleRequest: {
-            /**
-             * Format: date-time
-             * @description RFC 3339, any offset.
-             */
-            end: string;
+            /** @description RFC 3339, any offset; after `start`. */
+            end: components["schemas"]["Instant"];
             /** @description Why (1–2000 characters). */
-            reason: string;
-            /**
-             * Format: date-time
-             * @description RFC 3339, any offset.
-             */
-            start: string;
+            reason: components["schemas"]["ReasonText"];
+            /** @description RFC 3339, any offset; in the future (checked by the server: 422). */
+            start: components["schemas"]["Instant"];
         };
         /** @description A day the template skipped. */
         SkippedDay: {
@@ -1413,7 +1457,7 @@ export interface components {
             /** @description Why. */
             reason: string;
             /** @description The rule's weekday. */
-            weekday: string;
+            weekday: components["schemas"]["WeekdayName"];
         };
         /** @description A bookable slot. */
         Slot: {
@@ -1472,9 +1516,12 @@ export interface components {
         };
         /** @description Keys of a push subscription, base64url. */
         SubscriptionKeys: {
-            /** @description The browser's auth secret (16 bytes). */
+            /** @description The browser's auth secret (16 bytes, base64url). */
             auth: string;
-            /** @description The browser's P-256 public key (65 bytes). */
+            /**
+             * @description The browser's P-256 public key (65 bytes, base64url; that it is a point of the curve is
+             *     checked by the server: 422).
+             */
             p256dh: string;
         };
         /** @description A previous time of a rescheduled appointment. */
@@ -1490,6 +1537,11 @@ export interface components {
              */
             start: string;
         };
+        /**
+         * @description An IANA time zone name such as `Europe/Paris` (case-sensitive); one the server does not know is a 422.
+         * @example Europe/Paris
+         */
+        TimeZoneText: string;
         /** @description One conversation with unread messages. */
         UnreadConversation: {
             /**
@@ -1522,19 +1574,22 @@ export interface components {
             /**
              * @description Role.
              * @example patient
+             * @enum {string}
              */
-            role: string;
+            role: "patient" | "doctor" | "admin" | "auditor";
             /** @description IANA time zone. */
             timezone: string;
         };
+        /** @enum {string} */
+        WeekdayName: "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun";
         /** @description One weekly rule, in the doctor's zone. */
         WeeklyRule: {
             /** @description `HH:MM`, or `24:00` for the end of the day. */
-            end: string;
+            end: components["schemas"]["ClockTimeOrMidnight"];
             /** @description `HH:MM`. */
-            start: string;
+            start: components["schemas"]["ClockTime"];
             /** @description `mon` … `sun`. */
-            weekday: string;
+            weekday: components["schemas"]["WeekdayName"];
         };
         /** @description A doctor's open windows. */
         WindowList: {
@@ -1550,16 +1605,10 @@ export interface components {
         };
         /** @description `{start, end}` of one window. */
         WindowRequest: {
-            /**
-             * Format: date-time
-             * @description RFC 3339.
-             */
-            end: string;
-            /**
-             * Format: date-time
-             * @description RFC 3339.
-             */
-            start: string;
+            /** @description RFC 3339. */
+            end: components["schemas"]["Instant"];
+            /** @description RFC 3339. */
+            start: components["schemas"]["Instant"];
         };
         /** @description An open availability window. */
         WindowView: {
@@ -1593,8 +1642,8 @@ export interface operations {
             query?: {
                 /** @description Only appointments ending after this instant (RFC 3339). */
                 from?: string;
-                /** @description `pending`, `confirmed`, `rescheduled`, `cancelled`, `completed` or `no_show`. */
-                status?: string;
+                /** @description Only appointments in this status. */
+                status?: "pending" | "confirmed" | "rescheduled" | "cancelled" | "completed" | "no_show";
                 /** @description Only appointments starting before this instant (RFC 3339). */
                 to?: string;
             };
@@ -2355,7 +2404,7 @@ export interface operations {
                 /** @description A message id: only messages older than it (default: the newest). */
                 before?: string;
                 /** @description Page size, 1 to 200 (default 50). */
-                limit?: string;
+                limit?: number;
             };
             header?: never;
             path: {
@@ -2848,9 +2897,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Entry number: only entries after it (default: from the first). */
-                after?: string;
+                after?: number;
                 /** @description Page size, 1 to 1000 (default 100). */
-                limit?: string;
+                limit?: number;
                 /** @description Only reads of this patient's data. */
                 patient_id?: string;
             };
@@ -2937,7 +2986,7 @@ export interface operations {
                 /** @description Only events of this aggregate type (e.g. `appointment`, `doctor_day`). */
                 aggregate_type?: string;
                 /** @description Page size, 1 to 1000 (default 100). */
-                limit?: string;
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -3743,7 +3792,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Slot length in minutes, 5–240 (default 30). */
-                duration?: string;
+                duration?: number;
                 /** @description RFC 3339 instant or `YYYY-MM-DD` (default: now). */
                 from?: string;
                 /** @description RFC 3339 instant or `YYYY-MM-DD` (default: 14 days after `from`; at most 62 days). */
@@ -4605,11 +4654,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Paging token: only notifications older than it (`next` of the previous page). */
-                before?: string;
+                before?: number;
                 /** @description Page size, 1 to 200 (default 50). */
-                limit?: string;
+                limit?: number;
                 /** @description `true`: only unread ones. */
-                unread?: string;
+                unread?: boolean;
             };
             header?: never;
             path?: never;

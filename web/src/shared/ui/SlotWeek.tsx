@@ -86,7 +86,7 @@ export function slotLabel(slot: Slot, zone: string): string {
 async function loadSlots(doctorId: string, from: string, to: string, zone: string, duration: number): Promise<Slot[]> {
   const answer = must(
     await api.GET("/api/v1/doctors/{doctor_id}/availability", {
-      params: { path: { doctor_id: doctorId }, query: { from, to, tz: zone, duration: String(duration) } },
+      params: { path: { doctor_id: doctorId }, query: { from, to, tz: zone, duration } },
     }),
   );
   return answer.slots;
