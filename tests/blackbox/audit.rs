@@ -355,7 +355,15 @@ async fn reads_of_patient_data_by_others_are_in_the_access_log() {
     let tampered = sqlx::query("UPDATE access_log SET outcome = 'allowed'")
         .execute(&app.pool)
         .await;
-    assert!(tampered.is_err(), "the access log must be append-only");
+    let refusal = tampered.expect_err("the access log must be append-only");
+    let refusal = refusal
+        .as_database_error()
+        .expect("refused by the database");
+    assert_eq!(refusal.code().as_deref(), Some("42501"), "{refusal}");
+    assert_eq!(
+        refusal.message(),
+        "the access log is append-only: UPDATE on access_log is not allowed"
+    );
     let exported = telemed(&["audit", "export", "--access-log"], &app.db.url).await;
     let text = String::from_utf8(exported.stdout).unwrap();
     assert_eq!(text.lines().count(), 4);

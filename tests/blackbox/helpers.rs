@@ -8,6 +8,37 @@ use sqlx::PgPool;
 use telemed_api::{Application, Config};
 use uuid::Uuid;
 
+/// Polls `condition` every 20 ms until it holds; how long that took, or `None` after `limit`.
+/// The one poll loop of the suite: prefer [`eventually`], which fails the test.
+pub async fn try_eventually<F, Fut>(limit: Duration, mut condition: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if condition().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `condition` holds and returns how long that took; fails the test, naming
+/// `what`, if it does not within `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    try_eventually(limit, condition)
+        .await
+        .unwrap_or_else(|| panic!("waited {limit:?} in vain until {what}"))
+}
+
 /// A fresh, empty database for one test.
 pub struct TestDb {
     /// Its URL.
