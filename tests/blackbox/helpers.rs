@@ -502,6 +502,75 @@ impl TestApp {
     }
 }
 
+/// Every table of every projection (`telemed_projections::all()`), each as its rows in JSON
+/// without the columns `without` (store coordinates, which an import issues anew), sorted.
+pub async fn read_models(pool: &PgPool, without: &[&str]) -> Vec<(String, Vec<String>)> {
+    let without: Vec<String> = without.iter().map(|c| c.to_string()).collect();
+    let mut models = Vec::new();
+    for projection in telemed_projections::all() {
+        for table in projection.tables() {
+            let rows: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT (to_jsonb(t) - $1::text[])::text FROM {table} t ORDER BY 1"
+            ))
+            .bind(&without)
+            .fetch_all(pool)
+            .await
+            .expect("read a read model");
+            models.push((table.to_string(), rows));
+        }
+    }
+    models
+}
+
+/// Asserts that two [`read_models`] are equal, naming each table that differs and the rows
+/// that are only in one of them.
+pub fn assert_same_read_models(
+    left: &[(String, Vec<String>)],
+    right: &[(String, Vec<String>)],
+    what: &str,
+) {
+    let tables = |models: &[(String, Vec<String>)]| -> Vec<String> {
+        models.iter().map(|(table, _)| table.clone()).collect()
+    };
+    assert_eq!(tables(left), tables(right), "{what}");
+    let mut differences = Vec::new();
+    for ((table, ours), (_, theirs)) in left.iter().zip(right) {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter().filter(|row| !b.contains(row)).cloned().collect()
+        };
+        if ours != theirs {
+            differences.push(format!(
+                "{table}: only left {:#?}\nonly right {:#?}",
+                only(ours, theirs),
+                only(theirs, ours)
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{what}:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// Whether every projection has applied every event in the store.
+pub async fn projections_caught_up(pool: &PgPool) -> bool {
+    let names: Vec<String> = telemed_projections::all()
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    sqlx::query_scalar(
+        "SELECT count(*) = cardinality($1::text[]) FROM projection_checkpoints
+          WHERE name = ANY($1)
+            AND (transaction_id, global_position) >= ALL (
+                SELECT transaction_id, global_position FROM events)",
+    )
+    .bind(&names)
+    .fetch_one(pool)
+    .await
+    .expect("compare the checkpoints with the store")
+}
+
 /// A real `telemed serve` process on `url`'s database (killed when the child is dropped),
 /// and a client of it.
 pub async fn spawn_process(url: &str) -> (tokio::process::Child, TestApp) {
