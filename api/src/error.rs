@@ -387,7 +387,7 @@ impl From<CommandError<telemed_domain::call::CallError>> for ApiError {
             C::NotParticipant | C::NotFound => ApiError::NotFound("no such call".into()),
             C::NotConfirmed => conflict("not_confirmed"),
             C::OutsideJoinWindow { .. } => conflict("outside_join_window"),
-            C::InvalidTransition(..) => conflict("invalid_transition"),
+            C::InvalidTransition { .. } => conflict("invalid_transition"),
             C::OwnCall => ApiError::Forbidden(detail),
             C::AlreadyStarted => ApiError::internal(anyhow::anyhow!(detail)),
         }

@@ -468,7 +468,7 @@ impl Scheduling {
         if !state.status.is_open() {
             return Err(rejected(AppointmentError::InvalidTransition {
                 status: state.status,
-                action: "reschedule",
+                action: telemed_domain::appointment::Action::Reschedule,
             }));
         }
         if interval == state.interval {

@@ -255,14 +255,14 @@ pub enum AppointmentError {
     NotFound,
     /// This party may not do this (e.g. a patient confirming their own request).
     #[error("{0}")]
-    NotAllowed(&'static str),
+    NotAllowed(NotAllowed),
     /// Not possible in the current status (e.g. confirming a cancelled appointment).
-    #[error("cannot {action} an appointment that is {}", status.as_str())]
+    #[error("cannot {} an appointment that is {}", action.as_str(), status.as_str())]
     InvalidTransition {
         /// Current status.
         status: Status,
         /// The attempted action.
-        action: &'static str,
+        action: Action,
     },
     /// Completion or no-show before the appointment has started.
     #[error("the appointment has not started yet")]
@@ -270,6 +270,48 @@ pub enum AppointmentError {
     /// Rescheduling to the time it already has.
     #[error("the new time is the current time")]
     SameTime,
+}
+
+/// Why a party may not do what it asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    /// The patient tried to confirm their own request.
+    #[error("only the doctor can confirm a request")]
+    OnlyTheDoctorConfirmsARequest,
+    /// The party who proposed a new time tried to confirm it.
+    #[error("a reschedule is confirmed by the other party, not the one who proposed it")]
+    TheProposerCannotConfirm,
+    /// The patient tried to record the completion or a no-show.
+    #[error("only the doctor can record the outcome")]
+    OnlyTheDoctorRecordsTheOutcome,
+}
+
+/// What a party tried to do to an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Confirm it.
+    Confirm,
+    /// Move it.
+    Reschedule,
+    /// Cancel it.
+    Cancel,
+    /// Record that it took place.
+    Complete,
+    /// Record that the patient did not come.
+    MarkNoShow,
+}
+
+impl Action {
+    /// The action as a verb, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Confirm => "confirm",
+            Action::Reschedule => "reschedule",
+            Action::Cancel => "cancel",
+            Action::Complete => "complete",
+            Action::MarkNoShow => "mark as no-show",
+        }
+    }
 }
 
 /// The appointment's state.
@@ -302,7 +344,7 @@ impl Appointment {
     }
 }
 
-fn transition(status: Status, action: &'static str) -> AppointmentError {
+fn transition(status: Status, action: Action) -> AppointmentError {
     AppointmentError::InvalidTransition { status, action }
 }
 
@@ -346,12 +388,12 @@ impl Decide for Appointment {
                     Ok(vec![Ev::AppointmentConfirmed { by, at }])
                 }
                 (Status::Pending, _) => Err(AppointmentError::NotAllowed(
-                    "only the doctor can confirm a request",
+                    NotAllowed::OnlyTheDoctorConfirmsARequest,
                 )),
                 (Status::Rescheduled, _) => Err(AppointmentError::NotAllowed(
-                    "a reschedule is confirmed by the other party, not the one who proposed it",
+                    NotAllowed::TheProposerCannotConfirm,
                 )),
-                (status, _) => Err(transition(status, "confirm")),
+                (status, _) => Err(transition(status, Action::Confirm)),
             },
             C::Reschedule {
                 interval,
@@ -361,7 +403,7 @@ impl Decide for Appointment {
                 at,
             } => {
                 if !state.status.is_open() {
-                    return Err(transition(state.status, "reschedule"));
+                    return Err(transition(state.status, Action::Reschedule));
                 }
                 if interval == state.interval {
                     return Err(AppointmentError::SameTime);
@@ -378,7 +420,7 @@ impl Decide for Appointment {
             }
             C::Cancel { by, reason, at } => {
                 if !state.status.is_open() {
-                    return Err(transition(state.status, "cancel"));
+                    return Err(transition(state.status, Action::Cancel));
                 }
                 Ok(vec![Ev::AppointmentCancelled {
                     by,
@@ -390,13 +432,13 @@ impl Decide for Appointment {
             C::Complete { by, at } | C::MarkNoShow { by, at } => {
                 let no_show = matches!(command, C::MarkNoShow { .. });
                 let action = if no_show {
-                    "mark as no-show"
+                    Action::MarkNoShow
                 } else {
-                    "complete"
+                    Action::Complete
                 };
                 if by != Party::Doctor {
                     return Err(AppointmentError::NotAllowed(
-                        "only the doctor can record the outcome",
+                        NotAllowed::OnlyTheDoctorRecordsTheOutcome,
                     ));
                 }
                 if state.status != Status::Confirmed {
@@ -670,7 +712,7 @@ mod tests {
                 at: before(),
             })
             .then_expect_error(AppointmentError::NotAllowed(
-                "only the doctor can confirm a request",
+                NotAllowed::OnlyTheDoctorConfirmsARequest,
             ));
     }
 
@@ -698,7 +740,7 @@ mod tests {
                 at: before(),
             })
             .then_expect_error(AppointmentError::NotAllowed(
-                "a reschedule is confirmed by the other party, not the one who proposed it",
+                NotAllowed::TheProposerCannotConfirm,
             ));
     }
 
@@ -710,7 +752,7 @@ mod tests {
                 by: Party::Doctor,
                 at: before(),
             })
-            .then_expect_error(transition(Status::Confirmed, "confirm"));
+            .then_expect_error(transition(Status::Confirmed, Action::Confirm));
     }
 
     #[test]
@@ -721,7 +763,7 @@ mod tests {
                 by: Party::Doctor,
                 at: before(),
             })
-            .then_expect_error(transition(Status::Cancelled, "confirm"));
+            .then_expect_error(transition(Status::Cancelled, Action::Confirm));
     }
 
     #[test]
@@ -751,7 +793,7 @@ mod tests {
         framework()
             .given(vec![requested(), cancelled()])
             .when(reschedule(Party::Doctor))
-            .then_expect_error(transition(Status::Cancelled, "reschedule"));
+            .then_expect_error(transition(Status::Cancelled, Action::Reschedule));
     }
 
     #[test]
@@ -775,7 +817,7 @@ mod tests {
                 reason: text("again"),
                 at: before(),
             })
-            .then_expect_error(transition(Status::Cancelled, "cancel"));
+            .then_expect_error(transition(Status::Cancelled, Action::Cancel));
     }
 
     #[test]
@@ -804,6 +846,27 @@ mod tests {
     }
 
     #[test]
+    fn refusals_read_as_the_api_answers_them() {
+        let reason = |why| AppointmentError::NotAllowed(why).to_string();
+        assert_eq!(
+            reason(NotAllowed::OnlyTheDoctorConfirmsARequest),
+            "only the doctor can confirm a request"
+        );
+        assert_eq!(
+            reason(NotAllowed::TheProposerCannotConfirm),
+            "a reschedule is confirmed by the other party, not the one who proposed it"
+        );
+        assert_eq!(
+            reason(NotAllowed::OnlyTheDoctorRecordsTheOutcome),
+            "only the doctor can record the outcome"
+        );
+        assert_eq!(
+            transition(Status::Completed, Action::MarkNoShow).to_string(),
+            "cannot mark as no-show an appointment that is completed"
+        );
+    }
+
+    #[test]
     fn the_patient_cannot_complete() {
         framework()
             .given(vec![requested(), confirmed(Party::Doctor)])
@@ -812,7 +875,7 @@ mod tests {
                 at: during(),
             })
             .then_expect_error(AppointmentError::NotAllowed(
-                "only the doctor can record the outcome",
+                NotAllowed::OnlyTheDoctorRecordsTheOutcome,
             ));
     }
 
@@ -824,7 +887,7 @@ mod tests {
                 by: Party::Doctor,
                 at: during(),
             })
-            .then_expect_error(transition(Status::Pending, "complete"));
+            .then_expect_error(transition(Status::Pending, Action::Complete));
     }
 
     #[test]
@@ -856,6 +919,6 @@ mod tests {
                 by: Party::Doctor,
                 at: during(),
             })
-            .then_expect_error(transition(Status::Completed, "mark as no-show"));
+            .then_expect_error(transition(Status::Completed, Action::MarkNoShow));
     }
 }

@@ -209,8 +209,13 @@ pub enum CallError {
     #[error("this call was already started")]
     AlreadyStarted,
     /// The action does not fit the call's state.
-    #[error("the call is {0}; it cannot be {1}")]
-    InvalidTransition(&'static str, &'static str),
+    #[error("the call is {}; it cannot be {}", status.as_str(), action.as_str())]
+    InvalidTransition {
+        /// Where the call is.
+        status: CallStatus,
+        /// What was asked of it.
+        action: CallAction,
+    },
     /// The caller cannot answer or decline their own call.
     #[error("the caller cannot answer their own call")]
     OwnCall,
@@ -239,6 +244,25 @@ pub fn joinable(
         });
     }
     Ok(())
+}
+
+/// What a callee tried to do to a ringing call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallAction {
+    /// Take it.
+    Answer,
+    /// Decline it.
+    Reject,
+}
+
+impl CallAction {
+    /// The action as a past participle, for messages ("it cannot be answered").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallAction::Answer => "answered",
+            CallAction::Reject => "rejected",
+        }
+    }
 }
 
 /// A call's state.
@@ -313,7 +337,7 @@ impl Decide for Call {
             }]);
         };
         let status = state.status;
-        let invalid = |action| CallError::InvalidTransition(status.as_str(), action);
+        let invalid = |action| CallError::InvalidTransition { status, action };
         match command {
             C::Start { .. } => Err(CallError::AlreadyStarted),
             C::Answer { by, at } | C::Reject { by, at } => {
@@ -325,7 +349,11 @@ impl Decide for Call {
                     return Ok(vec![]);
                 }
                 if status != CallStatus::Ringing {
-                    return Err(invalid(if answer { "answered" } else { "rejected" }));
+                    return Err(invalid(if answer {
+                        CallAction::Answer
+                    } else {
+                        CallAction::Reject
+                    }));
                 }
                 if by == state.caller_id {
                     return Err(CallError::OwnCall);
@@ -607,7 +635,10 @@ mod tests {
                 by: a.patient_id,
                 at: START,
             })
-            .then_expect_error(CallError::InvalidTransition("missed", "answered"));
+            .then_expect_error(CallError::InvalidTransition {
+                status: CallStatus::Missed,
+                action: CallAction::Answer,
+            });
         framework()
             .given(vec![
                 started(&a, a.doctor_id),
@@ -619,6 +650,18 @@ mod tests {
                 at: START,
             })
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_invalid_transition_reads_as_the_api_answers_it() {
+        let error = CallError::InvalidTransition {
+            status: CallStatus::Missed,
+            action: CallAction::Reject,
+        };
+        assert_eq!(
+            error.to_string(),
+            "the call is missed; it cannot be rejected"
+        );
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The audit log over HTTP, `telemed audit export | telemed audit import` into a fresh
-//! database rebuilding identical read models, and the access log of patient-data reads.
+//! database rebuilding identical read models (every projection's tables), and the access log of patient-data reads.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::Duration;
 
+use crate::calls::{CallSetup, SDP};
 use crate::helpers::{
-    TestApp, TestDb, User, expect_problem, expect_status, problem_fields, spawn_app,
+    TestApp, TestDb, User, assert_same_read_models, eventually, expect_problem, expect_status,
+    problem_fields, projections_caught_up, read_models, spawn_app,
 };
+use crate::live::Ws;
 use crate::scheduling::days_ahead;
 
 /// Some of everything: profiles, windows, bookings, confirmations, reschedules, cancellations.
@@ -157,28 +160,50 @@ async fn auditors_page_through_the_whole_history_once_in_order() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
-/// Every read model table as sorted JSON rows, without store coordinates (positions are
-/// issued anew by an import).
-async fn read_models(pool: &PgPool) -> Vec<(String, Vec<Value>)> {
-    let mut models = Vec::new();
-    for table in [
-        "user_profiles",
-        "doctor_profiles",
-        "patient_profiles",
-        "availability_windows",
-        "reservations",
-        "appointments",
-    ] {
-        let rows: Vec<Value> = sqlx::query_scalar(&format!(
-            "SELECT to_jsonb(t) - 'position' FROM {table} t ORDER BY (to_jsonb(t) - 'position')::text"
-        ))
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        assert!(!rows.is_empty(), "{table} is empty");
-        models.push((table.to_string(), rows));
+/// The columns of read models that hold store coordinates, which an import issues anew (a
+/// notification's id is derived from its event's position).
+const STORE_COORDINATES: [&str; 4] = ["position", "xid", "gpos", "notification_id"];
+
+/// A consultation on `s`'s confirmed appointment: messages both ways, a read marker, and a call
+/// answered over the live connection and ended (which also fills the notifications).
+async fn consult(s: &CallSetup) {
+    let path = format!("/api/v1/appointments/{}/messages", s.id);
+    let mut last = Value::Null;
+    for (n, user) in [&s.patient, &s.doctor, &s.patient].into_iter().enumerate() {
+        let body = json!({ "content": format!("message {n}") });
+        last = expect_status(
+            s.app.post(&path, Some(&user.token), &body).await,
+            StatusCode::CREATED,
+        )
+        .await;
     }
-    models
+    let read = s
+        .app
+        .post(
+            &format!("{path}/read"),
+            Some(&s.doctor.token),
+            &json!({ "up_to": last["id"] }),
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let call_id = s.start_call(&s.patient).await;
+    let mut doctor_ws = Ws::connect(&s.now, &s.doctor).await;
+    let ack = doctor_ws
+        .request("call:answer", json!({ "call_id": call_id, "sdp": SDP }))
+        .await;
+    assert!(ack["error"].is_null(), "{ack}");
+    let ended = expect_status(
+        s.now
+            .post(
+                &format!("/api/v1/calls/{call_id}/end"),
+                Some(&s.patient.token),
+                &json!({ "reason": "user_hangup" }),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ended["status"], "ended", "{ended}");
 }
 
 async fn telemed(args: &[&str], url: &str) -> std::process::Output {
@@ -198,8 +223,16 @@ async fn telemed(args: &[&str], url: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn an_export_imports_into_a_fresh_database_with_identical_read_models() {
-    let app = spawn_app().await;
-    busy(&app).await;
+    let s = CallSetup::new(|_| {}).await;
+    let app = &s.app;
+    busy(app).await;
+    consult(&s).await;
+    eventually(
+        "the live read models are caught up",
+        std::time::Duration::from_secs(15),
+        || projections_caught_up(&app.pool),
+    )
+    .await;
     let exported = telemed(&["audit", "export"], &app.db.url).await;
     let text = String::from_utf8(exported.stdout).unwrap();
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
@@ -218,7 +251,15 @@ async fn an_export_imports_into_a_fresh_database_with_identical_read_models() {
         String::from_utf8_lossy(&imported.stdout)
     );
     let pool = fresh.migrated_pool().await;
-    assert_eq!(read_models(&pool).await, read_models(&app.pool).await);
+    let original = read_models(&app.pool, &STORE_COORDINATES).await;
+    for (table, rows) in &original {
+        assert!(
+            !rows.is_empty(),
+            "{table} is empty: the test fills every read model"
+        );
+    }
+    let imported = read_models(&pool, &STORE_COORDINATES).await;
+    assert_same_read_models(&original, &imported, "original (left) and imported (right)");
     let claims = |pool: PgPool| async move {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM patient_time_claims")
             .fetch_one(&pool)
@@ -355,7 +396,15 @@ async fn reads_of_patient_data_by_others_are_in_the_access_log() {
     let tampered = sqlx::query("UPDATE access_log SET outcome = 'allowed'")
         .execute(&app.pool)
         .await;
-    assert!(tampered.is_err(), "the access log must be append-only");
+    let refusal = tampered.expect_err("the access log must be append-only");
+    let refusal = refusal
+        .as_database_error()
+        .expect("refused by the database");
+    assert_eq!(refusal.code().as_deref(), Some("42501"), "{refusal}");
+    assert_eq!(
+        refusal.message(),
+        "the access log is append-only: UPDATE on access_log is not allowed"
+    );
     let exported = telemed(&["audit", "export", "--access-log"], &app.db.url).await;
     let text = String::from_utf8(exported.stdout).unwrap();
     assert_eq!(text.lines().count(), 4);

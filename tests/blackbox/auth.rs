@@ -161,84 +161,150 @@ async fn malformed_bodies_get_problem_json() {
     expect_problem(huge, StatusCode::PAYLOAD_TOO_LARGE).await;
 }
 
-pub fn claims(sub: &str, exp_offset: i64, aud: &str, iss: &str) -> Value {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    json!({ "sub": sub, "role": "admin", "iat": now, "exp": now + exp_offset, "iss": iss, "aud": aud })
+/// The claims of `token` (not verified: the test made it, or the server did).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&json).expect("JSON claims")
 }
 
-pub fn sign(claims: &Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+/// A token with `token`'s claims (a live session's `sid` and all) changed by `change`, signed
+/// with `algorithm` and `secret`.
+pub fn resigned(
+    token: &str,
+    change: impl FnOnce(&mut Value),
+    algorithm: Algorithm,
+    secret: &str,
+) -> String {
+    let mut claims = claims_of(token);
+    change(&mut claims);
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    encode(&Header::new(algorithm), &claims, &key).unwrap()
+}
+
+/// `token` with its claims changed by `change`, signed as the server signs (HS256, the
+/// development secret): valid in every respect but the change.
+pub fn altered(token: &str, change: impl FnOnce(&mut Value)) -> String {
+    resigned(token, change, Algorithm::HS256, DEVELOPMENT_JWT_SECRET)
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Asserts a 401 problem with `detail`, code `unauthenticated` and `WWW-Authenticate: Bearer`.
+pub async fn expect_refused(response: reqwest::Response, detail: &str, what: &str) {
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..]),
+        "{what}"
+    );
+    let problem = expect_problem(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        (problem["code"].as_str(), problem["detail"].as_str()),
+        (Some("unauthenticated"), Some(detail)),
+        "{what}: {problem}"
+    );
 }
 
 #[tokio::test]
-async fn bad_tokens_are_rejected_with_401() {
+async fn each_bad_token_is_refused_with_401_for_its_own_reason() {
     let app = spawn_app().await;
     let patient = app.patient().await;
-    let sub = patient.id.as_str();
+    let real = &patient.token;
+    // The re-signed, unchanged claims are accepted: each case below differs in one respect.
+    let copy = altered(real, |_| {});
+    expect_status(app.get("/api/v1/me", &copy).await, StatusCode::OK).await;
 
-    let expired = sign(
-        &claims(sub, -120, "telemed-api", "telemed"),
-        DEVELOPMENT_JWT_SECRET,
+    let mut payload = claims_of(real);
+    payload["role"] = "admin".into();
+    let forged = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        payload.to_string(),
     );
-    let wrong_audience = sign(
-        &claims(sub, 600, "someone-else", "telemed"),
-        DEVELOPMENT_JWT_SECRET,
-    );
-    let wrong_issuer = sign(
-        &claims(sub, 600, "telemed-api", "evil"),
-        DEVELOPMENT_JWT_SECRET,
-    );
-    let wrong_secret = sign(
-        &claims(sub, 600, "telemed-api", "telemed"),
-        "not-the-server-secret-at-all!!!!",
-    );
-    let mut tampered = patient.token.clone();
-    tampered.pop();
-    tampered.push(if patient.token.ends_with('A') {
-        'B'
-    } else {
-        'A'
-    });
-    let payload = patient.token.split('.').nth(1).unwrap();
+    let parts: Vec<&str> = real.split('.').collect();
+    let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
     // {"alg":"none","typ":"JWT"}
-    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-    // {"alg":"HS512","typ":"JWT"} signed with the right secret: the algorithm is fixed.
-    let other_algorithm = encode(
-        &Header::new(Algorithm::HS512),
-        &claims(sub, 600, "telemed-api", "telemed"),
-        &EncodingKey::from_secret(DEVELOPMENT_JWT_SECRET.as_bytes()),
-    )
-    .unwrap();
-
-    for (what, token) in [
-        ("expired", expired),
-        ("wrong audience", wrong_audience),
-        ("wrong issuer", wrong_issuer),
-        ("wrong secret", wrong_secret),
-        ("tampered", tampered),
-        ("alg none", unsigned),
-        ("HS512", other_algorithm),
-        ("garbage", "not.a.token".to_string()),
-    ] {
-        let response = app.get("/api/v1/me", &token).await;
-        let problem = expect_problem(response, StatusCode::UNAUTHORIZED).await;
-        assert!(
-            problem["detail"].as_str().unwrap().contains("token"),
-            "{what}: {problem}"
-        );
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+    let without_session = altered(real, |c| {
+        c.as_object_mut().unwrap().remove("sid");
+    });
+    let cases = [
+        (
+            "expired",
+            altered(real, |c| c["exp"] = (unix_now() - 120).into()),
+            "the access token has expired",
+        ),
+        (
+            "wrong audience",
+            altered(real, |c| c["aud"] = "someone-else".into()),
+            "the access token is not meant for this API",
+        ),
+        (
+            "wrong issuer",
+            altered(real, |c| c["iss"] = "evil".into()),
+            "the access token was not issued by this service",
+        ),
+        (
+            "issued in the future",
+            altered(real, |c| c["iat"] = (unix_now() + 600).into()),
+            "the access token is issued in the future",
+        ),
+        (
+            "no session",
+            without_session,
+            "the access token lacks a required claim or has one of the wrong type",
+        ),
+        (
+            "wrong secret",
+            resigned(
+                real,
+                |_| {},
+                Algorithm::HS256,
+                "not-the-server-secret-at-all!!!!",
+            ),
+            "the access token's signature is invalid",
+        ),
+        (
+            "claims changed after signing",
+            tampered,
+            "the access token's signature is invalid",
+        ),
+        (
+            "alg none",
+            unsigned,
+            "the access token uses an unaccepted algorithm",
+        ),
+        (
+            // The algorithm is fixed, even with the right secret.
+            "HS512",
+            resigned(real, |_| {}, Algorithm::HS512, DEVELOPMENT_JWT_SECRET),
+            "the access token uses an unaccepted algorithm",
+        ),
+        (
+            "garbage",
+            "not.a.token".to_string(),
+            "the access token is malformed",
+        ),
+    ];
+    for (what, token, detail) in cases {
+        expect_refused(app.get("/api/v1/me", &token).await, detail, what).await;
     }
 
     let no_token = app.client.get(app.url("/api/v1/me")).send().await.unwrap();
-    assert_eq!(
-        no_token.headers().get("www-authenticate").unwrap(),
-        "Bearer"
-    );
-    expect_problem(no_token, StatusCode::UNAUTHORIZED).await;
+    expect_refused(
+        no_token,
+        "an Authorization: Bearer token is required",
+        "no token",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -186,7 +186,7 @@ impl CallSetup {
     }
 }
 
-const SDP: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+pub const SDP: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
 #[tokio::test]
 async fn a_call_rings_connects_through_relayed_signaling_and_ends_in_the_log() {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::helpers::{TestApp, TestDb, User, expect_status, spawn_process};
+use crate::helpers::{
+    TestApp, TestDb, User, assert_same_read_models, expect_status, read_models, spawn_process,
+};
 
 /// What the clients were told before the crash.
 #[derive(Clone, Default)]
@@ -20,38 +21,41 @@ struct Acknowledged {
     messages: BTreeMap<String, String>,
     /// Every client_msg_id sent, answered or not.
     attempted: BTreeSet<String>,
+    /// Answers other than the expected 201 (none is allowed, before the kill or after).
+    unexpected: Vec<String>,
 }
 
-async fn post_message(app: &TestApp, user: &User, appointment: &str, key: &str) -> Option<Value> {
-    let response = app
+/// What became of a request to a server that may be killed meanwhile.
+enum Answer {
+    /// 201 Created, with its body.
+    Created(Value),
+    /// No answer: the connection failed or broke (the server is gone).
+    Gone,
+    /// Any other answer: its status and body.
+    Unexpected(String),
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Answer {
+    let Ok(response) = request.send().await else {
+        return Answer::Gone;
+    };
+    let status = response.status();
+    let Ok(text) = response.text().await else {
+        return Answer::Gone;
+    };
+    match serde_json::from_str(&text) {
+        Ok(body) if status == StatusCode::CREATED => Answer::Created(body),
+        _ => Answer::Unexpected(format!("{status}: {text}")),
+    }
+}
+
+async fn post_message(app: &TestApp, user: &User, appointment: &str, key: &str) -> Answer {
+    let request = app
         .client
         .post(app.url(&format!("/api/v1/appointments/{appointment}/messages")))
         .bearer_auth(&user.token)
-        .json(&json!({ "content": format!("note {key}"), "client_msg_id": key }))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json().await.ok()
-}
-
-/// Every read model table's rows as sorted JSON.
-async fn read_models(pool: &PgPool) -> Vec<(String, Vec<String>)> {
-    let mut models = Vec::new();
-    for projection in telemed_projections::all() {
-        for table in projection.tables() {
-            let rows: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT to_jsonb(t)::text FROM {table} t ORDER BY 1"
-            ))
-            .fetch_all(pool)
-            .await
-            .unwrap();
-            models.push((table.to_string(), rows));
-        }
-    }
-    models
+        .json(&json!({ "content": format!("note {key}"), "client_msg_id": key }));
+    answer(request).await
 }
 
 #[tokio::test]
@@ -94,24 +98,22 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
                     "end": crate::scheduling::rfc3339(start + time::Duration::minutes(15)),
                     "reason": "check-up",
                 });
-                let Ok(response) = app
+                let request = app
                     .client
                     .post(app.url("/api/v1/appointments"))
                     .bearer_auth(&patient.token)
-                    .json(&body)
-                    .send()
-                    .await
-                else {
-                    return;
-                };
-                if response.status() != StatusCode::CREATED {
-                    return;
+                    .json(&body);
+                match answer(request).await {
+                    Answer::Created(body) => {
+                        let id = body["id"].as_str().unwrap().to_string();
+                        progress.send_modify(|a| a.bookings.push(id));
+                    }
+                    Answer::Gone => return,
+                    Answer::Unexpected(what) => {
+                        progress.send_modify(|a| a.unexpected.push(format!("booking: {what}")));
+                        return;
+                    }
                 }
-                let Ok(body) = response.json::<Value>().await else {
-                    return;
-                };
-                let id = body["id"].as_str().unwrap().to_string();
-                progress.send_modify(|a| a.bookings.push(id));
             }
         }));
     }
@@ -124,20 +126,26 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
                 progress.send_modify(|a| {
                     a.attempted.insert(key.clone());
                 });
-                let Some(message) = post_message(&app, &user, &room, &key).await else {
-                    return;
-                };
-                let id = message["id"].as_str().unwrap().to_string();
-                progress.send_modify(|a| {
-                    a.messages.insert(key, id);
-                });
+                match post_message(&app, &user, &room, &key).await {
+                    Answer::Created(message) => {
+                        let id = message["id"].as_str().unwrap().to_string();
+                        progress.send_modify(|a| {
+                            a.messages.insert(key, id);
+                        });
+                    }
+                    Answer::Gone => return,
+                    Answer::Unexpected(what) => {
+                        progress.send_modify(|a| a.unexpected.push(format!("{key}: {what}")));
+                        return;
+                    }
+                }
             }
         }));
     }
 
-    // Kill -9 in the middle of it.
+    // Kill -9 in the middle of it (or as soon as a client is answered unexpectedly).
     watched
-        .wait_for(|a| a.bookings.len() >= 8 && a.messages.len() >= 30)
+        .wait_for(|a| !a.unexpected.is_empty() || (a.bookings.len() >= 8 && a.messages.len() >= 30))
         .await
         .unwrap();
     child.kill().await.unwrap();
@@ -145,6 +153,11 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
         task.await.unwrap();
     }
     let acknowledged = progress.borrow().clone();
+    assert!(
+        acknowledged.unexpected.is_empty(),
+        "{:#?}",
+        acknowledged.unexpected
+    );
 
     // Every acknowledged command's events are in the store.
     let pool = db.migrated_pool().await;
@@ -170,9 +183,11 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
         } else {
             &chatter
         };
-        let message = post_message(&app, user, &room, key)
-            .await
-            .unwrap_or_else(|| panic!("retrying {key} after the restart"));
+        let message = match post_message(&app, user, &room, key).await {
+            Answer::Created(message) => message,
+            Answer::Gone => panic!("retrying {key} after the restart: no answer"),
+            Answer::Unexpected(what) => panic!("retrying {key} after the restart: {what}"),
+        };
         if let Some(first) = acknowledged.messages.get(key) {
             assert_eq!(message["id"].as_str(), Some(first.as_str()), "{key}");
         }
@@ -205,7 +220,7 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
         StatusCode::OK,
     )
     .await;
-    let live = read_models(&pool).await;
+    let live = read_models(&pool, &[]).await;
     let output = tokio::process::Command::new(TestApp::binary())
         .args(["rebuild"])
         .env("DATABASE_URL", &url)
@@ -217,5 +232,6 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(read_models(&pool).await, live);
+    let rebuilt = read_models(&pool, &[]).await;
+    assert_same_read_models(&live, &rebuilt, "live (left) and rebuilt (right)");
 }

@@ -18,9 +18,16 @@ async fn the_event_log_refuses_update_delete_and_truncate() {
             .execute(&app.pool)
             .await
             .expect_err(statement);
-        assert!(
-            error.to_string().contains("append-only"),
-            "{statement}: {error}"
+        let refusal = error.as_database_error().expect("refused by the database");
+        let operation = statement.split_whitespace().next().unwrap();
+        assert_eq!(
+            (refusal.code().as_deref(), refusal.message()),
+            (
+                Some("42501"),
+                format!("the event log is append-only: {operation} on events is not allowed")
+                    .as_str()
+            ),
+            "{statement}"
         );
     }
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")

@@ -8,6 +8,37 @@ use sqlx::PgPool;
 use telemed_api::{Application, Config};
 use uuid::Uuid;
 
+/// Polls `condition` every 20 ms until it holds; how long that took, or `None` after `limit`.
+/// The one poll loop of the suite: prefer [`eventually`], which fails the test.
+pub async fn try_eventually<F, Fut>(limit: Duration, mut condition: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if condition().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `condition` holds and returns how long that took; fails the test, naming
+/// `what`, if it does not within `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    try_eventually(limit, condition)
+        .await
+        .unwrap_or_else(|| panic!("waited {limit:?} in vain until {what}"))
+}
+
 /// A fresh, empty database for one test.
 pub struct TestDb {
     /// Its URL.
@@ -469,6 +500,75 @@ impl TestApp {
         }
         patients
     }
+}
+
+/// Every table of every projection (`telemed_projections::all()`), each as its rows in JSON
+/// without the columns `without` (store coordinates, which an import issues anew), sorted.
+pub async fn read_models(pool: &PgPool, without: &[&str]) -> Vec<(String, Vec<String>)> {
+    let without: Vec<String> = without.iter().map(|c| c.to_string()).collect();
+    let mut models = Vec::new();
+    for projection in telemed_projections::all() {
+        for table in projection.tables() {
+            let rows: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT (to_jsonb(t) - $1::text[])::text FROM {table} t ORDER BY 1"
+            ))
+            .bind(&without)
+            .fetch_all(pool)
+            .await
+            .expect("read a read model");
+            models.push((table.to_string(), rows));
+        }
+    }
+    models
+}
+
+/// Asserts that two [`read_models`] are equal, naming each table that differs and the rows
+/// that are only in one of them.
+pub fn assert_same_read_models(
+    left: &[(String, Vec<String>)],
+    right: &[(String, Vec<String>)],
+    what: &str,
+) {
+    let tables = |models: &[(String, Vec<String>)]| -> Vec<String> {
+        models.iter().map(|(table, _)| table.clone()).collect()
+    };
+    assert_eq!(tables(left), tables(right), "{what}");
+    let mut differences = Vec::new();
+    for ((table, ours), (_, theirs)) in left.iter().zip(right) {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter().filter(|row| !b.contains(row)).cloned().collect()
+        };
+        if ours != theirs {
+            differences.push(format!(
+                "{table}: only left {:#?}\nonly right {:#?}",
+                only(ours, theirs),
+                only(theirs, ours)
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{what}:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// Whether every projection has applied every event in the store.
+pub async fn projections_caught_up(pool: &PgPool) -> bool {
+    let names: Vec<String> = telemed_projections::all()
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    sqlx::query_scalar(
+        "SELECT count(*) = cardinality($1::text[]) FROM projection_checkpoints
+          WHERE name = ANY($1)
+            AND (transaction_id, global_position) >= ALL (
+                SELECT transaction_id, global_position FROM events)",
+    )
+    .bind(&names)
+    .fetch_one(pool)
+    .await
+    .expect("compare the checkpoints with the store")
 }
 
 /// A real `telemed serve` process on `url`'s database (killed when the child is dropped),

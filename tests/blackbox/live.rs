@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::auth::{claims, sign};
+use crate::auth::{altered, unix_now};
 use crate::helpers::{TestApp, TestDb, User, expect_status, spawn_app, spawn_app_on};
 use crate::scheduling::{days_ahead, rfc3339};
 
@@ -227,6 +227,25 @@ pub async fn consultation(app: &TestApp, hour: i64) -> (User, User, String) {
     (doctor, patient, id)
 }
 
+/// The status and problem with which the server refuses a WebSocket upgrade with `token`;
+/// fails the test if the connection is made or fails otherwise.
+pub async fn ws_refusal(app: &TestApp, token: &str) -> (u16, Value) {
+    let request = ws_url(app, token).into_client_request().unwrap();
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            let problem = serde_json::from_slice(body).unwrap_or_else(|e| {
+                panic!(
+                    "token {token:?}: not JSON ({e}): {}",
+                    String::from_utf8_lossy(body)
+                )
+            });
+            (response.status().as_u16(), problem)
+        }
+        other => panic!("token {token:?}: expected a refusal over HTTP, got {other:?}"),
+    }
+}
+
 /// A doctor with a window (08:00–18:00 UTC) five days ahead, and a patient.
 pub async fn clinic(app: &TestApp) -> (User, User, time::OffsetDateTime) {
     let doctor = app.doctor().await;
@@ -245,18 +264,21 @@ pub async fn clinic(app: &TestApp) -> (User, User, time::OffsetDateTime) {
 async fn bad_and_expired_tokens_are_refused_before_the_upgrade() {
     let app = spawn_app().await;
     let patient = app.patient().await;
-    let expired = sign(
-        &claims(&patient.id, -120, "telemed-api", "telemed"),
-        telemed_api::config::DEVELOPMENT_JWT_SECRET,
-    );
-    for token in ["", "garbage", expired.as_str()] {
-        let request = ws_url(&app, token).into_client_request().unwrap();
-        match tokio_tungstenite::connect_async(request).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status().as_u16(), 401, "token {token:?}");
-            }
-            other => panic!("token {token:?}: expected a 401, got {other:?}"),
-        }
+    // Valid in every respect (the patient's live session) but its expiry.
+    let expired = altered(&patient.token, |c| c["exp"] = (unix_now() - 120).into());
+    let wrong_audience = altered(&patient.token, |c| c["aud"] = "someone-else".into());
+    for (token, detail) in [
+        ("", "the access token is malformed"),
+        ("garbage", "the access token is malformed"),
+        (expired.as_str(), "the access token has expired"),
+        (
+            wrong_audience.as_str(),
+            "the access token is not meant for this API",
+        ),
+    ] {
+        let (status, problem) = ws_refusal(&app, token).await;
+        assert_eq!(status, 401, "token {token:?}: {problem}");
+        assert_eq!(problem["detail"], detail, "token {token:?}: {problem}");
     }
     // Without a token at all, and a plain GET that is no upgrade.
     let plain = app.client.get(app.url("/api/v1/ws")).send().await.unwrap();

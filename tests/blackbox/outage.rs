@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, User, expect_status, spawn_process_with};
+use crate::helpers::{TestApp, User, expect_status, spawn_process_with, try_eventually};
 use crate::scheduling::{days_ahead, rfc3339};
 
 /// The longest a request may take to be answered, database down or not: one caught half-way
@@ -460,22 +460,6 @@ async fn store_positions(app: &TestApp, auditor: &User) -> Vec<String> {
     }
 }
 
-/// Polls `condition` every 20 ms until it holds; how long that took, or `None` after `limit`.
-async fn within<F, Fut>(limit: Duration, mut condition: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if condition().await {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
 /// Awaits `what` for at most 30 s.
 async fn patiently<T, E: std::fmt::Debug>(
     what: &str,
@@ -645,7 +629,7 @@ async fn a_database_restart_under_load_answers_503_recovers_and_loses_nothing() 
     cluster.pg_ctl_start().await;
     let back = Instant::now();
     phase_tx.send_replace(Phase::After);
-    let ready = within(RECOVER_WITHIN, || async {
+    let ready = try_eventually(RECOVER_WITHIN, || async {
         let response = client.get(app.url("/readyz")).send().await;
         response.is_ok_and(|r| r.status() == StatusCode::OK)
     })
@@ -740,7 +724,7 @@ async fn a_database_restart_under_load_answers_503_recovers_and_loses_nothing() 
 
     // The live stream got every event in the store, once.
     let expected = store_positions(&app, &auditor).await;
-    let complete = within(Duration::from_secs(15), || {
+    let complete = try_eventually(Duration::from_secs(15), || {
         let received: BTreeSet<String> = received.borrow().iter().cloned().collect();
         let all = expected.iter().all(|p| received.contains(p));
         async move { all }

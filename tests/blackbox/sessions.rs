@@ -4,8 +4,14 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, expect_problem, expect_status, spawn_app, spawn_process};
-use crate::live::Ws;
+use crate::auth::expect_refused;
+use crate::helpers::{
+    PASSWORD, TestApp, eventually, expect_problem, expect_status, spawn_app, spawn_process,
+};
+use crate::live::{Ws, ws_refusal};
+
+/// The `detail` of a 401 for a token of a revoked session.
+const SIGNED_OUT: &str = "the session of this access token has been signed out";
 
 async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
     app.post(
@@ -67,8 +73,9 @@ async fn a_refresh_token_works_once_and_its_reuse_signs_the_session_out() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("already used"),
+    assert_eq!(
+        problem["detail"],
+        "the refresh token was already used, so the session has been signed out; sign in again",
         "{problem}"
     );
     expect_problem(
@@ -140,26 +147,24 @@ async fn sign_out_revokes_every_session_on_every_process_and_closes_their_socket
     // Every token of every session of the user is refused, on both processes; the process
     // that did not handle the sign-out learns of it through PostgreSQL.
     for token in [text(&here, "access_token"), text(&there, "access_token")] {
-        assert_eq!(me_status(&app, &token).await, StatusCode::UNAUTHORIZED);
-        let mut status = me_status(&second, &token).await;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while status != StatusCode::UNAUTHORIZED && tokio::time::Instant::now() < deadline {
-            tokio::task::yield_now().await;
-            status = me_status(&second, &token).await;
-        }
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        expect_refused(app.get("/api/v1/me", &token).await, SIGNED_OUT, "here").await;
+        eventually(
+            "the other process refuses the token",
+            std::time::Duration::from_secs(5),
+            || async { me_status(&second, &token).await == StatusCode::UNAUTHORIZED },
+        )
+        .await;
+        expect_refused(second.get("/api/v1/me", &token).await, SIGNED_OUT, "there").await;
     }
     for token in [text(&here, "refresh_token"), text(&there, "refresh_token")] {
         expect_problem(refresh(&app, &token).await, StatusCode::UNAUTHORIZED).await;
     }
     // A new connection with an old token is refused before the upgrade.
-    let refused = tokio_tungstenite::connect_async(format!(
-        "{}/api/v1/ws?access_token={}",
-        app.address.replacen("http://", "ws://", 1),
-        text(&here, "access_token")
-    ))
-    .await;
-    assert!(refused.is_err());
+    let (status, problem) = ws_refusal(&app, &text(&here, "access_token")).await;
+    assert_eq!(
+        (status, problem["detail"].as_str()),
+        (401, Some(SIGNED_OUT))
+    );
 
     // Others are not affected, and the user can sign in again.
     ws_bystander.expect_usable().await;
@@ -184,8 +189,6 @@ async fn a_process_started_after_a_sign_out_refuses_the_old_tokens() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let (_child, later) = spawn_process(&app.db.url).await;
-    assert_eq!(
-        me_status(&later, &text(&session, "access_token")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    let old = text(&session, "access_token");
+    expect_refused(later.get("/api/v1/me", &old).await, SIGNED_OUT, "later").await;
 }

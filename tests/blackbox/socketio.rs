@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::auth::{altered, unix_now};
 use crate::helpers::{TestApp, expect_status, spawn_app};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -138,16 +139,21 @@ async fn bad_tokens_get_connect_errors() {
     let app = spawn_app().await;
     let mut driver = Driver::start(&app).await;
     let garbage = driver.connect("garbage", Some("not-a-token")).await;
-    assert!(
-        garbage
-            .as_ref()
-            .is_err_and(|m| m.contains("unauthenticated")),
-        "{garbage:?}"
+    assert_eq!(
+        garbage,
+        Err("unauthenticated: the access token is malformed".to_string())
+    );
+    let patient = app.patient().await;
+    let expired = altered(&patient.token, |c| c["exp"] = (unix_now() - 120).into());
+    let expired = driver.connect("expired", Some(&expired)).await;
+    assert_eq!(
+        expired,
+        Err("unauthenticated: the access token has expired".to_string())
     );
     let missing = driver.connect("missing", None).await;
-    assert!(
-        missing.as_ref().is_err_and(|m| m.contains("auth")),
-        "{missing:?}"
+    assert_eq!(
+        missing,
+        Err("unauthenticated: the handshake must carry auth: {token}".to_string())
     );
 }
 

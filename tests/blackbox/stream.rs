@@ -1,5 +1,6 @@
 //! The global stream reader and projection runner: commit-safe order, exactly-once
-//! application across a crash mid-batch, and rebuilds that never show a half-built model.
+//! application across a crash mid-batch, and rebuilds that never show a half-built model (reads
+//! made while a rebuild's transaction is open, observed in `pg_stat_activity`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +18,9 @@ use telemed_projections::stream::read_after;
 use telemed_projections::{Projection, ProjectionError, ProjectionRunner, StoredEvent};
 use tokio::sync::{Notify, watch};
 
-use crate::helpers::{TestApp, TestDb, doctor_profile, expect_status, patient_profile, spawn_app};
+use crate::helpers::{
+    TestApp, TestDb, doctor_profile, eventually, expect_status, patient_profile, spawn_app,
+};
 
 const SEEN: &str = "CREATE TABLE seen (
     n bigserial, aggregate_type text, aggregate_id text, sequence bigint, xid text, pos bigint,
@@ -278,58 +281,94 @@ async fn populate(app: &TestApp) {
     }
 }
 
+/// The pid of the backend running `DELETE FROM patient_profiles` while waiting on a lock
+/// that `holder` holds, if there is one.
+async fn blocked_rebuild(pool: &PgPool, holder: i32) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND $1 = ANY (pg_blocking_pids(pid))
+            AND query = 'DELETE FROM patient_profiles'",
+    )
+    .bind(holder)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn telemed_rebuild_reproduces_the_live_read_models_while_serving() {
     let app = spawn_app().await;
     populate(&app).await;
     let viewer = app.patient().await;
     let live = read_models(&app.pool).await;
-    assert_eq!(live["doctor_profiles"].as_array().unwrap().len(), 5);
+    let doctors = live["doctor_profiles"].as_array().unwrap();
+    assert_eq!(doctors.len(), 5);
+    let doctor = format!(
+        "/api/v1/doctors/{}",
+        doctors[0]["doctor_id"].as_str().unwrap()
+    );
 
-    // While the rebuild runs, clients keep reading complete models.
-    let (stop, mut stopped) = watch::channel(false);
-    let reader = {
-        let client = app.client.clone();
-        let url = app.url("/api/v1/doctors");
-        let token = viewer.token.clone();
-        tokio::spawn(async move {
-            let mut counts = Vec::new();
-            loop {
-                let body: serde_json::Value = client
-                    .get(&url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                counts.push(body["doctors"].as_array().unwrap().len());
-                if *stopped.borrow_and_update() {
-                    return counts;
-                }
-            }
-        })
-    };
-    let output = tokio::process::Command::new(TestApp::binary())
-        .arg("rebuild")
-        .env("DATABASE_URL", &app.db.url)
-        .output()
+    // Hold one row of the profiles projection's last table: the rebuild empties its tables in
+    // order inside one transaction, so it stops there with user and doctor profiles deleted
+    // and uncommitted, its transaction open.
+    let mut holder = app.pool.begin().await.unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *holder)
         .await
         .unwrap();
-    stop.send(true).unwrap();
-    let counts = reader.await.unwrap();
+    sqlx::query("SELECT 1 FROM patient_profiles LIMIT 1 FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let rebuild = tokio::process::Command::new(TestApp::binary())
+        .arg("rebuild")
+        .env("DATABASE_URL", &app.db.url)
+        .kill_on_drop(true)
+        .output();
+    let rebuild = tokio::spawn(rebuild);
+    eventually(
+        "the rebuild waits on the held row",
+        Duration::from_secs(30),
+        || async { blocked_rebuild(&app.pool, holder_pid).await.is_some() },
+    )
+    .await;
+    let rebuilder = blocked_rebuild(&app.pool, holder_pid).await.unwrap();
+    let emptied: Vec<String> = sqlx::query_scalar(
+        "SELECT relation::regclass::text FROM pg_locks
+          WHERE pid = $1 AND mode = 'RowExclusiveLock' AND granted
+            AND relation IN ('user_profiles'::regclass, 'doctor_profiles'::regclass)
+          ORDER BY 1",
+    )
+    .bind(rebuilder)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(emptied, ["doctor_profiles", "user_profiles"]);
+
+    // Meanwhile clients read the complete models the rebuild's transaction has deleted.
+    for _ in 0..5 {
+        let listed = expect_status(
+            app.get("/api/v1/doctors", &viewer.token).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(listed["doctors"].as_array().unwrap().len(), 5, "{listed}");
+        expect_status(app.get(&doctor, &viewer.token).await, StatusCode::OK).await;
+    }
+    // ...all of them while that transaction was open.
+    assert_eq!(
+        blocked_rebuild(&app.pool, holder_pid).await,
+        Some(rebuilder)
+    );
+    holder.rollback().await.unwrap();
+
+    let output = rebuild.await.unwrap().unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("rebuilt profiles: "));
-    assert!(
-        !counts.is_empty() && counts.iter().all(|c| *c == 5),
-        "{counts:?}"
-    );
-
     assert_eq!(read_models(&app.pool).await, live);
     // And the service goes on projecting new events after the rebuild.
     let late = app.register("doctor", "Dr. Late", "UTC").await;

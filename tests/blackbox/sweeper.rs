@@ -9,7 +9,7 @@ use telemed_domain::{AppointmentId, DayId, ReservationId, UserId};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{expect_status, spawn_app};
+use crate::helpers::{eventually, expect_status, spawn_app};
 
 #[tokio::test]
 async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookable_again() {
@@ -74,21 +74,12 @@ async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookab
 
     // The sweeper reads the read model: wait until the orphan is projected, then sweep with a
     // zero timeout instead of waiting two minutes.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let projected: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        if projected == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the orphan was never projected"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the orphan is projected",
+        std::time::Duration::from_secs(10),
+        || async { app.rows_in("reservations").await == 1 },
+    )
+    .await;
     let swept = telemed_api::sweeper::sweep(&app.pool, &scheduling, Duration::ZERO)
         .await
         .unwrap();
