@@ -34,4 +34,5 @@ mod sweeper;
 mod timezones;
 mod unread;
 mod waiting_room;
+mod web_app;
 mod web_serving;
