@@ -489,12 +489,15 @@ fn date_range(
 
 /// Query of a doctor's windows.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WindowQuery {
     /// RFC 3339 instant or `YYYY-MM-DD` in the doctor's zone (default: now).
+    #[param(value_type = Option<fields::InstantOrDate>, inline)]
     from: Option<String>,
     /// RFC 3339 instant or `YYYY-MM-DD` in the doctor's zone, exclusive (default: 28 days after
     /// `from`; at most 62 days).
+    #[param(value_type = Option<fields::InstantOrDate>, inline)]
     to: Option<String>,
 }
 

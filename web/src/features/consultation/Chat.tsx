@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { api, must, type Schemas } from "@/shared/api/client";
 import { toProblem, type ProblemError } from "@/shared/api/problem";
 import { live } from "@/shared/live/live";
-import { useLiveEvent } from "@/shared/live/hooks";
+import { useLiveEvent, useLiveStatus } from "@/shared/live/hooks";
 import { ErrorState, Loading } from "@/shared/ui/states";
 import { formatDay, formatInstant, localDate, localTime } from "@/shared/time/zone";
 import {
@@ -82,6 +82,19 @@ export function Chat({ appointmentId, me, other, zone, closedByStatus }: { appoi
     }
   };
   useEffect(() => void load(), [appointmentId]);
+
+  // After a reconnection, the newest page again: `resume` replays what was missed, and this
+  // also covers a resume the server could not serve. Merging by id keeps each message once.
+  const status = useLiveStatus();
+  const wasConnected = useRef(status === "connected");
+  useEffect(() => {
+    if (status === "connected" && !wasConnected.current && loaded) {
+      void fetchPage(appointmentId)
+        .then((page) => setMessages((old) => mergeMessages(page.messages, old)))
+        .catch(() => undefined);
+    }
+    wasConnected.current = status === "connected";
+  }, [status]);
 
   const loadEarlier = async () => {
     if (!nextBefore) return;

@@ -77,14 +77,21 @@ class Live {
 
   private async onConnect() {
     this.setStatus("connected");
-    const after = this.resume.after;
-    if (!after) return;
-    this.resume.startResume();
-    try {
-      await this.request("resume", { after }, 30_000);
-      this.resume.finishResume();
-    } catch {
-      this.resume.abortResume();
+    const socket = this.socket;
+    // A refused resume (e.g. a restarted server whose live feed is still catching up) is tried
+    // again, with a growing pause, for as long as this connection lasts.
+    for (let attempt = 0; socket && socket === this.socket && socket.connected; attempt++) {
+      const after = this.resume.after;
+      if (!after) return;
+      this.resume.startResume();
+      try {
+        await this.request("resume", { after }, 30_000);
+        this.resume.finishResume();
+        return;
+      } catch {
+        this.resume.abortResume();
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 8_000)));
+      }
     }
   }
 
