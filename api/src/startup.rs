@@ -113,9 +113,12 @@ impl Application {
             )),
             bus: Bus::start(pool.clone(), hub.clone(), jwt, stop_background.subscribe()),
             hub,
+            idempotency: Arc::new(crate::idempotency::Keys::new(
+                pool.clone(),
+                config.max_db_connections,
+            )),
             pool,
             rate_limits,
-            abandoned_keys: Arc::default(),
             channels,
         };
         if crate::web::is_built(&config.web_dir) {

@@ -47,8 +47,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Sign-in sessions (refresh tokens).
     pub sessions: Arc<crate::auth::sessions::Sessions>,
-    /// Idempotency keys this process could not forget.
-    pub abandoned_keys: Arc<crate::idempotency::Abandoned>,
+    /// Idempotency keys of requests in progress.
+    pub idempotency: Arc<crate::idempotency::Keys>,
     /// Notification channels (for the Web Push key).
     pub channels: Arc<crate::notify::Channels>,
 }

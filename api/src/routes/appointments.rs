@@ -263,17 +263,10 @@ async fn book(
         return Ok((StatusCode::CREATED, view).into_response());
     };
     let fingerprint = serde_json::to_string(&body).map_err(ApiError::internal)?;
-    if let Begin::Replay(status, body) = idempotency::begin(
-        &state.pool,
-        &state.abandoned_keys,
-        user.id,
-        &key,
-        &fingerprint,
-    )
-    .await?
-    {
-        return Ok(replay(status, body));
-    }
+    let claim = match state.idempotency.begin(user.id, &key, &fingerprint).await? {
+        Begin::Replay(status, body) => return Ok(replay(status, body)),
+        Begin::Fresh(claim) => claim,
+    };
     let outcome = book_once(&state, &user, body, keyed_appointment_id(user.id, &key)).await;
     let (status, json) = match &outcome {
         Ok(Json(view)) => (
@@ -283,10 +276,9 @@ async fn book(
         Err(error) => problem_response(error),
     };
     if status.is_server_error() {
-        idempotency::abandon(&state.pool, &state.abandoned_keys, user.id, &key).await;
+        claim.abandon().await;
     } else {
-        let abandoned = &state.abandoned_keys;
-        idempotency::finish(&state.pool, abandoned, user.id, &key, status, &json).await?;
+        claim.finish(status, &json).await?;
     }
     outcome.map(|view| (StatusCode::CREATED, view).into_response())
 }
