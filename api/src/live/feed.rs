@@ -17,13 +17,13 @@ use telemed_domain::{
     AppointmentId, DayId, MessageId, Position, UserId, appointment, availability, call,
     conversation,
 };
-use telemed_projections::Progress;
 use telemed_projections::appointments::{AppointmentView, appointments_by_ids};
 use telemed_projections::calls::{CallView, calls_by_ids};
 use telemed_projections::conversations::MessageView;
 use telemed_projections::event::StoredEvent;
 use telemed_projections::notifications::{self, NotificationRow};
 use telemed_projections::stream::read_after;
+use telemed_projections::{Progress, Settled};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -117,7 +117,7 @@ async fn step(
     let Some(last) = events.last().map(|e| e.position) else {
         return Ok(None);
     };
-    if !progress.wait_for(last, PROJECTION_WAIT).await {
+    if progress.wait_for(last, PROJECTION_WAIT).await != Settled::Reached {
         tracing::warn!(%last, "read models lag; publishing live events without waiting longer");
     }
     let deliveries = deliveries(pool, &events).await?;

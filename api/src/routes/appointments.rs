@@ -223,7 +223,7 @@ async fn settled(
     id: AppointmentId,
     position: telemed_domain::Position,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    state.settle(position).await;
+    state.settle(position).await?;
     read::appointment(&state.pool, id)
         .await?
         .map(Json)
@@ -340,7 +340,7 @@ async fn book_once(
     };
     let id = booking.appointment_id;
     let position = state.scheduling.book(booking, &user.context()).await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     if let Some(view) = read::appointment(&state.pool, id).await? {
         // The read model keeps microseconds.
         let micros = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1000;

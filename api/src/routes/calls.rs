@@ -87,7 +87,7 @@ async fn start_call(
 ) -> Result<(StatusCode, Json<CallStarted>), ApiError> {
     participant(&state, &user, id).await?;
     let started = state.calls.start(id, user.id, &user.context()).await?;
-    state.settle(started.position).await;
+    state.settle(started.position).await?;
     Ok((
         StatusCode::CREATED,
         Json(CallStarted {
@@ -152,7 +152,7 @@ async fn end_call(
         .calls
         .end(call_id, user.id, reason, &user.context())
         .await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     call(&state.pool, call_id)
         .await?
         .map(Json)
