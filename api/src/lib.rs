@@ -20,6 +20,7 @@
 //! - [`notify`]: the notification dispatcher and its channels (e-mail, Web Push, SMS).
 //! - [`web`]: the single-page web app served at `/`, with its caching and security headers.
 //! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
+//! - [`outage`]: answers 503 promptly when the database is unreachable.
 
 pub mod access_log;
 pub mod audit;
@@ -32,6 +33,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod live;
 pub mod notify;
+pub mod outage;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

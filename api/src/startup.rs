@@ -125,9 +125,12 @@ impl Application {
             bus,
             waiting,
             hub,
+            idempotency: Arc::new(crate::idempotency::Keys::new(
+                pool.clone(),
+                config.max_db_connections,
+            )),
             pool,
             rate_limits,
-            abandoned_keys: Arc::default(),
             channels,
         };
         if crate::web::is_built(&config.web_dir) {

@@ -7,10 +7,11 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 use telemed_commands::{Accounts, Calls, Chat, Profiles, Scheduling};
 use telemed_domain::Position;
-use telemed_projections::Progress;
+use telemed_projections::{Progress, Settled};
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::IceConfig;
+use crate::error::ApiError;
 use crate::live::Hub;
 use crate::live::bus::Bus;
 
@@ -49,8 +50,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Sign-in sessions (refresh tokens).
     pub sessions: Arc<crate::auth::sessions::Sessions>,
-    /// Idempotency keys this process could not forget.
-    pub abandoned_keys: Arc<crate::idempotency::Abandoned>,
+    /// Idempotency keys of requests in progress.
+    pub idempotency: Arc<crate::idempotency::Keys>,
     /// Notification channels (for the Web Push key).
     pub channels: Arc<crate::notify::Channels>,
 }
@@ -66,14 +67,24 @@ pub struct SettleTimeout(pub Duration);
 impl AppState {
     /// Waits (bounded) until every projection has applied `position`, so that the response and
     /// the client's next read show the command's effect. On timeout, logs and goes on: the
-    /// command did succeed; only the read model lags.
-    pub async fn settle(&self, position: Position) {
-        if !self
+    /// command did succeed; only the read model lags. When the projections cannot reach the
+    /// database the wait ends at once with a 503 (they cannot move until it is back): the
+    /// command was recorded, and a retry of a keyed booking or of a message with its
+    /// `client_msg_id` answers with it.
+    pub async fn settle(&self, position: Position) -> Result<(), ApiError> {
+        match self
             .progress
             .wait_for(position, self.settle_timeout.0)
             .await
         {
-            tracing::warn!(%position, timeout = ?self.settle_timeout.0, "read models did not catch up in time");
+            Settled::Reached => Ok(()),
+            Settled::TimedOut => {
+                tracing::warn!(%position, timeout = ?self.settle_timeout.0, "read models did not catch up in time");
+                Ok(())
+            }
+            Settled::Unreachable => Err(ApiError::Unavailable(Some(
+                "the read models cannot reach the database".into(),
+            ))),
         }
     }
 }

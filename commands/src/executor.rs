@@ -137,10 +137,11 @@ impl Executor {
 }
 
 impl Executor {
-    /// The aggregate's current position, read after a command that emitted nothing. A failure
-    /// to read it must not turn a successful command into an error: after a few tries it
-    /// answers [`Position::START`], and the caller only loses read-your-writes.
-    async fn position_after_commit(&self, aggregate_type: &str, id: &str) -> Position {
+    /// The aggregate's current position, read after a command that emitted nothing (or found
+    /// its effect recorded by an earlier attempt). A failure to read it must not turn a
+    /// successful command into an error: after a few tries it answers [`Position::START`],
+    /// and the caller only loses read-your-writes.
+    pub(crate) async fn position_after_commit(&self, aggregate_type: &str, id: &str) -> Position {
         for attempt in 1..=3u64 {
             match last_position(&self.pool, aggregate_type, id).await {
                 Ok(position) => return position.unwrap_or_default(),

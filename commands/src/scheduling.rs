@@ -441,9 +441,13 @@ impl Scheduling {
                 match error {
                     // The caller chose the id of a booking recorded before: this is a retry of
                     // it (its claim and reservation may overlap our own; ours are released).
+                    // Its answer waits for read models that show that booking.
                     CommandError::Rejected(SchedulingError::Appointment(
                         AppointmentError::AlreadyRequested,
-                    )) => Ok(Position::START),
+                    )) => Ok(self
+                        .executor
+                        .position_after_commit(APPOINTMENT_TYPE, &id.to_string())
+                        .await),
                     error => Err(error),
                 }
             }

@@ -33,7 +33,7 @@ pub mod stream;
 pub mod wakeup;
 
 pub use event::StoredEvent;
-pub use runner::{Progress, Projection, ProjectionError, ProjectionRunner};
+pub use runner::{Progress, Projection, ProjectionError, ProjectionRunner, Settled};
 
 use std::sync::Arc;
 

@@ -7,6 +7,11 @@
 //! gives each projection the events past its own checkpoint and moves the checkpoints. A crash
 //! mid-batch rolls the whole batch back. One read and one transaction per batch for the whole
 //! group keeps the per-command overhead on the database low.
+//!
+//! The runner works on a connection of its own, outside the pool: requests never keep it
+//! waiting for one, and when that connection breaks and no new one can be opened, the database
+//! is unreachable, which [`Progress`] reports at once (a pool would retry refused connections
+//! until its acquire timeout, and time out as well when it is merely busy).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Row};
 use telemed_domain::Position;
 use tokio::sync::watch;
 
@@ -86,10 +91,10 @@ const SAVE_CHECKPOINTS: &str = "UPDATE projection_checkpoints
 const NOTIFY: &str = "SELECT pg_notify('telemed_events', '')";
 
 /// Creates the checkpoint row of `name` if missing.
-pub async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+pub async fn ensure_checkpoint(conn: impl PgExecutor<'_>, name: &str) -> Result<(), sqlx::Error> {
     sqlx::query(ENSURE_CHECKPOINT)
         .bind(name)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -146,11 +151,25 @@ pub async fn save_checkpoint(
     Ok(())
 }
 
-/// How far each projection of this process has got; used for read-your-writes and readiness.
+/// How far each projection of this process has got, and whether the runner can reach the
+/// database; used for read-your-writes and readiness.
 #[derive(Clone)]
 pub struct Progress {
     positions: Arc<HashMap<&'static str, watch::Sender<Position>>>,
     stalled: Arc<HashMap<&'static str, AtomicBool>>,
+    /// Whether the runner's last contact with the database succeeded.
+    reachable: Arc<watch::Sender<bool>>,
+}
+
+/// How a wait for the read models ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Every projection has applied the position.
+    Reached,
+    /// The time allowed ran out first.
+    TimedOut,
+    /// The runner cannot reach the database, so the projections cannot move.
+    Unreachable,
 }
 
 impl Progress {
@@ -163,6 +182,29 @@ impl Progress {
                     .collect(),
             ),
             stalled: Arc::new(names.iter().map(|n| (*n, AtomicBool::new(false))).collect()),
+            reachable: Arc::new(watch::Sender::new(true)),
+        }
+    }
+
+    fn set_reachable(&self, reachable: bool) {
+        self.reachable.send_if_modified(|current| {
+            let changed = *current != reachable;
+            *current = reachable;
+            changed
+        });
+    }
+
+    /// Whether the runner's last contact with the database succeeded.
+    pub fn database_reachable(&self) -> bool {
+        *self.reachable.borrow()
+    }
+
+    /// Resolves as soon as the runner reports that it cannot reach the database (at once if
+    /// that is so now).
+    pub async fn database_unreachable(&self) {
+        let mut reachable = self.reachable.subscribe();
+        if reachable.wait_for(|reachable| !*reachable).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -193,19 +235,24 @@ impl Progress {
             .collect()
     }
 
-    /// Waits until every projection has applied `position`, at most `timeout`. Returns
-    /// whether they got there.
-    pub async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
+    /// Waits until every projection has applied `position`, at most `timeout`, and no longer
+    /// than the runner can reach the database.
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Settled {
         let all = async {
             for sender in self.positions.values() {
                 let mut receiver = sender.subscribe();
                 if receiver.wait_for(|p| *p >= position).await.is_err() {
-                    return false;
+                    return Settled::TimedOut;
                 }
             }
-            true
+            Settled::Reached
         };
-        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+        tokio::select! {
+            biased;
+            settled = all => settled,
+            () = self.database_unreachable() => Settled::Unreachable,
+            () = tokio::time::sleep(timeout) => Settled::TimedOut,
+        }
     }
 }
 
@@ -266,6 +313,17 @@ impl ProjectionRunner {
     }
 }
 
+/// Why a step of the runner failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The runner's connection could not be opened.
+    #[error("cannot connect: {0}")]
+    Connect(sqlx::Error),
+    /// The step itself failed.
+    #[error(transparent)]
+    Step(ProjectionError),
+}
+
 async fn run(
     pool: PgPool,
     projections: Vec<Arc<dyn Projection>>,
@@ -274,27 +332,47 @@ async fn run(
     mut wakeups: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut connection: Option<PgConnection> = None;
     let mut known: Option<Vec<Position>> = None;
     let mut failures: u32 = 0;
     while !*shutdown.borrow() {
         wakeups.borrow_and_update();
-        let outcome = step(&pool, &projections, &config, &progress, &mut known).await;
+        let outcome = match connected(&pool, &mut connection).await {
+            Ok(conn) => step(conn, &projections, &config, &progress, &mut known)
+                .await
+                .map_err(Failure::Step),
+            Err(error) => Err(Failure::Connect(error)),
+        };
         let pause = match outcome {
-            Ok(Step::Applied) => {
+            Ok(done) => {
                 failures = 0;
                 progress.set_all_stalled(false);
-                continue;
+                progress.set_reachable(true);
+                match done {
+                    Step::Applied => continue,
+                    Step::CaughtUp => config.poll_interval,
+                }
             }
-            Ok(Step::CaughtUp) => {
-                failures = 0;
-                progress.set_all_stalled(false);
-                config.poll_interval
-            }
-            Err(error) => {
+            Err(failure) => {
                 known = None;
                 failures = failures.saturating_add(1);
                 progress.set_all_stalled(true);
-                tracing::error!(%error, failures, "projection step failed; retrying");
+                tracing::error!(error = %failure, failures, "projection step failed; retrying");
+                match failure {
+                    // Only when no connection can be opened is the database unreachable.
+                    Failure::Connect(cause) if cannot_reach(&cause) => {
+                        progress.set_reachable(false);
+                    }
+                    Failure::Connect(_) | Failure::Step(ProjectionError::Payload { .. }) => {}
+                    // A session ended (or left in an unknown state): a new connection, at
+                    // once the first time, as the database may have ended only this session.
+                    Failure::Step(ProjectionError::Database(_)) => {
+                        connection = None;
+                        if failures == 1 {
+                            continue;
+                        }
+                    }
+                }
                 Duration::from_millis(100 * u64::from(failures.min(10)))
             }
         };
@@ -306,16 +384,48 @@ async fn run(
     }
 }
 
+/// How long the runner waits to open its connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The runner's own connection, opened with the pool's settings if it has none.
+async fn connected<'c>(
+    pool: &PgPool,
+    connection: &'c mut Option<PgConnection>,
+) -> Result<&'c mut PgConnection, sqlx::Error> {
+    if connection.is_none() {
+        let options = pool.connect_options();
+        // A timeout is no proof of an outage (the machine may only be slow): PoolTimedOut,
+        // which [`cannot_reach`] does not count for the runner's own connection.
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        *connection = Some(opened);
+    }
+    Ok(connection.as_mut().expect("opened above"))
+}
+
+/// Whether a failure to connect says the database cannot be reached: refused, reset, or
+/// "shutting down" / "starting up" (rather than, say, too many clients or slowness).
+fn cannot_reach(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
+    }
+}
+
 /// The checkpoints of `projections`, creating missing rows.
 async fn load_all(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     projections: &[Arc<dyn Projection>],
     progress: &Progress,
 ) -> Result<Vec<Position>, sqlx::Error> {
     let mut checkpoints = Vec::with_capacity(projections.len());
     for projection in projections {
-        ensure_checkpoint(pool, projection.name()).await?;
-        let checkpoint = load_checkpoint(pool, projection.name()).await?;
+        ensure_checkpoint(&mut *conn, projection.name()).await?;
+        let checkpoint = load_checkpoint(&mut *conn, projection.name()).await?;
         progress.advance(projection.name(), checkpoint);
         checkpoints.push(checkpoint);
     }
@@ -323,7 +433,7 @@ async fn load_all(
 }
 
 async fn step(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     projections: &[Arc<dyn Projection>],
     config: &RunnerConfig,
     progress: &Progress,
@@ -331,20 +441,20 @@ async fn step(
 ) -> Result<Step, ProjectionError> {
     let checkpoints = match known.take() {
         Some(checkpoints) => checkpoints,
-        None => load_all(pool, projections, progress).await?,
+        None => load_all(conn, projections, progress).await?,
     };
     let Some(from) = checkpoints.iter().min().copied() else {
         return Ok(Step::CaughtUp);
     };
     // Read outside the transaction: once it holds an xid, that xid would hold back the
     // commit-safe horizon of its own read.
-    let events = read_after(pool, from, config.batch_size).await?;
+    let events = read_after(&mut *conn, from, config.batch_size).await?;
     let Some(last) = events.last().map(|e| e.position) else {
         *known = Some(checkpoints);
         return Ok(Step::CaughtUp);
     };
     let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     // Read models are derived from the log: a batch lost to a crash before its commit reached
     // the disk is simply applied again from the checkpoint, which is in the same transaction.
     // So the batch need not wait for the WAL flush (events themselves are committed durably).
@@ -381,4 +491,61 @@ async fn step(
     }
     *known = Some(moved);
     Ok(Step::Applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LATER: Position = Position {
+        transaction_id: 10,
+        global_position: 10,
+    };
+
+    #[tokio::test]
+    async fn a_wait_ends_as_soon_as_the_database_is_reported_unreachable() {
+        let progress = Progress::new(&["a", "b"]);
+        let waiting = tokio::spawn({
+            let progress = progress.clone();
+            async move { progress.wait_for(LATER, Duration::from_secs(60)).await }
+        });
+        progress.advance("a", LATER);
+        progress.set_reachable(false);
+        let settled = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(settled.unwrap().unwrap(), Settled::Unreachable);
+        // While it is unreachable, a new wait ends at once too.
+        let again = progress.wait_for(LATER, Duration::from_secs(60)).await;
+        assert_eq!(again, Settled::Unreachable);
+    }
+
+    #[tokio::test]
+    async fn a_position_already_applied_is_reached_even_when_the_database_is_unreachable() {
+        let progress = Progress::new(&["a"]);
+        progress.advance("a", LATER);
+        progress.set_reachable(false);
+        assert_eq!(
+            progress.wait_for(LATER, Duration::from_secs(60)).await,
+            Settled::Reached
+        );
+        progress.set_reachable(true);
+        assert!(progress.database_reachable());
+    }
+
+    #[tokio::test]
+    async fn a_wait_times_out_while_the_database_is_reachable() {
+        let progress = Progress::new(&["a"]);
+        assert_eq!(
+            progress.wait_for(LATER, Duration::from_millis(20)).await,
+            Settled::TimedOut
+        );
+    }
+
+    #[test]
+    fn refused_connections_are_unreachable_and_timeouts_or_refused_statements_are_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(cannot_reach(&sqlx::Error::Io(refused)));
+        assert!(!cannot_reach(&sqlx::Error::PoolTimedOut));
+        assert!(!cannot_reach(&sqlx::Error::RowNotFound));
+        assert!(!cannot_reach(&sqlx::Error::ColumnNotFound("x".into())));
+    }
 }

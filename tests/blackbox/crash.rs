@@ -1,16 +1,20 @@
 //! Crash survival: `kill -9` the server under load (bookings and chat); after a restart every
 //! acknowledged command's events are in the store, clients retrying with their keys create no
-//! duplicates, and every read model equals a full rebuild.
+//! duplicates, and every read model equals a full rebuild. Keyed bookings in flight at the
+//! kill are taken over by their first retry, on the new process, without a wait.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::helpers::{
-    TestApp, TestDb, User, assert_same_read_models, expect_status, read_models, spawn_process,
+    TestApp, TestDb, User, assert_same_read_models, eventually, expect_status, hold_read_models,
+    keys_in_progress, read_models, spawn_process, spawn_process_with,
 };
 
 /// What the clients were told before the crash.
@@ -234,4 +238,132 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
     );
     let rebuilt = read_models(&pool, &[]).await;
     assert_same_read_models(&live, &rebuilt, "live (left) and rebuilt (right)");
+}
+
+/// A keyed booking request as a patient's app sends it (and resends it after a failure).
+fn keyed_booking(
+    app: &TestApp,
+    patient: &User,
+    doctor_id: &str,
+    start: time::OffsetDateTime,
+) -> reqwest::RequestBuilder {
+    let body = json!({
+        "doctor_id": doctor_id,
+        "start": crate::scheduling::rfc3339(start),
+        "end": crate::scheduling::rfc3339(start + time::Duration::minutes(15)),
+        "reason": "check-up",
+    });
+    app.client
+        .post(app.url("/api/v1/appointments"))
+        .bearer_auth(&patient.token)
+        .header("Idempotency-Key", format!("booking-of-{}", patient.id))
+        .json(&body)
+}
+
+/// Appointments recorded in the store.
+async fn appointments_recorded(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT aggregate_id) FROM events WHERE aggregate_type = 'appointment'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn keyed_bookings_in_flight_at_a_kill_are_taken_over_by_their_first_retry() {
+    const RECORDED: usize = 4;
+    const UNRECORDED: usize = 2;
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    // Answers wait for the read models as long as the test holds them back.
+    let env = [
+        ("TELEMED_READ_YOUR_WRITES_TIMEOUT_MS", "120000"),
+        ("TELEMED_DB_MAX_CONNECTIONS", "16"),
+    ];
+    let (mut child, app) = spawn_process_with(&url, &env).await;
+    let (doctor, _, day) = crate::live::clinic(&app).await;
+    let patients = app.patients(RECORDED + UNRECORDED, 6).await;
+    let start_of =
+        |n: usize| day + time::Duration::hours(8) + time::Duration::minutes(15 * n as i64);
+
+    // Bookings recorded, whose answers wait for the (held back) read models ...
+    let hold = hold_read_models(&app.pool).await;
+    let mut unanswered = Vec::new();
+    for (n, patient) in patients.iter().take(RECORDED).enumerate() {
+        unanswered.push(tokio::spawn(
+            keyed_booking(&app, patient, &doctor.id, start_of(n)).send(),
+        ));
+    }
+    eventually(
+        "the first bookings to be recorded",
+        Duration::from_secs(30),
+        || async {
+            appointments_recorded(&app.pool).await == RECORDED as i64
+                && keys_in_progress(&app.pool).await == RECORDED as i64
+        },
+    )
+    .await;
+    // ... and bookings whose keys are registered but which cannot record their claims yet.
+    let mut claims = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE patient_time_claims IN SHARE MODE")
+        .execute(&mut *claims)
+        .await
+        .unwrap();
+    for (n, patient) in patients.iter().enumerate().skip(RECORDED) {
+        unanswered.push(tokio::spawn(
+            keyed_booking(&app, patient, &doctor.id, start_of(n)).send(),
+        ));
+    }
+    eventually(
+        "the other keys to be registered",
+        Duration::from_secs(30),
+        || async { keys_in_progress(&app.pool).await == (RECORDED + UNRECORDED) as i64 },
+    )
+    .await;
+    assert_eq!(appointments_recorded(&app.pool).await, RECORDED as i64);
+
+    // kill -9: none of them is answered.
+    child.kill().await.unwrap();
+    for request in unanswered {
+        assert!(request.await.unwrap().is_err(), "answered despite the kill");
+    }
+    claims.rollback().await.unwrap();
+    hold.rollback().await.unwrap();
+
+    // After a restart each retry is answered at once: the booking it made, or made now.
+    let (_child, app) = spawn_process(&url).await;
+    for (n, patient) in patients.iter().enumerate() {
+        let sent = std::time::Instant::now();
+        let retry = keyed_booking(&app, patient, &doctor.id, start_of(n))
+            .send()
+            .await
+            .unwrap();
+        let retry = expect_status(retry, StatusCode::CREATED).await;
+        println!("retry {n} answered 201 after {:?}", sent.elapsed());
+        // Nothing booked twice: the patient has this one appointment.
+        let listed = expect_status(
+            app.get("/api/v1/appointments", &patient.token).await,
+            StatusCode::OK,
+        )
+        .await;
+        let ids: Vec<&Value> = listed["appointments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["id"])
+            .collect();
+        assert_eq!(ids, [&retry["id"]], "patient {n}");
+        // Its key now replays that answer.
+        let again = keyed_booking(&app, patient, &doctor.id, start_of(n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(expect_status(again, StatusCode::CREATED).await, retry);
+    }
+    assert_eq!(
+        appointments_recorded(&app.pool).await,
+        (RECORDED + UNRECORDED) as i64
+    );
+    assert_eq!(keys_in_progress(&app.pool).await, 0);
 }

@@ -621,3 +621,22 @@ pub async fn spawn_process_with(
     };
     (child, app)
 }
+
+/// Holds the projections back: a transaction that locks every checkpoint row, so commands
+/// are recorded but their answers wait for the read models until it is dropped.
+pub async fn hold_read_models(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut hold = pool.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM projection_checkpoints FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .expect("lock the checkpoints");
+    hold
+}
+
+/// The number of keyed requests registered and not answered yet.
+pub async fn keys_in_progress(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE status IS NULL")
+        .fetch_one(pool)
+        .await
+        .expect("count the keys in progress")
+}

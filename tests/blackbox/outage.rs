@@ -1,8 +1,9 @@
 //! Outage: the test's own PostgreSQL cluster restarts under load (patients booking with
-//! idempotency keys, two participants chatting, a live WebSocket subscriber). While it is down
-//! requests get a prompt 503 problem+json; within 5 s of it being back the same server process
-//! serves again; nothing acknowledged is lost, retries duplicate nothing, and the live stream
-//! (resuming after its last position when it reconnects) gets every event exactly once.
+//! idempotency keys, two participants chatting, a live WebSocket subscriber). Every request is
+//! answered within 3 s, also those caught half-way by the outage (201, or 503 problem+json with
+//! `Retry-After`); within 5 s of the database being back the same server process serves again;
+//! nothing acknowledged is lost, retries duplicate nothing, and the live stream (resuming after
+//! its last position when it reconnects) gets every event exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -19,13 +20,10 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::helpers::{TestApp, User, expect_status, spawn_process_with, try_eventually};
 use crate::scheduling::{days_ahead, rfc3339};
 
-/// The longest a request may take to be answered, database down or not: one caught half-way
-/// by the outage waits for a connection once per step it tries (each at most the pool's
-/// acquire timeout).
-const ANSWER_WITHIN: Duration = Duration::from_secs(15);
-
-/// How soon a request made while the database is down gets its 503.
-const PROMPTLY: Duration = Duration::from_secs(3);
+/// The longest a request may take to be answered, database down or not, caught half-way by
+/// the outage or not (the server gives up on the database after its pool's 2 s acquire
+/// timeout, or as soon as its projections cannot reach it).
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 /// How soon after PostgreSQL is back the service must serve again.
 const RECOVER_WITHIN: Duration = Duration::from_secs(5);
@@ -208,8 +206,8 @@ struct Seen {
     unavailable: usize,
     /// Anything else that was not a success: the request and its answer.
     failures: Vec<String>,
-    /// The slowest answer.
-    slowest: Duration,
+    /// The slowest answer, and whose it was.
+    slowest: (Duration, String),
 }
 
 /// Where the test is.
@@ -234,7 +232,11 @@ async fn until_acknowledged(
         let sent = Instant::now();
         let outcome = request().send().await;
         let took = sent.elapsed();
-        seen.send_modify(|s| s.slowest = s.slowest.max(took));
+        seen.send_modify(|s| {
+            if took > s.slowest.0 {
+                s.slowest = (took, client.to_string());
+            }
+        });
         match outcome {
             Ok(response) if response.status().is_success() => {
                 let body = response.json::<Value>().await.unwrap_or(Value::Null);
@@ -614,7 +616,7 @@ async fn a_database_restart_under_load_answers_503_recovers_and_loses_nothing() 
             response.headers()
         );
         assert!(
-            sent.elapsed() < PROMPTLY,
+            sent.elapsed() < ANSWER_WITHIN,
             "{what} took {:?}",
             sent.elapsed()
         );
@@ -679,7 +681,7 @@ async fn a_database_restart_under_load_answers_503_recovers_and_loses_nothing() 
     }
     let seen = watched.borrow().clone();
     assert!(seen.failures.is_empty(), "{:#?}", seen.failures);
-    assert!(seen.slowest < ANSWER_WITHIN, "{:?}", seen.slowest);
+    assert!(seen.slowest.0 < ANSWER_WITHIN, "{:?}", seen.slowest);
 
     // Every acknowledged booking is in the store, once: each patient has exactly the
     // appointments it was told about.
@@ -745,12 +747,13 @@ async fn a_database_restart_under_load_answers_503_recovers_and_loses_nothing() 
         "the live stream's events and the store's"
     );
     println!(
-        "{} bookings, {} messages, {} 503s, {} reconnections, slowest answer {:?}",
+        "{} bookings, {} messages, {} 503s, {} reconnections, slowest answer {:?} ({})",
         seen.bookings.len(),
         seen.messages.len(),
         seen.unavailable,
         *reconnections.borrow(),
-        seen.slowest
+        seen.slowest.0,
+        seen.slowest.1
     );
     // The cluster stops and its directory goes when dropped, here or when a check fails.
     drop(cluster);

@@ -7,7 +7,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::helpers::{
-    TestApp, TestDb, User, expect_problem, expect_status, problem_fields, spawn_app, spawn_app_on,
+    TestApp, TestDb, User, eventually, expect_problem, expect_status, hold_read_models,
+    keys_in_progress, problem_fields, spawn_app, spawn_app_on,
 };
 
 /// An instant as RFC 3339 in UTC (`…Z`), the form the server answers with.
@@ -1010,6 +1011,61 @@ async fn a_keyed_retry_of_a_booking_whose_answer_was_lost_finds_it() {
         .await
         .unwrap();
     expect_status(booked, StatusCode::CREATED).await;
+}
+
+#[tokio::test]
+async fn a_key_whose_request_is_still_in_flight_answers_in_progress_until_it_is_answered() {
+    let app = spawn_app_on(TestDb::create().await, |config| {
+        config.read_your_writes_timeout = std::time::Duration::from_secs(60);
+    })
+    .await;
+    let clinic = Clinic::open_in(app).await;
+    let (app, doctor, patient) = (&clinic.app, &clinic.doctor, &clinic.patient);
+    let body = json!({
+        "doctor_id": doctor.id, "start": rfc3339(clinic.utc(14, 0)),
+        "end": rfc3339(clinic.utc(14, 30)), "reason": "check-up"
+    });
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/appointments"))
+            .bearer_auth(&patient.token)
+            .header("Idempotency-Key", "in-flight")
+            .json(&body)
+            .send()
+    };
+    // The first request is recorded, then waits for read models that are held back.
+    let hold = hold_read_models(&app.pool).await;
+    let first = tokio::spawn(send());
+    eventually(
+        "the first request to be recorded",
+        std::time::Duration::from_secs(30),
+        || async {
+            keys_in_progress(&app.pool).await == 1 && appointments_recorded(app).await == 1
+        },
+    )
+    .await;
+    expect_conflict(send().await.unwrap(), "request_in_progress").await;
+    assert!(
+        !first.is_finished(),
+        "the first request was answered meanwhile"
+    );
+
+    // Answered, the key replays the answer.
+    hold.rollback().await.unwrap();
+    let first = expect_status(first.await.unwrap().unwrap(), StatusCode::CREATED).await;
+    let repeat = expect_status(send().await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(repeat, first);
+    assert_eq!(app.rows_in("appointments").await, 1);
+}
+
+/// The appointments in the event store (recorded, projected or not).
+async fn appointments_recorded(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT aggregate_id) FROM events WHERE aggregate_type = 'appointment'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

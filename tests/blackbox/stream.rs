@@ -15,7 +15,7 @@ use telemed_domain::values::{PersonName, TimeZoneName};
 use telemed_domain::{Position, UserId};
 use telemed_projections::runner::{RunnerConfig, load_checkpoint};
 use telemed_projections::stream::read_after;
-use telemed_projections::{Projection, ProjectionError, ProjectionRunner, StoredEvent};
+use telemed_projections::{Projection, ProjectionError, ProjectionRunner, Settled, StoredEvent};
 use tokio::sync::{Notify, watch};
 
 use crate::helpers::{
@@ -177,10 +177,11 @@ async fn events_are_delivered_once_in_commit_order_even_when_an_earlier_transact
 
     let (progress, _stop) = runner(&pool, Recorder::new(None), 7);
     late.commit().await.unwrap();
-    assert!(
+    assert_eq!(
         progress
             .wait_for(last_position(&pool).await, Duration::from_secs(30))
-            .await
+            .await,
+        Settled::Reached
     );
 
     let (seen, log) = seen_and_log(&pool).await;
@@ -227,7 +228,10 @@ async fn a_projection_killed_mid_batch_resumes_without_loss_or_duplication() {
 
     // A new runner resumes from the checkpoint.
     let (progress, _stop) = runner(&pool, Recorder::new(None), 50);
-    assert!(progress.wait_for(last, Duration::from_secs(30)).await);
+    assert_eq!(
+        progress.wait_for(last, Duration::from_secs(30)).await,
+        Settled::Reached
+    );
     let (seen, log) = seen_and_log(&pool).await;
     assert_eq!(seen.len(), 200);
     assert_eq!(seen, log);

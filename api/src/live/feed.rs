@@ -17,13 +17,13 @@ use telemed_domain::{
     AppointmentId, DayId, MessageId, Position, UserId, appointment, availability, call,
     conversation,
 };
-use telemed_projections::Progress;
 use telemed_projections::appointments::{AppointmentView, appointments_by_ids};
 use telemed_projections::calls::{CallView, calls_by_ids};
 use telemed_projections::conversations::MessageView;
 use telemed_projections::event::StoredEvent;
 use telemed_projections::notifications::{self, NotificationRow};
 use telemed_projections::stream::read_after;
+use telemed_projections::{Progress, Settled};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -69,7 +69,7 @@ pub async fn spawn(
     let head = store_head(&pool).await?;
     hub.advance(head);
     // The calls live up to the head (the feed follows the later ones).
-    if !progress.wait_for(head, PROJECTION_WAIT).await {
+    if progress.wait_for(head, PROJECTION_WAIT).await != Settled::Reached {
         tracing::warn!(%head, "read models lag; the waiting room may miss a live call");
     }
     waiting.load_calls(&pool).await?;
@@ -137,7 +137,7 @@ async fn step(feed: &Feed, cursor: Position) -> Result<Option<Position>, sqlx::E
     let Some(last) = events.last().map(|e| e.position) else {
         return Ok(None);
     };
-    if !progress.wait_for(last, PROJECTION_WAIT).await {
+    if progress.wait_for(last, PROJECTION_WAIT).await != Settled::Reached {
         tracing::warn!(%last, "read models lag; publishing live events without waiting longer");
     }
     let deliveries = deliveries(pool, &events).await?;

@@ -227,7 +227,7 @@ async fn settled(
     id: AppointmentId,
     position: telemed_domain::Position,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    state.settle(position).await;
+    state.settle(position).await?;
     read::appointment(&state.pool, id)
         .await?
         .map(Json)
@@ -267,17 +267,10 @@ async fn book(
         return Ok((StatusCode::CREATED, view).into_response());
     };
     let fingerprint = serde_json::to_string(&body).map_err(ApiError::internal)?;
-    if let Begin::Replay(status, body) = idempotency::begin(
-        &state.pool,
-        &state.abandoned_keys,
-        user.id,
-        &key,
-        &fingerprint,
-    )
-    .await?
-    {
-        return Ok(replay(status, body));
-    }
+    let claim = match state.idempotency.begin(user.id, &key, &fingerprint).await? {
+        Begin::Replay(status, body) => return Ok(replay(status, body)),
+        Begin::Fresh(claim) => claim,
+    };
     let outcome = book_once(&state, &user, body, keyed_appointment_id(user.id, &key)).await;
     let (status, json) = match &outcome {
         Ok(Json(view)) => (
@@ -287,10 +280,9 @@ async fn book(
         Err(error) => problem_response(error),
     };
     if status.is_server_error() {
-        idempotency::abandon(&state.pool, &state.abandoned_keys, user.id, &key).await;
+        claim.abandon().await;
     } else {
-        let abandoned = &state.abandoned_keys;
-        idempotency::finish(&state.pool, abandoned, user.id, &key, status, &json).await?;
+        claim.finish(status, &json).await?;
     }
     outcome.map(|view| (StatusCode::CREATED, view).into_response())
 }
@@ -352,7 +344,7 @@ async fn book_once(
     };
     let id = booking.appointment_id;
     let position = state.scheduling.book(booking, &user.context()).await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     if let Some(view) = read::appointment(&state.pool, id).await? {
         // The read model keeps microseconds.
         let micros = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1000;

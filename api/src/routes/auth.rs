@@ -140,7 +140,7 @@ async fn register(
             RegisterError::Unavailable(source) => ApiError::Unavailable(Some(source)),
             RegisterError::Internal(source) => ApiError::internal(anyhow::anyhow!(source)),
         })?;
-    state.settle(position).await;
+    state.settle(position).await?;
     Ok((StatusCode::CREATED, Json(session(&state, account).await?)))
 }
 

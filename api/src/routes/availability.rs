@@ -349,7 +349,7 @@ async fn open_windows(
         .scheduling
         .open_windows(doctor_id, zone.tz(), &expanded.windows, &user.context())
         .await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     let windows = opened
         .into_iter()
         .map(|(id, interval)| WindowView {
@@ -400,7 +400,7 @@ async fn change_window(
         .scheduling
         .change_window(current.day, zone.tz(), window_id, interval, &user.context())
         .await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     Ok(Json(WindowView {
         id: window_id,
         start: interval.start,
@@ -429,7 +429,7 @@ async fn remove_window(
         .scheduling
         .remove_window(current.day, window_id, &user.context())
         .await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -88,7 +88,7 @@ async fn start_call(
 ) -> Result<(StatusCode, Json<CallStarted>), ApiError> {
     participant(&state, &user, id).await?;
     let started = state.calls.start(id, user.id, &user.context()).await?;
-    state.settle(started.position).await;
+    state.settle(started.position).await?;
     Ok((
         StatusCode::CREATED,
         Json(CallStarted {
@@ -153,7 +153,7 @@ async fn end_call(
         .calls
         .end(call_id, user.id, reason, &user.context())
         .await?;
-    state.settle(position).await;
+    state.settle(position).await?;
     call(&state.pool, call_id)
         .await?
         .map(Json)

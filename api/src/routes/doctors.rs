@@ -191,7 +191,7 @@ async fn update_profile(
             }
             other => command_failure(other),
         })?;
-    state.settle(position).await;
+    state.settle(position).await?;
     profiles::doctor(&state.pool, doctor_id)
         .await?
         .map(Json)

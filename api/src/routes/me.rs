@@ -37,7 +37,7 @@ pub async fn user_view(state: &AppState, account: Account) -> Result<UserView, A
         let aggregate_type = account.role.profile_aggregate_type();
         let id = account.id.to_string();
         if let Some(position) = last_position(&state.pool, aggregate_type, &id).await? {
-            state.settle(position).await;
+            state.settle(position).await?;
             profile = profiles::user_profile(&state.pool, account.id).await?;
         }
     }

@@ -149,7 +149,7 @@ pub async fn post(
         .chat
         .post(id, user.id, content, client_msg_id, &user.context())
         .await?;
-    state.settle(posted.position).await;
+    state.settle(posted.position).await?;
     conversations::message(&state.pool, posted.id)
         .await?
         .map(|(view, _)| view)
@@ -178,7 +178,7 @@ pub async fn mark_read(
         .chat
         .mark_read(conversation, user.id, message.id, position, &user.context())
         .await?;
-    state.settle(at).await;
+    state.settle(at).await?;
     Ok(())
 }
 

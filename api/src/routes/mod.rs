@@ -43,6 +43,10 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
         .layer(axum::Extension(openapi::Document::new(api)))
         .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.progress.clone(),
+            crate::outage::answer_promptly,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -219,7 +219,7 @@ async fn update_profile(
             telemed_commands::CommandError::Rejected(PatientError::NotRegistered) => not_found(),
             other => command_failure(other),
         })?;
-    state.settle(position).await;
+    state.settle(position).await?;
     profiles::patient(&state.pool, patient_id)
         .await?
         .map(Json)
