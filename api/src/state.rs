@@ -51,6 +51,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Idempotency keys this process could not forget.
     pub abandoned_keys: Arc<crate::idempotency::Abandoned>,
+    /// The live subsystem's services (sessions of both transports).
+    pub live: Arc<telemed_live::Services>,
     /// Notification channels (for the Web Push key).
     pub channels: Arc<crate::notify::Channels>,
 }

@@ -36,7 +36,7 @@ use crate::state::AppState;
 /// The whole HTTP application: the API, and the web app from `web_dir` for every other path.
 pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> Router {
     let (router, api) = routes();
-    let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
+    let socketio = crate::live::socketio::layer(state.live.clone(), body_limit as u64);
     router
         .fallback_service(crate::web::router(web_dir))
         .method_not_allowed_fallback(method_not_allowed)
