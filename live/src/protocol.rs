@@ -21,6 +21,12 @@ pub const MAX_CANDIDATE: usize = 2 * 1024;
 /// Largest hang-up reason, in bytes.
 const MAX_REASON: usize = 64;
 
+/// The protocol's types as OpenAPI components (`ClientEvent`, `ServerEvent` and their
+/// payloads), merged into the API's document by `telemed-api`.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(ClientEvent, ServerEvent)))]
+pub struct Schemas;
+
 /// Every event a client may send, with its data.
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data", deny_unknown_fields)]

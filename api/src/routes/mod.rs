@@ -87,6 +87,8 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .split_for_parts();
     openapi::document_common_answers(&mut api);
     enums::document_response_enums(&mut api);
+    // The live protocol's types, for clients of /api/v1/ws and /socket.io/.
+    api.merge(<crate::live::protocol::Schemas as utoipa::OpenApi>::openapi());
     (router, api)
 }
 

@@ -289,3 +289,6 @@ impl<C: Context> Session<C> {
             })
     }
 }
+
+#[cfg(test)]
+mod tests;
