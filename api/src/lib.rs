@@ -11,13 +11,16 @@
 //! - [`startup`]: [`Application`]: binds, starts projections, serves until stopped.
 //! - [`database`]: connection pool and schema migration.
 //! - [`state`]: the shared [`AppState`](state::AppState).
-//! - [`error`]: [`ApiError`](error::ApiError), rendered as RFC 9457 problem+json.
+//! - [`error`]: [`ApiError`](error::ApiError), rendered as RFC 9457 problem+json (crate
+//!   `telemed-problem`, shared with `telemed-live`).
 //! - [`extract`]: JSON, query and path extractors with problem+json rejections; the
 //!   authenticated user; the request id.
 //! - [`auth`]: JWT issuing and verification.
 //! - [`routes`]: one module per resource, each exporting `router()`.
 //! - [`rate_limit`]: per-IP, per-account, per-user and per-connection limits (429).
-//! - [`notify`]: the notification dispatcher and its channels (e-mail, Web Push, SMS).
+//! - [`live`] (crate `telemed-live`): hub, feed, bus, sessions, waiting room, WebSocket and
+//!   Socket.IO; this crate builds its [`Services`](telemed_live::Services) and mounts them.
+//! - [`notify`] (crate `telemed-notify`): the notification dispatcher and its channels.
 //! - [`web`]: the single-page web app served at `/`, with its caching and security headers.
 //! - [`sweeper`]: frees slot reservations and patient claims that no appointment holds.
 //! - [`outage`]: answers 503 promptly when the database is unreachable.
@@ -31,8 +34,6 @@ pub mod database;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
-pub mod live;
-pub mod notify;
 pub mod outage;
 pub mod rate_limit;
 pub mod routes;
@@ -43,3 +44,7 @@ pub mod web;
 
 pub use config::{Config, Environment};
 pub use startup::Application;
+/// The live subsystem (its own crate).
+pub use telemed_live as live;
+/// Notifications leaving the server (their own crate).
+pub use telemed_notify as notify;

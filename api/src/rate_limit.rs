@@ -1,8 +1,8 @@
 //! Rate limits (governor's GCRA limiters, in memory per process): sign-in and registration per
 //! client IP, sign-in per account (plus a lockout after repeated failures, kept in the database
 //! so that every process and a restart honour it), every other request per user (per IP when
-//! anonymous), and chat and signaling per live connection. An excess gets 429 problem+json with
-//! `Retry-After`. `TELEMED_RATE_LIMITS=off` turns all of it off (load tests, benchmarks).
+//! anonymous); chat and signaling per live connection are `telemed-live`'s. An excess gets 429
+//! problem+json with `Retry-After`. `TELEMED_RATE_LIMITS=off` turns all of it off (load tests, benchmarks).
 
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::PgPool;
 use telemed_domain::UserId;
 
@@ -30,10 +30,6 @@ const LOGIN_PER_ACCOUNT: (u32, Duration) = (10, Duration::from_secs(60));
 const PER_USER: (u32, Duration) = (100, Duration::from_secs(5));
 /// Anonymous requests (health, docs, calendar feeds) per client IP: 50 a second, bursts 200.
 const ANONYMOUS_PER_IP: (u32, Duration) = (200, Duration::from_secs(4));
-/// Chat messages per live connection: 5 a second, in bursts of 20.
-pub const CHAT_PER_CONNECTION: (u32, Duration) = (20, Duration::from_secs(4));
-/// Signaling messages per live connection: 50 a second, in bursts of 200 (ICE gathering).
-pub const SIGNALS_PER_CONNECTION: (u32, Duration) = (200, Duration::from_secs(4));
 
 /// Consecutive failed sign-ins after which an account is locked.
 pub const LOCKOUT_AFTER_FAILURES: i32 = 5;
@@ -48,17 +44,9 @@ fn quota((burst, period): (u32, Duration)) -> Quota {
         .allow_burst(burst)
 }
 
-/// A limiter for one live connection's messages of one kind (chat, signaling).
-pub fn per_connection(limit: (u32, Duration)) -> DefaultDirectRateLimiter {
-    RateLimiter::direct(quota(limit))
-}
-
 /// The 429 for a limiter that refused until `retry_after`.
 pub fn refused(what: &str, retry_after: Duration) -> ApiError {
-    ApiError::RateLimited {
-        detail: format!("too many {what}; retry after the time in Retry-After"),
-        retry_after,
-    }
+    ApiError::rate_limited(what, retry_after)
 }
 
 fn check<K: Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Option<Duration> {

@@ -106,7 +106,25 @@ impl Application {
             stop_background.subscribe(),
         );
         waiting.spawn(outbox, bus.clone(), stop_background.subscribe());
+        let chat = Arc::new(Chat::new(
+            &pool,
+            Clock::shifted(config.clock_offset),
+            config.chat_grace,
+        ));
+        let live = Arc::new(telemed_live::Services {
+            pool: pool.clone(),
+            hub: hub.clone(),
+            bus: bus.clone(),
+            waiting: waiting.clone(),
+            tokens: jwt.clone(),
+            chat: chat.clone(),
+            calls: calls.clone(),
+            progress: progress.clone(),
+            settle_timeout: config.read_your_writes_timeout,
+            limits_enabled: rate_limits.enabled(),
+        });
         let state = AppState {
+            live,
             calls,
             scheduling,
             public_url: PublicUrl(config.public_url.clone()),
@@ -117,11 +135,7 @@ impl Application {
             sessions,
             progress,
             settle_timeout: SettleTimeout(config.read_your_writes_timeout),
-            chat: Arc::new(Chat::new(
-                &pool,
-                Clock::shifted(config.clock_offset),
-                config.chat_grace,
-            )),
+            chat,
             bus,
             waiting,
             hub,

@@ -52,6 +52,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Idempotency keys of requests in progress.
     pub idempotency: Arc<crate::idempotency::Keys>,
+    /// The live subsystem's services (sessions of both transports).
+    pub live: Arc<telemed_live::Services>,
     /// Notification channels (for the Web Push key).
     pub channels: Arc<crate::notify::Channels>,
 }

@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 use telemed_domain::appointment::{Appointment, AppointmentState};
-use telemed_domain::call::{Call, CallCommand, CallError, CallState, EndReason};
+use telemed_domain::call::{Call, CallCommand, CallError, CallState, CallStatus, EndReason};
 use telemed_domain::{AppointmentId, CallId, Position, UserId};
 use time::Duration;
 
@@ -34,6 +34,15 @@ pub struct Started {
     pub position: Position,
     /// Whether this request created it.
     pub created: bool,
+}
+
+/// Where a signaling message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// To this participant.
+    To(UserId),
+    /// Nowhere: the call is over (its status).
+    CallOver(CallStatus),
 }
 
 /// Call commands.
@@ -69,6 +78,31 @@ impl Calls {
     pub async fn state(&self, id: CallId) -> Result<Option<CallState>> {
         let loaded = self.calls.load(&id.to_string(), Source::Cache).await?;
         Ok(loaded.aggregate.state().cloned())
+    }
+
+    /// Decides where `by`'s signaling on call `id` goes: to the other participant while the
+    /// call is ringing or active. An `answer` from the callee of a ringing call picks it up
+    /// (the caller may answer too, resolving glare, without picking up). Not a participant:
+    /// `NotFound`.
+    pub async fn signal(
+        &self,
+        id: CallId,
+        by: UserId,
+        answer: bool,
+        context: &CommandContext,
+    ) -> Result<Relay> {
+        let call = self
+            .state(id)
+            .await?
+            .filter(|call| call.has(by))
+            .ok_or(CommandError::Rejected(CallError::NotFound))?;
+        if !call.status.is_live() {
+            return Ok(Relay::CallOver(call.status));
+        }
+        if answer && call.status == CallStatus::Ringing && by != call.caller_id {
+            self.answer(id, by, context).await?;
+        }
+        Ok(Relay::To(call.other(by)))
     }
 
     /// Starts a call of `appointment_id` by `by`, or returns the one already ringing or active.

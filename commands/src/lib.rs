@@ -14,7 +14,8 @@
 //! - [`profiles`]: doctor, patient and staff profile commands.
 //! - [`scheduling`]: availability windows and the booking flow (claim, reserve, record,
 //!   compensate), reschedule, cancel, confirm, outcomes.
-//! - [`calls`]: call sessions (one live call per appointment), ring timeouts.
+//! - [`calls`]: call sessions (one live call per appointment), ring timeouts, where signaling
+//!   may go.
 //! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
 //! - [`clock`]: "now", with a seam for tests.
 //! - [`hashing`]: the bounded thread pool that password hashing runs on.
@@ -32,7 +33,7 @@ pub mod scheduling;
 pub mod store;
 
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
-pub use calls::{CallRules, Calls, Started};
+pub use calls::{CallRules, Calls, Relay, Started};
 pub use chat::{Chat, ChatError, Participants, Posted};
 pub use clock::Clock;
 pub use context::{Actor, CommandContext};

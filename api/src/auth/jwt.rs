@@ -135,6 +135,34 @@ impl JwtKeys {
     }
 }
 
+/// The live transports verify tokens and hear of revocations through these keys.
+impl telemed_live::Tokens for JwtKeys {
+    fn verify(&self, token: &str) -> Result<telemed_live::Identity, ApiError> {
+        let verified = JwtKeys::verify(self, token)?;
+        Ok(telemed_live::Identity {
+            user: verified.user_id,
+            role: verified.role,
+            sid: verified.sid,
+            expires_at: verified.expires_at,
+        })
+    }
+
+    fn is_revoked(&self, sid: Uuid) -> bool {
+        self.revocations.is_revoked(sid)
+    }
+
+    fn revoke(&self, sids: &[Uuid]) {
+        self.revocations.revoke(sids.iter().copied(), self.ttl);
+    }
+
+    fn reload<'a>(
+        &'a self,
+        pool: &'a sqlx::PgPool,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Uuid>, sqlx::Error>> {
+        Box::pin(self.revocations.reload(pool, self.ttl))
+    }
+}
+
 const MISSING_CLAIM: &str = "the access token lacks a required claim or has one of the wrong type";
 const UNACCEPTED_ALGORITHM: &str = "the access token uses an unaccepted algorithm";
 

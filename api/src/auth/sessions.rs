@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// The NOTIFY channel of revoked session ids (comma-separated).
-pub const REVOKED_CHANNEL: &str = "telemed_revoked_sessions";
+pub use telemed_live::bus::REVOKED_CHANNEL;
 
 /// Sessions revoked lately, whose access tokens may still be unexpired.
 #[derive(Default)]
@@ -275,12 +275,4 @@ async fn revoke_sessions(
             .await?;
     }
     Ok(sids)
-}
-
-/// Session ids of a revocation notification.
-pub fn parse_revoked(payload: &str) -> Vec<Uuid> {
-    payload
-        .split(',')
-        .filter_map(|sid| sid.trim().parse().ok())
-        .collect()
 }

@@ -1,7 +1,6 @@
 //! The authenticated user, from a `Bearer` access token.
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
 use std::sync::Arc;
 use telemed_commands::{Actor, CommandContext};
@@ -47,24 +46,7 @@ impl AuthUser {
     }
 }
 
-/// Reads the token from `Authorization: Bearer <token>`.
-pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
-    let header = headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthenticated("an Authorization: Bearer token is required".into())
-    })?;
-    let text = header.to_str().map_err(|_| {
-        ApiError::Unauthenticated("the Authorization header is not valid text".into())
-    })?;
-    let (scheme, token) = text.split_once(' ').ok_or_else(|| {
-        ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
-    })?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthenticated(
-            "the Authorization header must be `Bearer <token>`".into(),
-        ));
-    }
-    Ok(token.trim())
-}
+pub use telemed_live::ws::bearer_token;
 
 impl<S> FromRequestParts<S> for AuthUser
 where

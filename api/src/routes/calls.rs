@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use telemed_domain::call::EndReason;
 use telemed_domain::{AppointmentId, CallId, Role};
 use telemed_projections::calls::{CallView, call, calls_of};
@@ -16,14 +15,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiPath, AuthUser};
-use crate::live::topic::Topic;
 use crate::routes::ice::{IceServer, ice_servers_for};
 use crate::state::AppState;
-
-/// Largest SDP relayed, in bytes.
-pub const MAX_SDP: usize = 32 * 1024;
-/// Largest ICE candidate relayed, in bytes (serialised).
-pub const MAX_CANDIDATE: usize = 2 * 1024;
 
 /// The call routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -158,101 +151,4 @@ async fn end_call(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound("no such call".into()))
-}
-
-/// Relays signaling `event` (`call:offer`, `call:answer`, `call:ice`, `call:hangup`) from
-/// `user` with `data`. The answer is the ack data.
-pub async fn signal(
-    state: &AppState,
-    user: &AuthUser,
-    event: &'static str,
-    data: Value,
-) -> Result<Value, ApiError> {
-    let Value::Object(mut fields) = data else {
-        return Err(ApiError::invalid("data", "must be an object"));
-    };
-    let call_id: CallId = fields
-        .get("call_id")
-        .and_then(Value::as_str)
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| ApiError::invalid("data.call_id", "must be a call id (a UUID)"))?;
-    let call = state
-        .calls
-        .state(call_id)
-        .await?
-        .filter(|call| call.has(user.id))
-        .ok_or_else(|| ApiError::NotFound("no such call".into()))?;
-    let (payload_field, limit) = match event {
-        "call:offer" | "call:answer" => ("sdp", MAX_SDP),
-        "call:ice" => ("candidate", MAX_CANDIDATE),
-        _ => ("reason", 64),
-    };
-    let payload = fields.remove(payload_field);
-    let allowed: &[&str] = &["call_id", payload_field];
-    if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::invalid(
-            &format!("data.{unknown}"),
-            "is not a known field",
-        ));
-    }
-    if event == "call:hangup" {
-        let reason = match &payload {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) => Some(text.as_str()),
-            Some(_) => return Err(ApiError::invalid("data.reason", "must be a string")),
-        };
-        let reason = end_reason(reason, "data.reason")?;
-        state
-            .calls
-            .end(call_id, user.id, reason, &user.context())
-            .await?;
-        return Ok(json!({ "ok": true }));
-    }
-    if !call.status.is_live() {
-        return Err(ApiError::Conflict {
-            code: "call_over",
-            detail: format!("the call is {}", call.status.as_str()),
-        });
-    }
-    let payload = match payload {
-        Some(Value::String(sdp)) if payload_field == "sdp" && !sdp.is_empty() => Value::String(sdp),
-        Some(candidate @ (Value::Object(_) | Value::String(_))) if payload_field == "candidate" => {
-            candidate
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                &format!("data.{payload_field}"),
-                if payload_field == "sdp" {
-                    "must be a non-empty SDP string"
-                } else {
-                    "must be an ICE candidate (object or string)"
-                },
-            ));
-        }
-    };
-    if payload.to_string().len() > limit {
-        return Err(ApiError::invalid(
-            &format!("data.{payload_field}"),
-            format!("must be at most {limit} bytes"),
-        ));
-    }
-    // The callee's answer picks the call up (the caller may answer too, resolving glare).
-    if event == "call:answer"
-        && call.status == telemed_domain::call::CallStatus::Ringing
-        && user.id != call.caller_id
-    {
-        state
-            .calls
-            .answer(call_id, user.id, &user.context())
-            .await?;
-    }
-    state
-        .bus
-        .publish(
-            event,
-            json!({ "call_id": call_id, "from": user.id, payload_field: payload }),
-            vec![Topic::User(call.other(user.id))],
-        )
-        .await?;
-    Ok(json!({ "ok": true }))
 }

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use telemed_commands::Participants;
 use telemed_domain::values::MessageContent;
 use telemed_domain::{AppointmentId, MessageId, Position, Role};
@@ -17,7 +16,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
-use crate::live::topic::Topic;
 use crate::routes::{fields, params};
 use crate::state::AppState;
 
@@ -179,25 +177,6 @@ pub async fn mark_read(
         .mark_read(conversation, user.id, message.id, position, &user.context())
         .await?;
     state.settle(at).await?;
-    Ok(())
-}
-
-/// Tells the other participant that `user` is typing (live `chat:typing`; never stored).
-pub async fn typing(state: &AppState, user: &AuthUser, id: AppointmentId) -> Result<(), ApiError> {
-    let conversation = participants(state, user, id).await?;
-    let other = if conversation.doctor_id == user.id {
-        conversation.patient_id
-    } else {
-        conversation.doctor_id
-    };
-    state
-        .bus
-        .publish(
-            "chat:typing",
-            json!({ "appointment_id": id, "user_id": user.id }),
-            vec![Topic::User(other)],
-        )
-        .await?;
     Ok(())
 }
 

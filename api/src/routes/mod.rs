@@ -36,7 +36,7 @@ use crate::state::AppState;
 /// The whole HTTP application: the API, and the web app from `web_dir` for every other path.
 pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> Router {
     let (router, api) = routes();
-    let socketio = crate::live::socketio::layer(state.clone(), body_limit as u64);
+    let socketio = crate::live::socketio::layer(state.live.clone(), body_limit as u64);
     router
         .fallback_service(crate::web::router(web_dir))
         .method_not_allowed_fallback(method_not_allowed)
@@ -91,6 +91,8 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .split_for_parts();
     openapi::document_common_answers(&mut api);
     enums::document_response_enums(&mut api);
+    // The live protocol's types, for clients of /api/v1/ws and /socket.io/.
+    api.merge(<crate::live::protocol::Schemas as utoipa::OpenApi>::openapi());
     (router, api)
 }
 

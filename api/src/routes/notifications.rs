@@ -8,16 +8,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use telemed_domain::AppointmentId;
-use telemed_projections::notifications::{self, NotificationRow};
-use time::OffsetDateTime;
+use telemed_notify::wanted_by_default;
+use telemed_projections::notifications;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
-use crate::notify::render::Facts;
-use crate::notify::wanted_by_default;
 use crate::routes::params;
 use crate::state::AppState;
 
@@ -38,51 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unsubscribe))
 }
 
-/// An in-app notification (the `notification` live event carries the same fields but `read`).
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct NotificationView {
-    /// Id (stable: the same in the live event and here).
-    #[schema(format = Uuid)]
-    pub id: Uuid,
-    /// `appointment_requested`, `appointment_confirmed`, `appointment_rescheduled`,
-    /// `appointment_cancelled` or `message`.
-    pub kind: String,
-    /// Short title.
-    pub title: String,
-    /// Text, with times in the recipient's time zone.
-    pub body: String,
-    /// The appointment it is about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Uuid)]
-    pub appointment_id: Option<AppointmentId>,
-    /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub at: OffsetDateTime,
-    /// Whether the user marked it read.
-    pub read: bool,
-}
-
-impl From<&NotificationRow> for NotificationView {
-    fn from(row: &NotificationRow) -> Self {
-        let facts = Facts {
-            kind: &row.kind,
-            other_name: row.actor_name.as_deref(),
-            start: row.start_at,
-            previous_start: row.previous_start_at,
-            timezone: row.timezone.as_deref(),
-        };
-        Self {
-            id: row.id,
-            kind: row.kind.clone(),
-            title: facts.title().to_string(),
-            body: facts.body(),
-            appointment_id: row.appointment_id,
-            at: row.at,
-            read: row.read_at.is_some(),
-        }
-    }
-}
+pub use telemed_notify::NotificationView;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

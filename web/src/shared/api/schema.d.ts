@@ -1014,6 +1014,103 @@ export interface components {
             /** @description 1–2000 characters. */
             reason: components["schemas"]["ReasonText"];
         };
+        /**
+         * @description An ICE candidate: the browser's `RTCIceCandidateInit` object, or its candidate line; at most
+         *     [`MAX_CANDIDATE`] bytes serialised.
+         */
+        Candidate: Record<string, never>;
+        /** @description `chat:read` data. */
+        ChatRead: {
+            /**
+             * Format: uuid
+             * @description The appointment whose conversation this is.
+             */
+            appointment_id: string;
+            /**
+             * Format: uuid
+             * @description The last message read.
+             */
+            up_to: string;
+        };
+        /** @description `chat:send` data. */
+        ChatSend: {
+            /**
+             * Format: uuid
+             * @description The appointment whose conversation this is.
+             */
+            appointment_id: string;
+            /** @description The client's id for the message (posting again returns the first message). */
+            client_msg_id?: string | null;
+            /** @description 1 to 4 000 characters (checked by the command, as over REST). */
+            content: string;
+        };
+        /** @description Every event a client may send, with its data. */
+        ClientEvent: {
+            /** @description Replays what the connection missed after a position token; the ack is `{replayed}`. */
+            data: components["schemas"]["Resume"];
+            /** @enum {string} */
+            event: "resume";
+        } | {
+            /** @description Follows a topic (`appointment:{id}`, `doctor:{id}:availability`, `audit`). */
+            data: components["schemas"]["TopicRequest"];
+            /** @enum {string} */
+            event: "subscribe";
+        } | {
+            /** @description Stops following a topic. */
+            data: components["schemas"]["TopicRequest"];
+            /** @enum {string} */
+            event: "unsubscribe";
+        } | {
+            /** @description Posts a chat message; the ack is the message. */
+            data: components["schemas"]["ChatSend"];
+            /** @enum {string} */
+            event: "chat:send";
+        } | {
+            /** @description Moves the sender's read marker. */
+            data: components["schemas"]["ChatRead"];
+            /** @enum {string} */
+            event: "chat:read";
+        } | {
+            /** @description Tells the other participant the sender is typing (never stored). */
+            data: components["schemas"]["ForAppointment"];
+            /** @enum {string} */
+            event: "chat:typing";
+        } | {
+            /** @description A WebRTC offer for the call's other participant. */
+            data: components["schemas"]["SdpSignal"];
+            /** @enum {string} */
+            event: "call:offer";
+        } | {
+            /** @description A WebRTC answer; the callee's answer picks a ringing call up. */
+            data: components["schemas"]["SdpSignal"];
+            /** @enum {string} */
+            event: "call:answer";
+        } | {
+            /** @description An ICE candidate for the call's other participant. */
+            data: components["schemas"]["IceSignal"];
+            /** @enum {string} */
+            event: "call:ice";
+        } | {
+            /** @description Ends the call. */
+            data: components["schemas"]["Hangup"];
+            /** @enum {string} */
+            event: "call:hangup";
+        } | {
+            /** @description A patient checks in to the waiting room of a confirmed appointment. */
+            data: components["schemas"]["ForAppointment"];
+            /** @enum {string} */
+            event: "waiting:checkin";
+        } | {
+            /** @description A patient leaves the waiting room. */
+            data: components["schemas"]["ForAppointment"];
+            /** @enum {string} */
+            event: "waiting:leave";
+        } | {
+            /** @description A doctor lists the patients waiting. */
+            data: components["schemas"]["Nothing"];
+            /** @enum {string} */
+            event: "waiting:list";
+        };
         /** @example 09:30 */
         ClockTime: string;
         /**
@@ -1111,6 +1208,14 @@ export interface components {
             /** @description What is wrong, phrased to follow the field name. */
             message: string;
         };
+        /** @description Data naming one appointment (`chat:typing`, `waiting:checkin`, `waiting:leave`). */
+        ForAppointment: {
+            /**
+             * Format: uuid
+             * @description The appointment.
+             */
+            appointment_id: string;
+        };
         /** @description At most 10000 characters; no control characters but line breaks and tabs. */
         FreeTextValue: string;
         /** @description Why the caller hangs up. */
@@ -1146,6 +1251,16 @@ export interface components {
              * @description Seconds the TURN credentials stay valid.
              */
             ttl: number;
+        };
+        /** @description `call:ice` data. */
+        IceSignal: {
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /** @description The candidate. */
+            candidate: components["schemas"]["Candidate"];
         };
         /**
          * Format: date-time
@@ -1255,6 +1370,8 @@ export interface components {
             keys: components["schemas"]["SubscriptionKeys"];
         };
         NotBlank: string;
+        /** @description No data (`waiting:list`): `{}` or none. */
+        Nothing: Record<string, never>;
         /** @description A page of notifications, newest first. */
         NotificationPage: {
             /** @description Newest first. */
@@ -1441,6 +1558,38 @@ export interface components {
             /** @description The user's time zone. */
             timezone: components["schemas"]["TimeZoneText"];
         };
+        /** @description Signaling relayed from the call's other participant. */
+        Relayed_CandidatePayload: {
+            /** @description The candidate. */
+            candidate: components["schemas"]["Candidate"];
+        } & {
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /**
+             * Format: uuid
+             * @description Who sent it.
+             */
+            from: string;
+        };
+        /** @description Signaling relayed from the call's other participant. */
+        Relayed_SdpPayload: {
+            /** @description The session description (non-empty, at most 32 KiB). */
+            sdp: components["schemas"]["Sdp"];
+        } & {
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /**
+             * Format: uuid
+             * @description Who sent it.
+             */
+            from: string;
+        };
         /** @description A new time. */
         RescheduleRequest: {
             /** @description RFC 3339, any offset; after `start`. */
@@ -1449,6 +1598,121 @@ export interface components {
             reason: components["schemas"]["ReasonText"];
             /** @description RFC 3339, any offset; in the future (checked by the server: 422). */
             start: components["schemas"]["Instant"];
+        };
+        /** @description `resume` data. */
+        Resume: {
+            /** @description The `position` of the last event the client handled. */
+            after: string;
+        };
+        /** @description A session description (RFC 8866), non-empty, at most [`MAX_SDP`] bytes. */
+        Sdp: string;
+        /** @description `call:offer` and `call:answer` data. */
+        SdpSignal: {
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /** @description The session description (non-empty, at most 32 KiB). */
+            sdp: components["schemas"]["Sdp"];
+        };
+        /**
+         * @description Every event the server sends, with its data (the `data` of stored events carries their
+         *     `position`, the resume token).
+         */
+        ServerEvent: {
+            /** @description An appointment changed: `{appointment, event_type, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "appointment:updated";
+        } | {
+            /** @description A doctor's availability changed on a date: `{doctor_id, date, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "availability:updated";
+        } | {
+            /** @description A chat message was posted (the message, with `position`). */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "chat:message";
+        } | {
+            /** @description A participant moved their read marker: `{appointment_id, user_id, up_to, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "chat:read";
+        } | {
+            /** @description An in-app notification: `{id, kind, title, body, appointment_id?, at, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "notification";
+        } | {
+            /** @description A stored event, for auditors (`audit` topic). */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "audit:event";
+        } | {
+            /** @description A call rings: `{call_id, appointment_id, from, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "call:ringing";
+        } | {
+            /** @description A call was answered: `{call_id, by, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "call:answered";
+        } | {
+            /** @description A call ended: `{call_id, reason, position}`. */
+            data: components["schemas"]["Stored"];
+            /** @enum {string} */
+            event: "call:ended";
+        } | {
+            /** @description The other participant is typing. */
+            data: components["schemas"]["Typing"];
+            /** @enum {string} */
+            event: "chat:typing";
+        } | {
+            /** @description A relayed offer. */
+            data: components["schemas"]["Relayed_SdpPayload"];
+            /** @enum {string} */
+            event: "call:offer";
+        } | {
+            /** @description A relayed answer. */
+            data: components["schemas"]["Relayed_SdpPayload"];
+            /** @enum {string} */
+            event: "call:answer";
+        } | {
+            /** @description A relayed ICE candidate. */
+            data: components["schemas"]["Relayed_CandidatePayload"];
+            /** @enum {string} */
+            event: "call:ice";
+        } | {
+            /** @description A patient is waiting (to their doctor). */
+            data: Record<string, never>;
+            /** @enum {string} */
+            event: "waiting:joined";
+        } | {
+            /** @description A patient stopped waiting: `{appointment_id, patient_id, reason}`. */
+            data: Record<string, never>;
+            /** @enum {string} */
+            event: "waiting:left";
+        } | {
+            /** @description The doctor's presence changed (to waiting patients): `{appointment_id, doctor_status}`. */
+            data: Record<string, never>;
+            /** @enum {string} */
+            event: "waiting:doctor";
+        } | {
+            /**
+             * @description The answer to a client event that asked for one (WebSocket; Socket.IO uses its acks):
+             *     `{ack, data}` or `{ack, error}`.
+             */
+            data: Record<string, never>;
+            /** @enum {string} */
+            event: "ack";
+        } | {
+            /** @description A refused frame, or why the connection ends: a problem document. */
+            data: Record<string, never>;
+            /** @enum {string} */
+            event: "error";
         };
         /** @description A day the template skipped. */
         SkippedDay: {
@@ -1478,6 +1742,11 @@ export interface components {
             slots: components["schemas"]["Slot"][];
             /** @description The doctor's zone. */
             timezone: string;
+        };
+        /** @description The data of an event derived from the store: its fields and its `position` token. */
+        Stored: Record<string, never> & {
+            /** @description The resume token: pass it as `resume {after}`. */
+            position: string;
         };
         /** @description A row of the `events` table, as the read side sees it. */
         StoredEvent: {
@@ -1542,6 +1811,27 @@ export interface components {
          * @example Europe/Paris
          */
         TimeZoneText: string;
+        /** @description `subscribe` and `unsubscribe` data. */
+        TopicRequest: {
+            /**
+             * @description `appointment:{id}`, `doctor:{id}:availability`, `user:{id}` or `audit`.
+             * @example appointment:9b2f0c4e-1d2a-4c1e-9a55-3f1d2c3b4a5e
+             */
+            topic: string;
+        };
+        /** @description `chat:typing` data. */
+        Typing: {
+            /**
+             * Format: uuid
+             * @description The conversation's appointment.
+             */
+            appointment_id: string;
+            /**
+             * Format: uuid
+             * @description Who is typing.
+             */
+            user_id: string;
+        };
         /** @description One conversation with unread messages. */
         UnreadConversation: {
             /**

@@ -17,9 +17,10 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use tokio::sync::{Notify, mpsc};
 
-use super::hub::Delivery;
-use super::session::{Ending, Outbound, Session};
-use crate::state::AppState;
+use crate::hub::Delivery;
+use crate::identity::Identity;
+use crate::services::Services;
+use crate::session::{Ending, Outbound, Session};
 
 /// Client events a socket may have waiting before it is handled.
 const INBOUND_QUEUE: usize = 64;
@@ -43,7 +44,7 @@ impl std::fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 /// The Socket.IO layer, serving `/socket.io/` in front of the REST router.
-pub fn layer(state: AppState, max_payload: u64) -> SocketIoLayer {
+pub fn layer(state: Arc<Services>, max_payload: u64) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .req_path("/socket.io")
         .max_payload(max_payload)
@@ -89,7 +90,7 @@ pub fn layer(state: AppState, max_payload: u64) -> SocketIoLayer {
             });
             // Handlers first: events the client sends right after connecting wait in the
             // queue while the session starts.
-            let session = match Session::start(state.clone(), &verified).await {
+            let session = match state.session(verified).await {
                 Ok(session) => session,
                 Err(error) => {
                     tracing::warn!(%error, "socket.io session could not start");
@@ -104,14 +105,11 @@ pub fn layer(state: AppState, max_payload: u64) -> SocketIoLayer {
     layer
 }
 
-fn verify(
-    state: &AppState,
-    auth: Option<Auth>,
-) -> Result<crate::auth::jwt::VerifiedToken, Refused> {
+fn verify(state: &Services, auth: Option<Auth>) -> Result<Identity, Refused> {
     let auth = auth
         .ok_or_else(|| Refused("unauthenticated: the handshake must carry auth: {token}".into()))?;
     state
-        .jwt
+        .tokens
         .verify(&auth.token)
         .map_err(|error| Refused(format!("unauthenticated: {error}")))
 }
@@ -126,7 +124,7 @@ type Inbound = (String, Value, AckSender);
 
 async fn serve(
     mut socket: SocketRef,
-    mut session: Session,
+    mut session: Session<Services>,
     mut inbound: mpsc::Receiver<Inbound>,
     gone: Arc<Notify>,
 ) {

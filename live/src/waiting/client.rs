@@ -1,41 +1,20 @@
 //! The waiting room's client events: `waiting:checkin`, `waiting:leave`, `waiting:list`.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use telemed_commands::CommandError;
 use telemed_domain::call::CallError;
 use telemed_domain::{AppointmentId, Role};
+use telemed_problem::ApiError;
 
 use super::message::{Entry, Reason, rfc3339};
 use super::room::CallLive;
-use crate::error::ApiError;
-use crate::extract::AuthUser;
-use crate::live::session::parse;
-use crate::routes::messages::participants;
-use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ForAppointment {
-    appointment_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Nothing {}
-
-fn appointment_id(data: Value) -> Result<AppointmentId, ApiError> {
-    let ForAppointment { appointment_id } = parse(data)?;
-    appointment_id
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::invalid("data.appointment_id", "must be an appointment id (a UUID)"))
-}
+use crate::identity::Identity;
+use crate::services::Services;
 
 /// Checks that `user` is the patient of appointment `id`: others 404, its doctor 403.
-async fn patient_of(state: &AppState, user: &AuthUser, id: AppointmentId) -> Result<(), ApiError> {
-    let who = participants(state, user, id).await?;
-    if who.doctor_id == user.id {
+async fn patient_of(live: &Services, user: &Identity, id: AppointmentId) -> Result<(), ApiError> {
+    let who = live.participants(user, id).await?;
+    if who.doctor_id == user.user {
         return Err(ApiError::Forbidden(
             "only the patient checks in to the waiting room; the doctor starts the call".into(),
         ));
@@ -68,15 +47,18 @@ fn refused(error: CommandError<CallError>) -> ApiError {
 }
 
 /// `waiting:checkin {appointment_id}` → `{checked_in_at, doctor_status}`.
-pub async fn check_in(state: &AppState, user: &AuthUser, data: Value) -> Result<Value, ApiError> {
-    let id = appointment_id(data)?;
+pub async fn check_in(
+    state: &Services,
+    user: &Identity,
+    id: AppointmentId,
+) -> Result<Value, ApiError> {
     patient_of(state, user, id).await?;
-    let appointment = state.calls.joinable(id, user.id).await.map_err(refused)?;
-    let names = telemed_projections::profiles::names(&state.pool, &[user.id]).await?;
+    let appointment = state.calls.joinable(id, user.user).await.map_err(refused)?;
+    let names = telemed_projections::profiles::names(&state.pool, &[user.user]).await?;
     let entry = Entry {
         appointment_id: id,
-        patient_id: user.id,
-        patient_name: names.get(&user.id).cloned().unwrap_or_default(),
+        patient_id: user.user,
+        patient_name: names.get(&user.user).cloned().unwrap_or_default(),
         doctor_id: appointment.doctor_id,
         checked_in_at: state.calls.now(),
         start: appointment.interval.start,
@@ -90,10 +72,10 @@ pub async fn check_in(state: &AppState, user: &AuthUser, data: Value) -> Result<
         })?;
     // A cancellation committed while this check-in was being decided would have found no
     // entry to drop: look again now that the entry exists.
-    if let Err(error) = state.calls.joinable(id, user.id).await {
+    if let Err(error) = state.calls.joinable(id, user.user).await {
         state
             .waiting
-            .with(|room| room.leave(id, user.id, Reason::Cancelled));
+            .with(|room| room.leave(id, user.user, Reason::Cancelled));
         return Err(refused(error));
     }
     Ok(json!({
@@ -103,21 +85,20 @@ pub async fn check_in(state: &AppState, user: &AuthUser, data: Value) -> Result<
 }
 
 /// `waiting:leave {appointment_id}` → `{ok: true}` (also when not waiting).
-pub async fn leave(state: &AppState, user: &AuthUser, data: Value) -> Result<Value, ApiError> {
-    let id = appointment_id(data)?;
+pub async fn leave(
+    state: &Services,
+    user: &Identity,
+    id: AppointmentId,
+) -> Result<Value, ApiError> {
     patient_of(state, user, id).await?;
     state
         .waiting
-        .with(|room| room.leave(id, user.id, Reason::Left));
+        .with(|room| room.leave(id, user.user, Reason::Left));
     Ok(json!({ "ok": true }))
 }
 
 /// `waiting:list {}` → `{entries}`: the patients waiting for the calling doctor.
-pub fn list(state: &AppState, user: &AuthUser, data: Value) -> Result<Value, ApiError> {
-    let Nothing {} = parse(match data {
-        Value::Null => json!({}),
-        other => other,
-    })?;
+pub fn list(state: &Services, user: &Identity) -> Result<Value, ApiError> {
     if user.role != Role::Doctor {
         return Err(ApiError::Forbidden(
             "only doctors see their waiting room".into(),
@@ -125,7 +106,7 @@ pub fn list(state: &AppState, user: &AuthUser, data: Value) -> Result<Value, Api
     }
     let entries: Vec<Value> = state
         .waiting
-        .entries_for(user.id)
+        .entries_for(user.user)
         .iter()
         .map(Entry::to_json)
         .collect();

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;
@@ -19,11 +19,17 @@ use tokio::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::hub::Delivery;
-use super::session::{Ending, Outbound, Session};
-use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiQuery, bearer_token};
-use crate::state::AppState;
+use axum::extract::FromRef;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderMap, header};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use std::sync::Arc;
+use telemed_problem::{ApiError, FieldError, Problem};
+
+use crate::context::Context;
+use crate::hub::Delivery;
+use crate::services::Services;
+use crate::session::{Ending, Outbound, Session};
 
 /// Largest client frame or message accepted.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -32,8 +38,13 @@ pub const PING_EVERY: Duration = Duration::from_secs(25);
 /// How long a client may stay silent (no pong, no frame) before it is dropped.
 pub const PONG_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The WebSocket route.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The WebSocket route, `GET /api/v1/ws`; `telemed-api` merges it into its router (the state
+/// `S` gives the live [`Services`]).
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Services>: FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(connect))
 }
 
@@ -48,35 +59,78 @@ struct Connect {
 /// `{"event", "data", "ack"?}`; see the contract's "Live events".
 #[utoipa::path(get, path = "/api/v1/ws", tag = "live", params(Connect),
     responses((status = 101, description = "switching to the WebSocket protocol"),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json", description = "not a WebSocket upgrade"),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json", description = "missing, invalid or expired token")))]
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "not a WebSocket upgrade"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "missing, invalid or expired token")))]
 async fn connect(
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<Connect>,
+    State(services): State<Arc<Services>>,
     parts: Parts,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let query = connect_query(parts.uri.query())?;
     let token = match &query.access_token {
         Some(token) => token.as_str(),
         None => bearer_token(&parts.headers)?,
     };
-    let verified = state.jwt.verify(token)?;
+    let identity = services.tokens.verify(token)?;
     let upgrade = upgrade.map_err(|rejection| ApiError::BadRequest {
         detail: format!("not a WebSocket upgrade: {rejection}"),
         errors: vec![],
     })?;
-    let session = Session::start(state.clone(), &verified).await?;
+    let session = services.session(identity).await?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(socket, session)))
+        .on_upgrade(move |socket| serve(Socket(socket), session)))
 }
 
-impl Outbound for WebSocket {
+/// The query string of the upgrade request; a bad one is a 400 problem.
+fn connect_query(query: Option<&str>) -> Result<Connect, ApiError> {
+    let uri: axum::http::Uri =
+        format!("/?{}", query.unwrap_or_default())
+            .parse()
+            .map_err(|_| ApiError::BadRequest {
+                detail: "the query string is not valid".into(),
+                errors: vec![],
+            })?;
+    axum::extract::Query::<Connect>::try_from_uri(&uri)
+        .map(|axum::extract::Query(query)| query)
+        .map_err(|rejection| ApiError::BadRequest {
+            detail: rejection.body_text(),
+            errors: vec![],
+        })
+}
+
+/// Reads the token from `Authorization: Bearer <token>`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let header = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthenticated("an Authorization: Bearer token is required".into())
+    })?;
+    let text = header.to_str().map_err(|_| {
+        ApiError::Unauthenticated("the Authorization header is not valid text".into())
+    })?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(|| {
+        ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthenticated(
+            "the Authorization header must be `Bearer <token>`".into(),
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// A WebSocket as a pair of in-memory halves: any `Sink` of messages and `Stream` of
+/// received ones (axum's `WebSocket`, or channels in tests).
+pub struct Socket<T>(pub T);
+
+impl<T, E> Outbound for Socket<T>
+where
+    T: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin + Send,
+{
     async fn deliver(&mut self, delivery: &Delivery) -> bool {
-        self.send(Message::Text(delivery.frame())).await.is_ok()
+        self.0.send(Message::Text(delivery.frame())).await.is_ok()
     }
 }
 
@@ -89,7 +143,12 @@ struct Frame {
     ack: Option<u64>,
 }
 
-async fn serve(mut socket: WebSocket, mut session: Session) {
+/// Serves one connection until it ends: live events, client frames, pings, token expiry.
+pub async fn serve<C, T, E>(mut socket: Socket<T>, mut session: Session<C>)
+where
+    C: Context,
+    T: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin + Send,
+{
     let expiry = tokio::time::sleep(session.time_left());
     tokio::pin!(expiry);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
@@ -107,7 +166,7 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                 }
                 Err(ending) => break ending,
             },
-            received = socket.recv() => {
+            received = socket.0.next() => {
                 let message = match received {
                     Some(Ok(message)) => message,
                     // Closed, or a protocol violation (e.g. an oversized frame).
@@ -124,7 +183,7 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
                 if let Some(reply) = reply
-                    && socket.send(Message::text(reply)).await.is_err()
+                    && socket.0.send(Message::text(reply)).await.is_err()
                 {
                     return;
                 }
@@ -134,7 +193,7 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                     tracing::debug!(user = %session.user(), "live client stopped answering pings");
                     return;
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if socket.0.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
@@ -142,8 +201,9 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
         }
     };
     let problem = ending.problem();
-    let _ = socket.send(Message::text(error_frame(&problem))).await;
+    let _ = socket.0.send(Message::text(error_frame(&problem))).await;
     let _ = socket
+        .0
         .send(Message::Close(Some(CloseFrame {
             code: ending.close_code(),
             reason: ending.reason().into(),
@@ -152,7 +212,11 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
 }
 
 /// Handles one text frame; the answer frame, if any.
-async fn client_frame(session: &mut Session, text: &str, socket: &mut WebSocket) -> Option<String> {
+async fn client_frame<C: Context>(
+    session: &mut Session<C>,
+    text: &str,
+    socket: &mut impl Outbound,
+) -> Option<String> {
     let frame: Frame = match serde_json::from_str(text) {
         Ok(frame) => frame,
         Err(error) => {

@@ -27,10 +27,10 @@ use telemed_projections::{Progress, Settled};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::hub::{Delivery, Hub};
-use super::topic::Topic;
-use super::waiting::WaitingRoom;
-use crate::routes::notifications::NotificationView;
+use crate::hub::{Delivery, Hub};
+use crate::topic::Topic;
+use crate::waiting::WaitingRoom;
+use telemed_notify::NotificationView;
 
 /// Events read per batch.
 const BATCH: i64 = 500;

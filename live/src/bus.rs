@@ -19,11 +19,12 @@ use tokio::sync::watch;
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
 use super::waiting::{self, WaitingRoom};
-use crate::auth::jwt::JwtKeys;
-use crate::auth::sessions::{REVOKED_CHANNEL, parse_revoked};
+use crate::identity::Tokens;
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "telemed_live";
+/// The NOTIFY channel of revoked sign-in sessions (comma-separated session ids).
+pub const REVOKED_CHANNEL: &str = "telemed_revoked_sessions";
 /// Largest payload sent inline (NOTIFY allows just under 8 000 bytes).
 const INLINE_LIMIT: usize = 7_000;
 /// Prefix of a notification that refers to a parked payload.
@@ -58,7 +59,7 @@ impl Bus {
     pub fn start(
         pool: PgPool,
         hub: Arc<Hub>,
-        jwt: Arc<JwtKeys>,
+        jwt: Arc<dyn Tokens>,
         waiting: Arc<WaitingRoom>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
@@ -111,8 +112,8 @@ impl Bus {
 
 /// Forgets the sessions in `sids` on this process: their tokens are refused, their live
 /// connections end.
-pub fn sign_out(jwt: &JwtKeys, hub: &Hub, sids: &[uuid::Uuid]) {
-    jwt.revocations().revoke(sids.iter().copied(), jwt.ttl());
+pub fn sign_out(jwt: &dyn Tokens, hub: &Hub, sids: &[uuid::Uuid]) {
+    jwt.revoke(sids);
     let closed = hub.sign_out(sids);
     tracing::debug!(sessions = sids.len(), closed, "sessions signed out");
 }
@@ -120,7 +121,7 @@ pub fn sign_out(jwt: &JwtKeys, hub: &Hub, sids: &[uuid::Uuid]) {
 async fn listen(
     pool: PgPool,
     hub: Arc<Hub>,
-    jwt: Arc<JwtKeys>,
+    jwt: Arc<dyn Tokens>,
     waiting: Arc<WaitingRoom>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -142,8 +143,8 @@ async fn listen(
             continue;
         }
         // Revocations sent while this process was not listening (or before it started).
-        match jwt.revocations().reload(&pool, jwt.ttl()).await {
-            Ok(sids) => sign_out(&jwt, &hub, &sids),
+        match jwt.reload(&pool).await {
+            Ok(sids) => sign_out(&*jwt, &hub, &sids),
             Err(error) => {
                 tracing::warn!(%error, "cannot load revoked sessions; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -166,7 +167,7 @@ async fn listen(
             };
             let payload = notification.payload();
             if notification.channel() == REVOKED_CHANNEL {
-                sign_out(&jwt, &hub, &parse_revoked(payload));
+                sign_out(&*jwt, &hub, &parse_revoked(payload));
                 continue;
             }
             let text = match payload.strip_prefix(PARKED) {
@@ -210,4 +211,12 @@ fn decode(text: &str) -> Option<Delivery> {
         .filter_map(|t| t.parse().ok())
         .collect();
     Some(Delivery::ephemeral(event, envelope.data, topics))
+}
+
+/// Session ids of a revocation notification.
+pub fn parse_revoked(payload: &str) -> Vec<uuid::Uuid> {
+    payload
+        .split(',')
+        .filter_map(|sid| sid.trim().parse().ok())
+        .collect()
 }

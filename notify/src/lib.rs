@@ -1,16 +1,32 @@
 //! Notifications leaving the server: the dispatcher that works off the outbox the
-//! `notifications` projection fills, over e-mail (SMTP), Web Push (VAPID) and SMS (webhook).
+//! `notifications` projection fills, over e-mail (SMTP), Web Push (VAPID) and SMS (webhook),
+//! and the rendering of a notification's text (in-app, push, e-mail, SMS alike).
 //!
-//! It lives at the composition root, like the sweeper: it reads read models and talks to the
-//! outside world. Every process runs one; they share the work through the outbox rows.
+//! It reads read models and talks to the outside world; `telemed-api` starts it. Every process
+//! runs one; they share the work through the outbox rows.
+//!
+//! # Where things live
+//!
+//! - this root: [`NotifyConfig`] (the settings of `serve`), [`Channels`] (the configured
+//!   channels), [`wanted_by_default`] (a channel's default preference).
+//! - `channels`: e-mail (lettre), Web Push (VAPID, RFC 8291) and SMS (webhook) senders, and
+//!   how a failure is classed (retry or give up).
+//! - [`dispatcher`]: claims due outbox rows, checks preferences, renders, sends, retries with
+//!   back-off; one [`Dispatcher`] per process.
+//! - `render`: titles and bodies of each notification kind, times in the recipient's zone.
+//! - `view`: [`NotificationView`], the in-app notification as the REST list and the
+//!   `notification` live event show it.
 
-pub mod channels;
+mod channels;
 pub mod dispatcher;
-pub mod render;
+mod render;
+mod view;
 
 use std::time::Duration;
 
-pub use channels::{Email, Push, Sms};
+pub use channels::{Email, Push, Sms, Subscription};
+pub use dispatcher::Dispatcher;
+pub use view::NotificationView;
 
 /// Whether `channel` (`email`, `push`, `sms`) carries a user's notifications when they have
 /// set no preference: e-mail and push yes, SMS no (it needs a phone number and consent).

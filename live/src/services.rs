@@ -1,0 +1,349 @@
+//! [`Services`]: the live subsystem's real [`Context`]: the store for replays, the read models
+//! for topic access, and the commands each client event calls (chat, signaling, the waiting
+//! room). Built once per process by the composition root.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use telemed_commands::{Actor, Calls, Chat, CommandContext, Participants, Relay};
+use telemed_domain::call::EndReason;
+use telemed_domain::values::MessageContent;
+use telemed_domain::{AppointmentId, Position, Role};
+use telemed_problem::{ApiError, FieldErrors};
+use telemed_projections::appointments::appointment;
+use telemed_projections::conversations;
+use telemed_projections::profiles;
+use telemed_projections::stream::read_after;
+use telemed_projections::{Progress, Settled};
+
+use crate::bus::Bus;
+use crate::context::{Context, Page};
+use crate::feed::{deliveries, store_head};
+use crate::hub::{Delivery, Hub};
+use crate::identity::{Identity, Tokens};
+use crate::protocol::{ChatRead, ChatSend, ClientEvent, Hangup};
+use crate::session::Session;
+use crate::topic::Topic;
+use crate::waiting::{self, WaitingRoom};
+
+/// Events read from the store per page of a replay.
+const REPLAY_PAGE: i64 = 500;
+/// How long a resume waits for this process's live feed to reach the store's head.
+const HUB_WAIT: Duration = Duration::from_secs(10);
+/// Longest `client_msg_id`, in characters.
+const MAX_CLIENT_MSG_ID: usize = 100;
+
+/// What the live subsystem uses of the process.
+pub struct Services {
+    /// Database pool (store reads, read models).
+    pub pool: PgPool,
+    /// This process's hub.
+    pub hub: Arc<Hub>,
+    /// Ephemeral traffic between processes.
+    pub bus: Bus,
+    /// This process's waiting room.
+    pub waiting: Arc<WaitingRoom>,
+    /// Access tokens.
+    pub tokens: Arc<dyn Tokens>,
+    /// Chat commands.
+    pub chat: Arc<Chat>,
+    /// Call commands.
+    pub calls: Arc<Calls>,
+    /// Projection progress (an ack shows what its command wrote).
+    pub progress: Progress,
+    /// How long an ack waits for the read models.
+    pub settle_timeout: Duration,
+    /// Whether per-connection rate limits are enforced.
+    pub limits_enabled: bool,
+}
+
+impl Services {
+    /// Starts a session for `identity`, in their own topic (and the waiting room).
+    pub async fn session(self: &Arc<Self>, identity: Identity) -> Result<Session<Self>, ApiError> {
+        let (membership, presence, pending) =
+            self.waiting
+                .join(identity.user, identity.role, identity.sid);
+        // A sign-out between the token's check and the join would have missed this connection.
+        if self.tokens.is_revoked(identity.sid) {
+            return Err(ApiError::Unauthenticated(
+                "the session of this access token has been signed out".into(),
+            ));
+        }
+        // Live events start after what the store held before the connection existed (even
+        // when this process's feed has not published all of it yet); earlier ones are a
+        // resume's.
+        let floor = self.hub.head().max(store_head(&self.pool).await?);
+        let pending: VecDeque<Arc<Delivery>> = pending;
+        Ok(Session::new(
+            self.clone(),
+            identity,
+            membership,
+            floor,
+            pending,
+            Some(presence),
+        ))
+    }
+
+    /// Waits (bounded) until every projection has applied `position`; 503 as soon as the
+    /// projections cannot reach the database (as the REST routes' `AppState::settle`).
+    async fn settle(&self, position: Position) -> Result<(), ApiError> {
+        match self.progress.wait_for(position, self.settle_timeout).await {
+            Settled::Reached => Ok(()),
+            Settled::TimedOut => {
+                tracing::warn!(%position, timeout = ?self.settle_timeout, "read models did not catch up in time");
+                Ok(())
+            }
+            Settled::Unreachable => Err(ApiError::Unavailable(Some(
+                "the read models cannot reach the database".into(),
+            ))),
+        }
+    }
+
+    /// The conversation of `id` if `user` takes part in it (404 otherwise).
+    pub(crate) async fn participants(
+        &self,
+        user: &Identity,
+        id: AppointmentId,
+    ) -> Result<Participants, ApiError> {
+        let view = appointment(&self.pool, id).await?;
+        match view {
+            Some(view)
+                if matches!(user.role, Role::Doctor | Role::Patient)
+                    && (view.doctor_id == user.user || view.patient_id == user.user) =>
+            {
+                Ok(Participants {
+                    appointment_id: view.id,
+                    doctor_id: view.doctor_id,
+                    patient_id: view.patient_id,
+                })
+            }
+            _ => Err(ApiError::NotFound("no such appointment".into())),
+        }
+    }
+
+    async fn chat_send(&self, user: &Identity, send: ChatSend) -> Result<Value, ApiError> {
+        let mut errors = FieldErrors::default();
+        let content = errors.check("data.content", MessageContent::parse(&send.content));
+        let client_msg_id = match send.client_msg_id {
+            None => Some(None),
+            Some(key) => {
+                let length = key.chars().count();
+                if length == 0 || length > MAX_CLIENT_MSG_ID || key.chars().any(char::is_control) {
+                    let message = format!("must be 1 to {MAX_CLIENT_MSG_ID} printable characters");
+                    errors.push("data.client_msg_id", message);
+                    None
+                } else {
+                    Some(Some(key))
+                }
+            }
+        };
+        let (content, client_msg_id) = errors.finish(content.zip(client_msg_id))?;
+        let id = send.appointment_id;
+        self.participants(user, id).await?;
+        let posted = self
+            .chat
+            .post(id, user.user, content, client_msg_id, &context(user))
+            .await?;
+        self.settle(posted.position).await?;
+        let (view, _) = conversations::message(&self.pool, posted.id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unavailable(Some("the message is not in the read model yet".into()))
+            })?;
+        Ok(serde_json::to_value(view).unwrap_or_default())
+    }
+
+    async fn chat_read(&self, user: &Identity, read: ChatRead) -> Result<Value, ApiError> {
+        let ChatRead {
+            appointment_id: id,
+            up_to,
+        } = read;
+        let conversation = self.participants(user, id).await?;
+        let (message, position) = conversations::message(&self.pool, up_to)
+            .await?
+            .filter(|(message, _)| message.appointment_id == id)
+            .ok_or_else(|| {
+                ApiError::invalid("data.up_to", "is not a message of this conversation")
+            })?;
+        let at = self
+            .chat
+            .mark_read(
+                conversation,
+                user.user,
+                message.id,
+                position,
+                &context(user),
+            )
+            .await?;
+        self.settle(at).await?;
+        Ok(json!({ "ok": true }))
+    }
+
+    async fn chat_typing(&self, user: &Identity, id: AppointmentId) -> Result<Value, ApiError> {
+        let conversation = self.participants(user, id).await?;
+        let other = if conversation.doctor_id == user.user {
+            conversation.patient_id
+        } else {
+            conversation.doctor_id
+        };
+        let data = json!({ "appointment_id": id, "user_id": user.user });
+        self.bus
+            .publish("chat:typing", data, vec![Topic::User(other)])
+            .await?;
+        Ok(json!({ "ok": true }))
+    }
+
+    /// Relays a signaling event (`call:offer`, `call:answer`, `call:ice`) to the call's other
+    /// participant, stamped with `from`.
+    async fn relay(
+        &self,
+        user: &Identity,
+        event: &'static str,
+        call_id: telemed_domain::CallId,
+        payload: (&str, Value),
+    ) -> Result<Value, ApiError> {
+        let answer = event == "call:answer";
+        let relay = self
+            .calls
+            .signal(call_id, user.user, answer, &context(user))
+            .await?;
+        let to = match relay {
+            Relay::To(to) => to,
+            Relay::CallOver(status) => {
+                return Err(ApiError::Conflict {
+                    code: "call_over",
+                    detail: format!("the call is {}", status.as_str()),
+                });
+            }
+        };
+        let (field, value) = payload;
+        let data = json!({ "call_id": call_id, "from": user.user, field: value });
+        self.bus.publish(event, data, vec![Topic::User(to)]).await?;
+        Ok(json!({ "ok": true }))
+    }
+
+    async fn hangup(&self, user: &Identity, hangup: Hangup) -> Result<Value, ApiError> {
+        let reason = match hangup.reason.as_deref() {
+            None => EndReason::user_hangup(),
+            Some(text) => EndReason::parse(text).ok_or_else(|| {
+                ApiError::invalid(
+                    "data.reason",
+                    "must be 1 to 40 of a-z, 0-9 and _ (e.g. user_hangup)",
+                )
+            })?,
+        };
+        let call = self
+            .calls
+            .state(hangup.call_id)
+            .await?
+            .filter(|call| call.has(user.user));
+        if call.is_none() {
+            return Err(ApiError::NotFound("no such call".into()));
+        }
+        self.calls
+            .end(hangup.call_id, user.user, reason, &context(user))
+            .await?;
+        Ok(json!({ "ok": true }))
+    }
+}
+
+/// The command context of a client event (each is its own request).
+pub(crate) fn context(user: &Identity) -> CommandContext {
+    CommandContext::new(
+        Actor::User {
+            id: user.user,
+            role: user.role,
+        },
+        format!("live-{}", uuid::Uuid::new_v4().simple()),
+    )
+}
+
+impl Context for Services {
+    async fn replay_head(&self) -> Result<Position, ApiError> {
+        let head = store_head(&self.pool).await?;
+        tokio::time::timeout(HUB_WAIT, self.hub.wait_for(head))
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable(Some("the live feed is behind the event store".into()))
+            })?;
+        Ok(head)
+    }
+
+    async fn replay_page(&self, after: Position) -> Result<Option<Page>, ApiError> {
+        let events = read_after(&self.pool, after, REPLAY_PAGE).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(None);
+        };
+        Ok(Some((last, deliveries(&self.pool, &events).await?)))
+    }
+
+    async fn may_follow(&self, user: &Identity, topic: Topic) -> Result<(), ApiError> {
+        let staff = matches!(user.role, Role::Admin | Role::Auditor);
+        match topic {
+            Topic::DoctorAvailability(doctor) => {
+                match profiles::doctor(&self.pool, doctor).await? {
+                    Some(_) => Ok(()),
+                    None => Err(ApiError::NotFound("no such doctor".into())),
+                }
+            }
+            Topic::Appointment(id) => match appointment(&self.pool, id).await? {
+                Some(view)
+                    if staff || view.doctor_id == user.user || view.patient_id == user.user =>
+                {
+                    Ok(())
+                }
+                _ => Err(ApiError::NotFound("no such appointment".into())),
+            },
+            Topic::Audit | Topic::User(_) => Err(ApiError::Forbidden(
+                "this topic is not followed by subscription".into(),
+            )),
+        }
+    }
+
+    async fn execute(&self, user: &Identity, event: ClientEvent) -> Result<Value, ApiError> {
+        match event {
+            ClientEvent::ChatSend(send) => self.chat_send(user, send).await,
+            ClientEvent::ChatRead(read) => self.chat_read(user, read).await,
+            ClientEvent::ChatTyping(chat) => self.chat_typing(user, chat.appointment_id).await,
+            ClientEvent::CallOffer(s) => {
+                let sdp = serde_json::to_value(s.sdp).unwrap_or_default();
+                self.relay(user, "call:offer", s.call_id, ("sdp", sdp))
+                    .await
+            }
+            ClientEvent::CallAnswer(s) => {
+                let sdp = serde_json::to_value(s.sdp).unwrap_or_default();
+                self.relay(user, "call:answer", s.call_id, ("sdp", sdp))
+                    .await
+            }
+            ClientEvent::CallIce(s) => {
+                let candidate = serde_json::to_value(s.candidate).unwrap_or_default();
+                let payload = ("candidate", candidate);
+                self.relay(user, "call:ice", s.call_id, payload).await
+            }
+            ClientEvent::CallHangup(hangup) => self.hangup(user, hangup).await,
+            ClientEvent::WaitingCheckin(w) => {
+                waiting::client::check_in(self, user, w.appointment_id).await
+            }
+            ClientEvent::WaitingLeave(w) => {
+                waiting::client::leave(self, user, w.appointment_id).await
+            }
+            ClientEvent::WaitingList(_) => waiting::client::list(self, user),
+            ClientEvent::Resume(_) | ClientEvent::Subscribe(_) | ClientEvent::Unsubscribe(_) => {
+                Err(ApiError::internal(anyhow_free(
+                    "a session event reached the services",
+                )))
+            }
+        }
+    }
+
+    fn limits_enabled(&self) -> bool {
+        self.limits_enabled
+    }
+}
+
+fn anyhow_free(message: &'static str) -> std::io::Error {
+    std::io::Error::other(message)
+}
