@@ -300,6 +300,14 @@ impl FieldErrors {
         self.0.push(FieldError::new(field, message));
     }
 
+    /// The 422 naming every recorded field, for a request some field of which failed to parse
+    /// (500 if none was recorded: a parser forgot to say why).
+    pub fn fail(self) -> ApiError {
+        self.finish::<()>(None).err().unwrap_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("a field failed without an error"))
+        })
+    }
+
     /// `Ok(value)` when nothing was recorded and `value` is complete; 422 otherwise.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match value {
@@ -345,6 +353,8 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
             S::InThePast | S::TooSoon(_) | S::TooFar(_) => ApiError::invalid("start", detail),
             S::BadLength(..) => ApiError::invalid("end", detail),
             S::PatientBusy => conflict("patient_busy", detail),
+            S::NoSuchDoctor => ApiError::invalid("doctor_id", detail),
+            S::KeyReused => ApiError::invalid("Idempotency-Key", detail),
         }
     }
 }

@@ -12,8 +12,10 @@
 //! - [`error`]: [`CommandError`], what a command can fail with besides its domain error.
 //! - [`accounts`]: registration and login; credentials live in a mutable table, not in events.
 //! - [`profiles`]: doctor, patient and staff profile commands.
-//! - [`scheduling`]: availability windows and the booking flow (claim, reserve, record,
-//!   compensate), reschedule, cancel, confirm, outcomes.
+//! - [`scheduling`]: availability windows, the booking rules, cancel, confirm, outcomes; its
+//!   `booking` module holds the booking flow (time checks, the doctor-day from the
+//!   availability read model, claim, reserve, record, compensate, keyed retries) and
+//!   reschedule.
 //! - [`calls`]: call sessions (one live call per appointment), ring timeouts.
 //! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
 //! - [`clock`]: "now", with a seam for tests.
@@ -39,4 +41,6 @@ pub use context::{Actor, CommandContext};
 pub use error::CommandError;
 pub use executor::Executor;
 pub use profiles::Profiles;
-pub use scheduling::{Booking, Scheduling, SchedulingError, SchedulingRules};
+pub use scheduling::{
+    Booked, Booking, Scheduling, SchedulingError, SchedulingRules, keyed_appointment_id,
+};
