@@ -18,6 +18,7 @@
 //!   reschedule.
 //! - [`calls`]: call sessions (one live call per appointment), ring timeouts.
 //! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
+//! - [`preferences`]: notification settings (channel preferences, push subscriptions).
 //! - [`clock`]: "now", with a seam for tests.
 //! - [`hashing`]: the bounded thread pool that password hashing runs on.
 
@@ -29,6 +30,7 @@ pub mod context;
 pub mod error;
 pub mod executor;
 pub mod hashing;
+pub mod preferences;
 pub mod profiles;
 pub mod scheduling;
 pub mod store;
@@ -40,6 +42,7 @@ pub use clock::Clock;
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;
 pub use executor::Executor;
+pub use preferences::{NotificationSettings, PushSubscription, SettingsError};
 pub use profiles::Profiles;
 pub use scheduling::{
     Booked, Booking, Scheduling, SchedulingError, SchedulingRules, keyed_appointment_id,

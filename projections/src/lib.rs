@@ -18,6 +18,7 @@
 //! - [`conversations`]: chat messages and read markers, history pages.
 //! - [`audit`]: the filtered, paged global history for auditors.
 //! - [`notifications`]: in-app notifications, and the outbox of e-mail, push and SMS deliveries.
+//! - [`preferences`]: users' notification channel preferences.
 
 pub mod appointments;
 pub mod audit;
@@ -26,6 +27,7 @@ pub mod calls;
 pub mod conversations;
 pub mod event;
 pub mod notifications;
+pub mod preferences;
 pub mod profiles;
 pub mod rebuild;
 pub mod runner;
