@@ -171,6 +171,34 @@ impl TryFrom<CancelRequest> for FreeText {
     }
 }
 
+impl TryFrom<ListQuery> for ListFilter {
+    type Error = ApiError;
+
+    /// The filter, or a 422 naming every bad parameter.
+    fn try_from(query: ListQuery) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let status = query.status.as_deref().and_then(|raw| {
+            let status = Status::from_name(raw);
+            if status.is_none() {
+                errors.push(
+                    "status",
+                    "must be one of pending, confirmed, rescheduled, cancelled, completed, no_show",
+                );
+            }
+            status
+        });
+        let from = query
+            .from
+            .as_deref()
+            .and_then(|raw| errors.check("from", params::instant(raw)));
+        let to = query
+            .to
+            .as_deref()
+            .and_then(|raw| errors.check("to", params::instant(raw)));
+        errors.finish(Some(ListFilter { status, from, to }))
+    }
+}
+
 fn no_such_appointment() -> ApiError {
     ApiError::NotFound("no such appointment".into())
 }
@@ -369,29 +397,7 @@ async fn list(
     user: AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<AppointmentList>, ApiError> {
-    let mut errors = FieldErrors::default();
-    let status = match query.status.as_deref() {
-        Some(raw) => {
-            match Status::from_name(raw) {
-                Some(status) => Some(status),
-                None => {
-                    errors.push("status", "must be one of pending, confirmed, rescheduled, cancelled, completed, no_show");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let from = query
-        .from
-        .as_deref()
-        .and_then(|raw| errors.check("from", params::instant(raw)));
-    let to = query
-        .to
-        .as_deref()
-        .and_then(|raw| errors.check("to", params::instant(raw)));
-    errors.finish(Some(()))?;
-    let filter = ListFilter { status, from, to };
+    let filter = ListFilter::try_from(query)?;
     let appointments = read::list(&state.pool, user.id, user.role, &filter).await?;
     Ok(Json(AppointmentList { appointments }))
 }

@@ -393,9 +393,7 @@ async fn change_window(
 ) -> Result<Json<WindowView>, ApiError> {
     require_self(&user, doctor_id)?;
     let zone = doctor_zone(&state, doctor_id).await?;
-    let mut errors = FieldErrors::default();
-    let interval = params::interval(&mut errors, &body.start, &body.end);
-    let interval = errors.finish(interval)?;
+    let interval = Interval::try_from(body)?;
     let current = read::window(&state.pool, doctor_id, window_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such availability window".into()))?;
@@ -567,31 +565,13 @@ async fn free_slots(
     ApiQuery(query): ApiQuery<SlotQuery>,
 ) -> Result<Json<Slots>, ApiError> {
     let zone = doctor_zone(&state, doctor_id).await?;
-    let mut errors = FieldErrors::default();
-    let local = params::zone(&mut errors, "tz", query.tz.as_deref());
-    let reading_zone = local.clone().flatten().unwrap_or_else(|| zone.clone());
     let now = state.scheduling.clock().now();
-    let range = date_range(
-        &mut errors,
-        (query.from.as_deref(), query.to.as_deref()),
-        &reading_zone,
-        now,
-        Duration::days(14),
-    );
-    let duration = match query.duration.as_deref() {
-        None => Some(30),
-        Some(raw) => match raw.trim().parse::<i64>() {
-            Ok(minutes) if (5..=240).contains(&minutes) => Some(minutes),
-            _ => {
-                errors.push(
-                    "duration",
-                    "must be a whole number of minutes from 5 to 240",
-                );
-                None
-            }
-        },
-    };
-    let ((from, to), duration, local) = errors.finish((|| Some((range?, duration?, local?)))())?;
+    let SlotRequest {
+        from,
+        to,
+        duration,
+        local,
+    } = query.parse(&zone, now)?;
     let windows: Vec<Interval> = read::windows_between(&state.pool, doctor_id, from, to)
         .await?
         .into_iter()
@@ -625,6 +605,64 @@ async fn free_slots(
         timezone: zone.as_str().to_string(),
         slots,
     }))
+}
+
+/// A typed [`SlotQuery`].
+struct SlotRequest {
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    duration: i64,
+    local: Option<TimeZoneName>,
+}
+
+impl SlotQuery {
+    /// The slots asked for of a doctor in `zone` as of `now` (dates are read in `tz` when
+    /// given), or a 422 naming every bad parameter.
+    fn parse(&self, zone: &TimeZoneName, now: OffsetDateTime) -> Result<SlotRequest, ApiError> {
+        let mut errors = FieldErrors::default();
+        let local = params::zone(&mut errors, "tz", self.tz.as_deref());
+        let reading_zone = local.clone().flatten().unwrap_or_else(|| zone.clone());
+        let range = date_range(
+            &mut errors,
+            (self.from.as_deref(), self.to.as_deref()),
+            &reading_zone,
+            now,
+            Duration::days(14),
+        );
+        let duration = match self.duration.as_deref() {
+            None => Some(30),
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(minutes) if (5..=240).contains(&minutes) => Some(minutes),
+                _ => {
+                    errors.push(
+                        "duration",
+                        "must be a whole number of minutes from 5 to 240",
+                    );
+                    None
+                }
+            },
+        };
+        let (Some((from, to)), Some(duration), Some(local)) = (range, duration, local) else {
+            return Err(errors.fail());
+        };
+        Ok(SlotRequest {
+            from,
+            to,
+            duration,
+            local,
+        })
+    }
+}
+
+impl TryFrom<WindowRequest> for Interval {
+    type Error = ApiError;
+
+    /// The window's new time, or a 422 naming `start` or `end`.
+    fn try_from(body: WindowRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let interval = params::interval(&mut errors, &body.start, &body.end);
+        errors.finish(interval)
+    }
 }
 
 fn render_local(instant: OffsetDateTime, zone: &TimeZoneName) -> String {

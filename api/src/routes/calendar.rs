@@ -1,5 +1,7 @@
 //! The secret, revocable iCalendar (RFC 5545) feed of a user's appointments.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -102,15 +104,8 @@ async fn revoke_feed(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The calendar behind a feed URL (no other authentication).
-#[utoipa::path(get, path = "/api/v1/calendar/{feed}", tag = "calendar",
-    params(("feed" = String, Path, description = "`<feed_token>.ics`, as in the URL from /api/v1/me/calendar-feed")),
-    responses((status = 200, description = "RFC 5545 calendar", content_type = "text/calendar"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn feed(
-    State(state): State<AppState>,
-    ApiPath(file): ApiPath<String>,
-) -> Result<impl IntoResponse, ApiError> {
+/// The user and role a feed file (`<token>.ics`) belongs to; 404 for any other.
+async fn feed_owner(state: &AppState, file: &str) -> Result<(UserId, Role), ApiError> {
     let unknown = || ApiError::NotFound("no such calendar feed".into());
     // The router matches one parameter per segment: the segment is `<token>.ics`.
     // Tokens are 64 hex digits: anything else names no feed, and need not reach the database.
@@ -126,7 +121,41 @@ async fn feed(
     let role: Role = role
         .parse()
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    let user = UserId::from(user);
+    Ok((UserId::from(user), role))
+}
+
+/// The iCalendar of `appointments`, each with its counterpart's name from `names`.
+fn calendar(
+    appointments: &[AppointmentView],
+    counterparts: &[UserId],
+    names: &HashMap<UserId, String>,
+) -> Calendar {
+    let mut calendar = Calendar::empty();
+    calendar
+        .append_property(("VERSION", "2.0"))
+        .append_property(("PRODID", "-//Telemed//Telemed API//EN"))
+        .append_property(("CALSCALE", "GREGORIAN"))
+        .append_property(("METHOD", "PUBLISH"))
+        .name("Telemed");
+    for (appointment, counterpart) in appointments.iter().zip(counterparts) {
+        let name = names
+            .get(counterpart)
+            .map_or("Telemed user", String::as_str);
+        calendar.push(event(appointment, name));
+    }
+    calendar.done()
+}
+
+/// The calendar behind a feed URL (no other authentication).
+#[utoipa::path(get, path = "/api/v1/calendar/{feed}", tag = "calendar",
+    params(("feed" = String, Path, description = "`<feed_token>.ics`, as in the URL from /api/v1/me/calendar-feed")),
+    responses((status = 200, description = "RFC 5545 calendar", content_type = "text/calendar"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn feed(
+    State(state): State<AppState>,
+    ApiPath(file): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (user, role) = feed_owner(&state, &file).await?;
     // Only consultations the user takes part in (an admin's feed is not everyone's), from a
     // year back.
     let filter = ListFilter {
@@ -148,25 +177,13 @@ async fn feed(
         })
         .collect();
     let names = profiles::names(&state.pool, &counterparts).await?;
-    let mut calendar = Calendar::empty();
-    calendar
-        .append_property(("VERSION", "2.0"))
-        .append_property(("PRODID", "-//Telemed//Telemed API//EN"))
-        .append_property(("CALSCALE", "GREGORIAN"))
-        .append_property(("METHOD", "PUBLISH"))
-        .name("Telemed");
-    for (appointment, counterpart) in appointments.iter().zip(&counterparts) {
-        let name = names
-            .get(counterpart)
-            .map_or("Telemed user", String::as_str);
-        calendar.push(event(appointment, name));
-    }
+    let calendar = calendar(&appointments, &counterparts, &names);
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
             (header::CACHE_CONTROL, "private, max-age=60"),
         ],
-        calendar.done().to_string(),
+        calendar.to_string(),
     ))
 }
 
