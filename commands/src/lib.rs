@@ -18,11 +18,13 @@
 //!   reschedule.
 //! - [`calls`]: call sessions (one live call per appointment), ring timeouts.
 //! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
+//! - [`calendar_feeds`]: secret calendar feed tokens (issue, revoke).
 //! - [`preferences`]: notification settings (channel preferences, push subscriptions).
 //! - [`clock`]: "now", with a seam for tests.
 //! - [`hashing`]: the bounded thread pool that password hashing runs on.
 
 pub mod accounts;
+pub mod calendar_feeds;
 pub mod calls;
 pub mod chat;
 pub mod clock;
@@ -36,6 +38,7 @@ pub mod scheduling;
 pub mod store;
 
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
+pub use calendar_feeds::CalendarFeeds;
 pub use calls::{CallRules, Calls, Started};
 pub use chat::{Chat, ChatError, Participants, Posted};
 pub use clock::Clock;
