@@ -441,4 +441,25 @@ mod tests {
         let b = errors.check("b", Ok(2));
         assert!(matches!(errors.finish(a.zip(b)), Err(ApiError::Validation(v)) if v.len() == 1));
     }
+
+    #[test]
+    fn failing_names_every_recorded_field_and_is_a_bug_without_one() {
+        let mut errors = FieldErrors::default();
+        errors.push("start", "is bad");
+        errors.push("end", "is bad too");
+        let ApiError::Validation(fields) = errors.fail() else {
+            panic!("not a 422");
+        };
+        assert_eq!(
+            fields,
+            [
+                FieldError::new("start", "is bad"),
+                FieldError::new("end", "is bad too")
+            ]
+        );
+        assert!(matches!(
+            FieldErrors::default().fail(),
+            ApiError::Internal(_)
+        ));
+    }
 }
