@@ -12,15 +12,20 @@
 //! - [`error`]: [`CommandError`], what a command can fail with besides its domain error.
 //! - [`accounts`]: registration and login; credentials live in a mutable table, not in events.
 //! - [`profiles`]: doctor, patient and staff profile commands.
-//! - [`scheduling`]: availability windows and the booking flow (claim, reserve, record,
-//!   compensate), reschedule, cancel, confirm, outcomes.
+//! - [`scheduling`]: availability windows, the booking rules, cancel, confirm, outcomes; its
+//!   `booking` module holds the booking flow (time checks, the doctor-day from the
+//!   availability read model, claim, reserve, record, compensate, keyed retries) and
+//!   reschedule.
 //! - [`calls`]: call sessions (one live call per appointment), ring timeouts, where signaling
 //!   may go.
 //! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
+//! - [`calendar_feeds`]: secret calendar feed tokens (issue, revoke).
+//! - [`preferences`]: notification settings (channel preferences, push subscriptions).
 //! - [`clock`]: "now", with a seam for tests.
 //! - [`hashing`]: the bounded thread pool that password hashing runs on.
 
 pub mod accounts;
+pub mod calendar_feeds;
 pub mod calls;
 pub mod chat;
 pub mod clock;
@@ -28,16 +33,21 @@ pub mod context;
 pub mod error;
 pub mod executor;
 pub mod hashing;
+pub mod preferences;
 pub mod profiles;
 pub mod scheduling;
 pub mod store;
 
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
+pub use calendar_feeds::CalendarFeeds;
 pub use calls::{CallRules, Calls, Relay, Started};
 pub use chat::{Chat, ChatError, Participants, Posted};
 pub use clock::Clock;
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;
 pub use executor::Executor;
+pub use preferences::{NotificationSettings, PushSubscription, SettingsError};
 pub use profiles::Profiles;
-pub use scheduling::{Booking, Scheduling, SchedulingError, SchedulingRules};
+pub use scheduling::{
+    Booked, Booking, Scheduling, SchedulingError, SchedulingRules, keyed_appointment_id,
+};

@@ -1,11 +1,6 @@
-//! Scheduling: availability windows and the booking flow across the doctor-day and
-//! appointment aggregates.
-//!
-//! Booking = claim the patient's time (no overlapping appointments per patient) → reserve the
-//! slot on the doctor-day (where concurrent bookings race and exactly one wins) → record the
-//! appointment. A failure after the reservation is compensated by releasing it; what a crash
-//! leaves behind (a reservation or claim with no appointment) is swept. Rescheduling reserves
-//! the new time before releasing the old one.
+//! Scheduling: availability windows, the booking rules, and the appointment lifecycle across
+//! the doctor-day and appointment aggregates. Booking and rescheduling (the orchestration from
+//! a typed request to a recorded appointment) are in [`booking`].
 
 use std::collections::BTreeMap;
 
@@ -19,7 +14,7 @@ use telemed_domain::availability::{
 };
 use telemed_domain::calendar::{Interval, day_bounds, local_date};
 use telemed_domain::values::FreeText;
-use telemed_domain::{AppointmentId, DayId, Position, ReservationId, UserId, WindowId};
+use telemed_domain::{AppointmentId, DayId, Position, UserId, WindowId};
 use time::Duration;
 use time_tz::Tz;
 use uuid::Uuid;
@@ -29,6 +24,10 @@ use crate::context::CommandContext;
 use crate::error::CommandError;
 use crate::executor::Executor;
 use crate::store::{Source, Store};
+
+mod booking;
+
+pub use booking::{Booked, Booking, keyed_appointment_id};
 
 /// Limits on what may be booked.
 #[derive(Clone, Copy, Debug)]
@@ -78,30 +77,19 @@ pub enum SchedulingError {
     /// The patient has another appointment at an overlapping time.
     #[error("you already have an appointment at an overlapping time")]
     PatientBusy,
+    /// No window holds the time and there is no such doctor at all.
+    #[error("no such doctor")]
+    NoSuchDoctor,
+    /// A keyed booking's id is recorded for a different request (its idempotency key was
+    /// reused).
+    #[error("was already used for a different request")]
+    KeyReused,
 }
 
 type Result<T> = std::result::Result<T, CommandError<SchedulingError>>;
 
 fn rejected(error: impl Into<SchedulingError>) -> CommandError<SchedulingError> {
     CommandError::Rejected(error.into())
-}
-
-/// A validated booking request.
-#[derive(Clone, Debug)]
-pub struct Booking {
-    /// Id of the new appointment: fresh, or derived from an idempotency key so that a retry
-    /// of a recorded booking finds it (and succeeds) instead of booking twice.
-    pub appointment_id: AppointmentId,
-    /// The doctor.
-    pub doctor_id: UserId,
-    /// The patient.
-    pub patient_id: UserId,
-    /// The doctor-day whose window holds the time.
-    pub day: DayId,
-    /// When.
-    pub interval: Interval,
-    /// Why.
-    pub reason: FreeText,
 }
 
 const CLAIM_INSERT: &str = "INSERT INTO patient_time_claims
@@ -277,7 +265,7 @@ impl Scheduling {
     }
 
     /// Checks a booking time against the rules: length, in the future, notice, horizon.
-    pub fn check_time(&self, interval: &Interval) -> std::result::Result<(), SchedulingError> {
+    fn check_time(&self, interval: &Interval) -> std::result::Result<(), SchedulingError> {
         let now = self.clock.now();
         let length = interval.duration();
         if length < self.rules.min_length || length > self.rules.max_length {
@@ -391,145 +379,6 @@ impl Scheduling {
             reason,
         };
         self.on_day(slot.day, command, context).await
-    }
-
-    /// Books a consultation: claim, reserve, record; compensates on failure. Booking an id
-    /// that is already recorded succeeds without a change (a retry).
-    pub async fn book(&self, booking: Booking, context: &CommandContext) -> Result<Position> {
-        let id = booking.appointment_id;
-        self.check_time(&booking.interval).map_err(rejected)?;
-        let claim = self.claim(id, booking.patient_id, booking.interval).await?;
-        let slot = SlotRef {
-            day: booking.day,
-            reservation_id: ReservationId::new(),
-        };
-        let reserve = AvailabilityCommand::Reserve {
-            day: booking.day,
-            reservation_id: slot.reservation_id,
-            appointment_id: id,
-            patient_id: booking.patient_id,
-            interval: booking.interval,
-        };
-        let reserved = match self.on_day(booking.day, reserve, context).await {
-            Ok(position) => position,
-            Err(error) => {
-                self.forget_claims(CLAIM_DROP, claim, None).await;
-                return Err(error);
-            }
-        };
-        let request = AppointmentCommand::Request {
-            doctor_id: booking.doctor_id,
-            patient_id: booking.patient_id,
-            interval: booking.interval,
-            reason: booking.reason,
-            slot,
-            at: self.clock.now(),
-        };
-        let recorded = self
-            .executor
-            .create(&self.appointments, &id.to_string(), request, context)
-            .await
-            .map_err(|e| e.map_rejected(SchedulingError::from));
-        match recorded {
-            Ok(position) => Ok(position.max(reserved)),
-            Err(error) => {
-                if !self.recorded_despite(id, &error).await {
-                    self.release_or_log(slot, ReleaseReason::BookingFailed, context)
-                        .await;
-                    self.forget_claims(CLAIM_DROP, claim, None).await;
-                }
-                match error {
-                    // The caller chose the id of a booking recorded before: this is a retry of
-                    // it (its claim and reservation may overlap our own; ours are released).
-                    // Its answer waits for read models that show that booking.
-                    CommandError::Rejected(SchedulingError::Appointment(
-                        AppointmentError::AlreadyRequested,
-                    )) => Ok(self
-                        .executor
-                        .position_after_commit(APPOINTMENT_TYPE, &id.to_string())
-                        .await),
-                    error => Err(error),
-                }
-            }
-        }
-    }
-
-    /// Moves an appointment: the new time is claimed and reserved before the old one is
-    /// released.
-    pub async fn reschedule(
-        &self,
-        id: AppointmentId,
-        by: Party,
-        day: DayId,
-        interval: Interval,
-        reason: FreeText,
-        context: &CommandContext,
-    ) -> Result<Position> {
-        let state = self
-            .appointment(id)
-            .await?
-            .ok_or_else(|| rejected(AppointmentError::NotFound))?;
-        if !state.status.is_open() {
-            return Err(rejected(AppointmentError::InvalidTransition {
-                status: state.status,
-                action: telemed_domain::appointment::Action::Reschedule,
-            }));
-        }
-        if interval == state.interval {
-            return Err(rejected(AppointmentError::SameTime));
-        }
-        self.check_time(&interval).map_err(rejected)?;
-        let claim = self.claim(id, state.patient_id, interval).await?;
-        let slot = SlotRef {
-            day,
-            reservation_id: ReservationId::new(),
-        };
-        let reserve = AvailabilityCommand::Reserve {
-            day,
-            reservation_id: slot.reservation_id,
-            appointment_id: id,
-            patient_id: state.patient_id,
-            interval,
-        };
-        let reserved = match self.on_day(day, reserve, context).await {
-            Ok(position) => position,
-            Err(error) => {
-                self.forget_claims(CLAIM_DROP, claim, None).await;
-                return Err(error);
-            }
-        };
-        let command = AppointmentCommand::Reschedule {
-            interval,
-            reason,
-            slot,
-            by,
-            at: self.clock.now(),
-        };
-        let moved = match self.on_appointment(id, command, context).await {
-            Ok(position) => position,
-            Err(error) => {
-                if !self.recorded_despite(id, &error).await {
-                    self.release_or_log(slot, ReleaseReason::BookingFailed, context)
-                        .await;
-                    self.forget_claims(CLAIM_DROP, claim, None).await;
-                }
-                return Err(error);
-            }
-        };
-        self.forget_claims(CLAIMS_OF_EXCEPT, id.as_uuid(), Some(claim))
-            .await;
-        // Release the slot the event says it moved from (a concurrent reschedule may have
-        // changed it since we looked).
-        let previous = match self.last_event(id).await {
-            Ok(Some(AppointmentEvent::AppointmentRescheduled { previous_slot, .. })) => {
-                previous_slot
-            }
-            _ => state.slot,
-        };
-        let released = self
-            .release_or_log(previous, ReleaseReason::Rescheduled, context)
-            .await;
-        Ok(moved.max(reserved).max(released))
     }
 
     /// Cancels an appointment and frees the slot it held at that moment.

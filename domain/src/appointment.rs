@@ -348,15 +348,89 @@ fn transition(status: Status, action: Action) -> AppointmentError {
     AppointmentError::InvalidTransition { status, action }
 }
 
+type Decided = Result<Vec<AppointmentEvent>, AppointmentError>;
+
+fn confirm(state: &AppointmentState, by: Party, at: OffsetDateTime) -> Decided {
+    match (state.status, state.awaiting) {
+        (Status::Pending | Status::Rescheduled, Some(awaiting)) if awaiting == by => {
+            Ok(vec![AppointmentEvent::AppointmentConfirmed { by, at }])
+        }
+        (Status::Pending, _) => Err(AppointmentError::NotAllowed(
+            NotAllowed::OnlyTheDoctorConfirmsARequest,
+        )),
+        (Status::Rescheduled, _) => Err(AppointmentError::NotAllowed(
+            NotAllowed::TheProposerCannotConfirm,
+        )),
+        (status, _) => Err(transition(status, Action::Confirm)),
+    }
+}
+
+/// The new time, its slot and why; who; when.
+fn reschedule(
+    state: &AppointmentState,
+    (interval, slot, reason): (Interval, SlotRef, FreeText),
+    by: Party,
+    at: OffsetDateTime,
+) -> Decided {
+    if !state.status.is_open() {
+        return Err(transition(state.status, Action::Reschedule));
+    }
+    if interval == state.interval {
+        return Err(AppointmentError::SameTime);
+    }
+    Ok(vec![AppointmentEvent::AppointmentRescheduled {
+        previous: state.interval,
+        previous_slot: state.slot,
+        interval,
+        slot,
+        reason,
+        by,
+        at,
+    }])
+}
+
+fn cancel(state: &AppointmentState, by: Party, reason: FreeText, at: OffsetDateTime) -> Decided {
+    if !state.status.is_open() {
+        return Err(transition(state.status, Action::Cancel));
+    }
+    Ok(vec![AppointmentEvent::AppointmentCancelled {
+        by,
+        reason,
+        slot: state.slot,
+        at,
+    }])
+}
+
+/// Records that the consultation took place (`no_show` false) or that the patient did not come.
+fn outcome(state: &AppointmentState, by: Party, at: OffsetDateTime, no_show: bool) -> Decided {
+    let action = if no_show {
+        Action::MarkNoShow
+    } else {
+        Action::Complete
+    };
+    if by != Party::Doctor {
+        return Err(AppointmentError::NotAllowed(
+            NotAllowed::OnlyTheDoctorRecordsTheOutcome,
+        ));
+    }
+    if state.status != Status::Confirmed {
+        return Err(transition(state.status, action));
+    }
+    if at < state.interval.start {
+        return Err(AppointmentError::NotStarted);
+    }
+    Ok(vec![if no_show {
+        AppointmentEvent::AppointmentMarkedNoShow { by, at }
+    } else {
+        AppointmentEvent::AppointmentCompleted { by, at }
+    }])
+}
+
 impl Decide for Appointment {
-    fn decide(
-        &self,
-        command: AppointmentCommand,
-    ) -> Result<Vec<AppointmentEvent>, AppointmentError> {
+    fn decide(&self, command: AppointmentCommand) -> Decided {
         use AppointmentCommand as C;
-        use AppointmentEvent as Ev;
-        let state = match (&self.state, command) {
-            (Some(_), C::Request { .. }) => return Err(AppointmentError::AlreadyRequested),
+        match (&self.state, command) {
+            (Some(_), C::Request { .. }) => Err(AppointmentError::AlreadyRequested),
             (
                 None,
                 C::Request {
@@ -367,92 +441,29 @@ impl Decide for Appointment {
                     slot,
                     at,
                 },
-            ) => {
-                return Ok(vec![Ev::AppointmentRequested {
-                    doctor_id,
-                    patient_id,
-                    interval,
-                    reason,
-                    slot,
-                    at,
-                }]);
-            }
-            (None, _) => return Err(AppointmentError::NotFound),
-            (Some(state), command) => (state, command),
-        };
-        let (state, command) = state;
-        match command {
-            C::Request { .. } => Err(AppointmentError::AlreadyRequested),
-            C::Confirm { by, at } => match (state.status, state.awaiting) {
-                (Status::Pending | Status::Rescheduled, Some(awaiting)) if awaiting == by => {
-                    Ok(vec![Ev::AppointmentConfirmed { by, at }])
-                }
-                (Status::Pending, _) => Err(AppointmentError::NotAllowed(
-                    NotAllowed::OnlyTheDoctorConfirmsARequest,
-                )),
-                (Status::Rescheduled, _) => Err(AppointmentError::NotAllowed(
-                    NotAllowed::TheProposerCannotConfirm,
-                )),
-                (status, _) => Err(transition(status, Action::Confirm)),
-            },
-            C::Reschedule {
+            ) => Ok(vec![AppointmentEvent::AppointmentRequested {
+                doctor_id,
+                patient_id,
                 interval,
                 reason,
                 slot,
-                by,
                 at,
-            } => {
-                if !state.status.is_open() {
-                    return Err(transition(state.status, Action::Reschedule));
-                }
-                if interval == state.interval {
-                    return Err(AppointmentError::SameTime);
-                }
-                Ok(vec![Ev::AppointmentRescheduled {
-                    previous: state.interval,
-                    previous_slot: state.slot,
+            }]),
+            (None, _) => Err(AppointmentError::NotFound),
+            (Some(state), C::Confirm { by, at }) => confirm(state, by, at),
+            (
+                Some(state),
+                C::Reschedule {
                     interval,
+                    reason,
                     slot,
-                    reason,
                     by,
                     at,
-                }])
-            }
-            C::Cancel { by, reason, at } => {
-                if !state.status.is_open() {
-                    return Err(transition(state.status, Action::Cancel));
-                }
-                Ok(vec![Ev::AppointmentCancelled {
-                    by,
-                    reason,
-                    slot: state.slot,
-                    at,
-                }])
-            }
-            C::Complete { by, at } | C::MarkNoShow { by, at } => {
-                let no_show = matches!(command, C::MarkNoShow { .. });
-                let action = if no_show {
-                    Action::MarkNoShow
-                } else {
-                    Action::Complete
-                };
-                if by != Party::Doctor {
-                    return Err(AppointmentError::NotAllowed(
-                        NotAllowed::OnlyTheDoctorRecordsTheOutcome,
-                    ));
-                }
-                if state.status != Status::Confirmed {
-                    return Err(transition(state.status, action));
-                }
-                if at < state.interval.start {
-                    return Err(AppointmentError::NotStarted);
-                }
-                Ok(vec![if no_show {
-                    Ev::AppointmentMarkedNoShow { by, at }
-                } else {
-                    Ev::AppointmentCompleted { by, at }
-                }])
-            }
+                },
+            ) => reschedule(state, (interval, slot, reason), by, at),
+            (Some(state), C::Cancel { by, reason, at }) => cancel(state, by, reason, at),
+            (Some(state), C::Complete { by, at }) => outcome(state, by, at, false),
+            (Some(state), C::MarkNoShow { by, at }) => outcome(state, by, at, true),
         }
     }
 }

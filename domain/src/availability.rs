@@ -206,113 +206,144 @@ impl DoctorDay {
     }
 }
 
-impl Decide for DoctorDay {
-    fn decide(
+type Decided = Result<Vec<AvailabilityEvent>, AvailabilityError>;
+
+/// One method per command, each deciding its events.
+impl DoctorDay {
+    fn open_windows(
         &self,
-        command: AvailabilityCommand,
-    ) -> Result<Vec<AvailabilityEvent>, AvailabilityError> {
+        day: DayId,
+        day_bounds: Interval,
+        windows: &[(WindowId, Interval)],
+    ) -> Decided {
+        let day = self.day(Some(day)).unwrap_or(day);
+        let mut events = Vec::with_capacity(windows.len());
+        for (index, (window_id, interval)) in windows.iter().enumerate() {
+            if !day_bounds.contains(interval) {
+                return Err(AvailabilityError::WindowOutsideDay);
+            }
+            let overlaps_given = windows[..index].iter().any(|(_, w)| w.overlaps(interval));
+            if overlaps_given || self.overlaps_window(interval, None) {
+                return Err(AvailabilityError::WindowOverlaps);
+            }
+            events.push(AvailabilityEvent::WindowOpened {
+                day,
+                window_id: *window_id,
+                interval: *interval,
+            });
+        }
+        Ok(events)
+    }
+
+    fn change_window(
+        &self,
+        day_bounds: Interval,
+        window_id: WindowId,
+        interval: Interval,
+    ) -> Decided {
         use AvailabilityError as E;
+        let (Some(day), Some(current)) = (self.day, self.windows.get(&window_id)) else {
+            return Err(E::UnknownWindow);
+        };
+        if !day_bounds.contains(&interval) {
+            return Err(E::WindowOutsideDay);
+        }
+        if self.overlaps_window(&interval, Some(window_id)) {
+            return Err(E::WindowOverlaps);
+        }
+        if self
+            .reservations_in(current)
+            .any(|r| !interval.contains(&r.interval))
+        {
+            return Err(E::WouldStrandAppointment);
+        }
+        if *current == interval {
+            return Ok(vec![]);
+        }
+        Ok(vec![AvailabilityEvent::WindowChanged {
+            day,
+            window_id,
+            interval,
+        }])
+    }
+
+    fn remove_window(&self, window_id: WindowId) -> Decided {
+        let (Some(day), Some(current)) = (self.day, self.windows.get(&window_id)) else {
+            return Err(AvailabilityError::UnknownWindow);
+        };
+        if self.reservations_in(current).next().is_some() {
+            return Err(AvailabilityError::WindowHoldsAppointment);
+        }
+        Ok(vec![AvailabilityEvent::WindowRemoved { day, window_id }])
+    }
+
+    fn reserve(
+        &self,
+        day: DayId,
+        reservation_id: ReservationId,
+        appointment_id: AppointmentId,
+        patient_id: UserId,
+        interval: Interval,
+    ) -> Decided {
+        if self.reservations.contains_key(&reservation_id) {
+            return Err(AvailabilityError::DuplicateReservation);
+        }
+        let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
+        // A rescheduled appointment briefly holds its old and new slot: they may overlap.
+        let taken = self
+            .reservations
+            .values()
+            .any(|r| r.appointment_id != appointment_id && r.interval.overlaps(&interval));
+        if !inside_a_window || taken {
+            return Err(AvailabilityError::SlotUnavailable);
+        }
+        Ok(vec![AvailabilityEvent::SlotReserved {
+            day: self.day(Some(day)).unwrap_or(day),
+            reservation_id,
+            appointment_id,
+            patient_id,
+            interval,
+        }])
+    }
+
+    fn release(&self, reservation_id: ReservationId, reason: ReleaseReason) -> Decided {
+        match (self.day, self.reservations.get(&reservation_id)) {
+            (Some(day), Some(reservation)) => Ok(vec![AvailabilityEvent::SlotReleased {
+                day,
+                reservation_id,
+                appointment_id: reservation.appointment_id,
+                reason,
+            }]),
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+impl Decide for DoctorDay {
+    fn decide(&self, command: AvailabilityCommand) -> Decided {
         match command {
             AvailabilityCommand::OpenWindows {
                 day,
                 day_bounds,
                 windows,
-            } => {
-                let day = self.day(Some(day)).unwrap_or(day);
-                let mut events = Vec::with_capacity(windows.len());
-                for (index, (window_id, interval)) in windows.iter().enumerate() {
-                    if !day_bounds.contains(interval) {
-                        return Err(E::WindowOutsideDay);
-                    }
-                    let overlaps_given = windows[..index].iter().any(|(_, w)| w.overlaps(interval));
-                    if overlaps_given || self.overlaps_window(interval, None) {
-                        return Err(E::WindowOverlaps);
-                    }
-                    events.push(AvailabilityEvent::WindowOpened {
-                        day,
-                        window_id: *window_id,
-                        interval: *interval,
-                    });
-                }
-                Ok(events)
-            }
+            } => self.open_windows(day, day_bounds, &windows),
             AvailabilityCommand::ChangeWindow {
                 day_bounds,
                 window_id,
                 interval,
-            } => {
-                let (Some(day), Some(current)) = (self.day, self.windows.get(&window_id)) else {
-                    return Err(E::UnknownWindow);
-                };
-                if !day_bounds.contains(&interval) {
-                    return Err(E::WindowOutsideDay);
-                }
-                if self.overlaps_window(&interval, Some(window_id)) {
-                    return Err(E::WindowOverlaps);
-                }
-                if self
-                    .reservations_in(current)
-                    .any(|r| !interval.contains(&r.interval))
-                {
-                    return Err(E::WouldStrandAppointment);
-                }
-                if *current == interval {
-                    return Ok(vec![]);
-                }
-                Ok(vec![AvailabilityEvent::WindowChanged {
-                    day,
-                    window_id,
-                    interval,
-                }])
-            }
-            AvailabilityCommand::RemoveWindow { window_id } => {
-                let (Some(day), Some(current)) = (self.day, self.windows.get(&window_id)) else {
-                    return Err(E::UnknownWindow);
-                };
-                if self.reservations_in(current).next().is_some() {
-                    return Err(E::WindowHoldsAppointment);
-                }
-                Ok(vec![AvailabilityEvent::WindowRemoved { day, window_id }])
-            }
+            } => self.change_window(day_bounds, window_id, interval),
+            AvailabilityCommand::RemoveWindow { window_id } => self.remove_window(window_id),
             AvailabilityCommand::Reserve {
                 day,
                 reservation_id,
                 appointment_id,
                 patient_id,
                 interval,
-            } => {
-                if self.reservations.contains_key(&reservation_id) {
-                    return Err(E::DuplicateReservation);
-                }
-                let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
-                // A rescheduled appointment briefly holds its old and new slot: they may overlap.
-                let taken = self
-                    .reservations
-                    .values()
-                    .any(|r| r.appointment_id != appointment_id && r.interval.overlaps(&interval));
-                if !inside_a_window || taken {
-                    return Err(E::SlotUnavailable);
-                }
-                Ok(vec![AvailabilityEvent::SlotReserved {
-                    day: self.day(Some(day)).unwrap_or(day),
-                    reservation_id,
-                    appointment_id,
-                    patient_id,
-                    interval,
-                }])
-            }
+            } => self.reserve(day, reservation_id, appointment_id, patient_id, interval),
             AvailabilityCommand::Release {
                 reservation_id,
                 reason,
-            } => match (self.day, self.reservations.get(&reservation_id)) {
-                (Some(day), Some(reservation)) => Ok(vec![AvailabilityEvent::SlotReleased {
-                    day,
-                    reservation_id,
-                    appointment_id: reservation.appointment_id,
-                    reason,
-                }]),
-                _ => Ok(vec![]),
-            },
+            } => self.release(reservation_id, reason),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`position`]: the commit-safe position of an event in the global log (the resume token).
 //! - [`doctor`], [`patient`], [`staff`]: the profile aggregates, one per kind of user.
 //! - [`calendar`]: UTC intervals and doctors' wall-clock times, with the DST policy.
+//! - [`template`]: weekly availability templates expanded into windows across DST changes.
 //! - [`availability`]: the doctor-day aggregate (windows and slot reservations).
 //! - [`appointment`]: the appointment aggregate (the consultation's lifecycle).
 //! - [`call`]: call sessions (ringing, active, ended, missed, rejected, failed).
@@ -28,6 +29,7 @@ pub mod patient;
 pub mod position;
 pub mod role;
 pub mod staff;
+pub mod template;
 pub mod values;
 
 mod aggregate;

@@ -318,6 +318,14 @@ impl FieldErrors {
         self.0.push(FieldError::new(field, message));
     }
 
+    /// The 422 naming every recorded field, for a request some field of which failed to parse
+    /// (500 if none was recorded: a parser forgot to say why).
+    pub fn fail(self) -> ApiError {
+        self.finish::<()>(None).err().unwrap_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("a field failed without an error"))
+        })
+    }
+
     /// `Ok(value)` when nothing was recorded and `value` is complete; 422 otherwise.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match value {
@@ -363,6 +371,8 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
             S::InThePast | S::TooSoon(_) | S::TooFar(_) => ApiError::invalid("start", detail),
             S::BadLength(..) => ApiError::invalid("end", detail),
             S::PatientBusy => conflict("patient_busy", detail),
+            S::NoSuchDoctor => ApiError::invalid("doctor_id", detail),
+            S::KeyReused => ApiError::invalid("Idempotency-Key", detail),
         }
     }
 }
@@ -448,5 +458,26 @@ mod tests {
         let a = errors.check("a", Err::<(), _>(InvalidValue::new("is bad")));
         let b = errors.check("b", Ok(2));
         assert!(matches!(errors.finish(a.zip(b)), Err(ApiError::Validation(v)) if v.len() == 1));
+    }
+
+    #[test]
+    fn failing_names_every_recorded_field_and_is_a_bug_without_one() {
+        let mut errors = FieldErrors::default();
+        errors.push("start", "is bad");
+        errors.push("end", "is bad too");
+        let ApiError::Validation(fields) = errors.fail() else {
+            panic!("not a 422");
+        };
+        assert_eq!(
+            fields,
+            [
+                FieldError::new("start", "is bad"),
+                FieldError::new("end", "is bad too")
+            ]
+        );
+        assert!(matches!(
+            FieldErrors::default().fail(),
+            ApiError::Internal(_)
+        ));
     }
 }

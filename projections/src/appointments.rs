@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::appointment::{AppointmentEvent, Party, Status};
-use telemed_domain::{AppointmentId, Role, UserId};
+use telemed_domain::calendar::Interval;
+use telemed_domain::{AppointmentId, Position, Role, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -230,6 +231,36 @@ pub struct AppointmentView {
     /// Number of changes (the iCal SEQUENCE).
     #[serde(skip)]
     pub revision: i64,
+}
+
+impl AppointmentView {
+    /// What this projection makes of a booking just recorded (`AppointmentRequested` at
+    /// `position`): for answering before the read model has caught up (a rebuild may run).
+    pub fn requested(
+        id: AppointmentId,
+        (doctor_id, patient_id): (UserId, UserId),
+        interval: Interval,
+        reason: &str,
+        at: OffsetDateTime,
+        position: Position,
+    ) -> Self {
+        Self {
+            id,
+            doctor_id,
+            patient_id,
+            start: interval.start,
+            end: interval.end,
+            status: Status::Pending.as_str().to_string(),
+            awaiting_confirmation_by: Some(party(Party::Doctor).to_string()),
+            reason: reason.to_string(),
+            created_at: at,
+            updated_at: at,
+            rescheduled_from: None,
+            cancellation: None,
+            position: position.to_string(),
+            revision: 0,
+        }
+    }
 }
 
 const COLUMNS: &str = "appointment_id, doctor_id, patient_id, start_at, end_at, status, awaiting,

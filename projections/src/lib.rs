@@ -18,6 +18,8 @@
 //! - [`conversations`]: chat messages and read markers, history pages.
 //! - [`audit`]: the filtered, paged global history for auditors.
 //! - [`notifications`]: in-app notifications, and the outbox of e-mail, push and SMS deliveries.
+//! - [`preferences`]: users' notification channel preferences.
+//! - [`feeds`]: who a calendar feed token belongs to.
 
 pub mod appointments;
 pub mod audit;
@@ -25,7 +27,9 @@ pub mod availability;
 pub mod calls;
 pub mod conversations;
 pub mod event;
+pub mod feeds;
 pub mod notifications;
+pub mod preferences;
 pub mod profiles;
 pub mod rebuild;
 pub mod runner;

@@ -5,18 +5,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use telemed_commands::Booking;
+use telemed_commands::{Booking, keyed_appointment_id};
 use telemed_domain::appointment::{Party, Status};
+use telemed_domain::calendar::Interval;
 use telemed_domain::values::FreeText;
 use telemed_domain::{AppointmentId, Role, UserId};
 use telemed_projections::StoredEvent;
 use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
-use telemed_projections::availability::day_containing;
-use telemed_projections::profiles;
 use telemed_projections::stream::aggregate_events;
-use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::access_log::{self, Outcome};
 use crate::error::{ApiError, FieldErrors, Problem};
@@ -125,23 +122,81 @@ fn reason(errors: &mut FieldErrors, raw: &str) -> Option<FreeText> {
     Some(text)
 }
 
-/// Checks a booking time against the rules and finds the doctor-day whose window holds it
-/// (409 `slot_unavailable` when none does).
-async fn bookable_day(
-    state: &AppState,
-    doctor_id: UserId,
-    interval: telemed_domain::calendar::Interval,
-) -> Result<telemed_domain::DayId, ApiError> {
-    state
-        .scheduling
-        .check_time(&interval)
-        .map_err(|e| ApiError::from(telemed_commands::CommandError::Rejected(e)))?;
-    day_containing(&state.pool, doctor_id, interval)
-        .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: "slot_unavailable",
-            detail: "the requested time is not free in the doctor's availability".into(),
+impl BookRequest {
+    /// The typed booking of `patient` under `id`, or a 422 naming every bad field.
+    fn parse(&self, id: AppointmentId, patient: UserId) -> Result<Booking, ApiError> {
+        let mut errors = FieldErrors::default();
+        let doctor_id = self.doctor_id.trim().parse::<UserId>().ok();
+        if doctor_id.is_none() {
+            errors.push("doctor_id", "must be a doctor's id (a UUID)");
+        }
+        let interval = params::interval(&mut errors, &self.start, &self.end);
+        let reason = reason(&mut errors, &self.reason);
+        let (Some(doctor_id), Some(interval), Some(reason)) = (doctor_id, interval, reason) else {
+            return Err(errors.fail());
+        };
+        Ok(Booking {
+            appointment_id: id,
+            doctor_id,
+            patient_id: patient,
+            interval,
+            reason,
         })
+    }
+}
+
+impl TryFrom<RescheduleRequest> for (Interval, FreeText) {
+    type Error = ApiError;
+
+    /// The new time and why, or a 422 naming every bad field.
+    fn try_from(body: RescheduleRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let interval = params::interval(&mut errors, &body.start, &body.end);
+        let reason = reason(&mut errors, &body.reason);
+        let (Some(interval), Some(reason)) = (interval, reason) else {
+            return Err(errors.fail());
+        };
+        Ok((interval, reason))
+    }
+}
+
+impl TryFrom<CancelRequest> for FreeText {
+    type Error = ApiError;
+
+    /// Why, or a 422 naming `reason`.
+    fn try_from(body: CancelRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let reason = reason(&mut errors, &body.reason);
+        errors.finish(reason)
+    }
+}
+
+impl TryFrom<ListQuery> for ListFilter {
+    type Error = ApiError;
+
+    /// The filter, or a 422 naming every bad parameter.
+    fn try_from(query: ListQuery) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let status = query.status.as_deref().and_then(|raw| {
+            let status = Status::from_name(raw);
+            if status.is_none() {
+                errors.push(
+                    "status",
+                    "must be one of pending, confirmed, rescheduled, cancelled, completed, no_show",
+                );
+            }
+            status
+        });
+        let from = query
+            .from
+            .as_deref()
+            .and_then(|raw| errors.check("from", params::instant(raw)));
+        let to = query
+            .to
+            .as_deref()
+            .and_then(|raw| errors.check("to", params::instant(raw)));
+        errors.finish(Some(ListFilter { status, from, to }))
+    }
 }
 
 fn no_such_appointment() -> ApiError {
@@ -263,7 +318,7 @@ async fn book(
         .map(|v| idempotency::parse_key(v.to_str().unwrap_or_default()))
         .transpose()?;
     let Some(key) = key else {
-        let view = book_once(&state, &user, body, AppointmentId::new()).await?;
+        let view = book_once(&state, &user, &body, AppointmentId::new()).await?;
         return Ok((StatusCode::CREATED, view).into_response());
     };
     let fingerprint = serde_json::to_string(&body).map_err(ApiError::internal)?;
@@ -271,7 +326,7 @@ async fn book(
         Begin::Replay(status, body) => return Ok(replay(status, body)),
         Begin::Fresh(claim) => claim,
     };
-    let outcome = book_once(&state, &user, body, keyed_appointment_id(user.id, &key)).await;
+    let outcome = book_once(&state, &user, &body, keyed_appointment_id(user.id, &key)).await;
     let (status, json) = match &outcome {
         Ok(Json(view)) => (
             StatusCode::CREATED,
@@ -298,88 +353,31 @@ fn replay(status: StatusCode, body: serde_json::Value) -> Response {
     response
 }
 
-/// Keyed bookings get ids derived from the user and key (UUID v5): a retry whose first
-/// attempt was recorded, but not answered (the database went away), finds that booking.
-fn keyed_appointment_id(user: UserId, key: &str) -> AppointmentId {
-    const KEYED_BOOKINGS: Uuid = Uuid::from_u128(0x5d2b_8f6e_3c1a_4e57_9b0d_7a64_e2c1_f938);
-    let name = format!("{user}/{key}");
-    AppointmentId::from(Uuid::new_v5(&KEYED_BOOKINGS, name.as_bytes()))
-}
-
+/// Parses, books and answers with the appointment (from the read model once it caught up,
+/// else as the booking was just recorded).
 async fn book_once(
     state: &AppState,
     user: &AuthUser,
-    body: BookRequest,
+    body: &BookRequest,
     id: AppointmentId,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    let mut errors = FieldErrors::default();
-    let doctor_id = match body.doctor_id.trim().parse::<UserId>() {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.push("doctor_id", "must be a doctor's id (a UUID)");
-            None
-        }
-    };
-    let interval = params::interval(&mut errors, &body.start, &body.end);
-    let reason = reason(&mut errors, &body.reason);
-    let (doctor_id, interval, reason) =
-        errors.finish((|| Some((doctor_id?, interval?, reason?)))())?;
-    let day = match bookable_day(state, doctor_id, interval).await {
-        // No window holds the time: say so precisely when there is no such doctor at all.
-        Err(ApiError::Conflict { .. })
-            if profiles::doctor(&state.pool, doctor_id).await?.is_none() =>
-        {
-            return Err(ApiError::invalid("doctor_id", "no such doctor"));
-        }
-        other => other?,
-    };
-    let summary = (doctor_id, interval, reason.as_str().to_string());
-    let booking = Booking {
-        appointment_id: id,
-        doctor_id,
-        patient_id: user.id,
-        day,
-        interval,
-        reason,
-    };
-    let id = booking.appointment_id;
-    let position = state.scheduling.book(booking, &user.context()).await?;
-    state.settle(position).await?;
+    let booking = body.parse(id, user.id)?;
+    let booked = state
+        .scheduling
+        .book(booking.clone(), &user.context())
+        .await?;
+    state.settle(booked.position).await?;
     if let Some(view) = read::appointment(&state.pool, id).await? {
-        // The read model keeps microseconds.
-        let micros = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1000;
-        let same = (view.patient_id, view.doctor_id) == (user.id, doctor_id)
-            && (micros(view.start), micros(view.end))
-                == (micros(interval.start), micros(interval.end));
-        if !same {
-            // Only a keyed retry of a different request can find another booking here.
-            return Err(ApiError::invalid(
-                "Idempotency-Key",
-                "was already used for a different request",
-            ));
-        }
         return Ok(Json(view));
     }
-    // The booking is recorded but the read models lag (a rebuild may be running): answer from
-    // what was just recorded rather than fail a request that succeeded.
-    let (doctor_id, interval, reason) = summary;
-    let now = state.scheduling.clock().now();
-    Ok(Json(AppointmentView {
+    Ok(Json(AppointmentView::requested(
         id,
-        doctor_id,
-        patient_id: user.id,
-        start: interval.start,
-        end: interval.end,
-        status: Status::Pending.as_str().to_string(),
-        awaiting_confirmation_by: Some("doctor".to_string()),
-        reason,
-        created_at: now,
-        updated_at: now,
-        rescheduled_from: None,
-        cancellation: None,
-        position: position.to_string(),
-        revision: 0,
-    }))
+        (booking.doctor_id, booking.patient_id),
+        booking.interval,
+        booking.reason.as_str(),
+        booked.at,
+        booked.position,
+    )))
 }
 
 /// The caller's appointments (patient: as patient; doctor: as doctor; admin: all).
@@ -391,29 +389,7 @@ async fn list(
     user: AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<AppointmentList>, ApiError> {
-    let mut errors = FieldErrors::default();
-    let status = match query.status.as_deref() {
-        Some(raw) => {
-            match Status::from_name(raw) {
-                Some(status) => Some(status),
-                None => {
-                    errors.push("status", "must be one of pending, confirmed, rescheduled, cancelled, completed, no_show");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let from = query
-        .from
-        .as_deref()
-        .and_then(|raw| errors.check("from", params::instant(raw)));
-    let to = query
-        .to
-        .as_deref()
-        .and_then(|raw| errors.check("to", params::instant(raw)));
-    errors.finish(Some(()))?;
-    let filter = ListFilter { status, from, to };
+    let filter = ListFilter::try_from(query)?;
     let appointments = read::list(&state.pool, user.id, user.role, &filter).await?;
     Ok(Json(AppointmentList { appointments }))
 }
@@ -463,21 +439,11 @@ async fn reschedule(
     ApiPath(id): ApiPath<AppointmentId>,
     ApiJson(body): ApiJson<RescheduleRequest>,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    let (view, party) = participant(&state, &user, id).await?;
-    let mut errors = FieldErrors::default();
-    let interval = params::interval(&mut errors, &body.start, &body.end);
-    let reason = reason(&mut errors, &body.reason);
-    let (interval, reason) = errors.finish((|| Some((interval?, reason?)))())?;
-    if interval.start == view.start && interval.end == view.end {
-        return Err(ApiError::invalid(
-            "start",
-            "the new time is the current time",
-        ));
-    }
-    let day = bookable_day(&state, view.doctor_id, interval).await?;
+    let (_, party) = participant(&state, &user, id).await?;
+    let (interval, reason) = body.try_into()?;
     let position = state
         .scheduling
-        .reschedule(id, party, day, interval, reason, &user.context())
+        .reschedule(id, party, interval, reason, &user.context())
         .await?;
     settled(&state, id, position).await
 }
@@ -496,9 +462,7 @@ async fn cancel(
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> Result<Json<AppointmentView>, ApiError> {
     let (_, party) = participant(&state, &user, id).await?;
-    let mut errors = FieldErrors::default();
-    let reason = reason(&mut errors, &body.reason);
-    let reason = errors.finish(reason)?;
+    let reason = body.try_into()?;
     let position = state
         .scheduling
         .cancel(id, party, reason, &user.context())

@@ -65,34 +65,11 @@ async fn events(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     user.require(&[Role::Auditor, Role::Admin], "read the audit log")?;
-    let mut errors = FieldErrors::default();
-    let after = params::optional::<Position>(
-        &mut errors,
-        "after",
-        query.after.as_deref(),
-        "is not a position token (use `next` of an earlier page)",
-    )
-    .map(Option::unwrap_or_default);
-    let limit = params::limit(
-        &mut errors,
-        query.limit.as_deref(),
-        DEFAULT_LIMIT,
-        MAX_LIMIT,
-    );
-    let filter_field = |field: &str, value: Option<String>, errors: &mut FieldErrors| {
-        let value = value
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty());
-        if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
-            errors.push(field, "must be at most 200 characters");
-        }
-        value
-    };
-    let filter = AuditFilter {
-        aggregate_type: filter_field("aggregate_type", query.aggregate_type, &mut errors),
-        aggregate_id: filter_field("aggregate_id", query.aggregate_id, &mut errors),
-    };
-    let (after, limit) = errors.finish((|| Some((after?, limit?)))())?;
+    let AuditRequest {
+        after,
+        limit,
+        filter,
+    } = query.try_into()?;
     let events = page(&state.pool, after, &filter, limit).await?;
     let next = events.last().map_or(after, |e| e.position).to_string();
     Ok(Json(AuditPage { events, next }))
@@ -134,28 +111,107 @@ async fn access(
     ApiQuery(query): ApiQuery<AccessQuery>,
 ) -> Result<Json<AccessPage>, ApiError> {
     user.require(&[Role::Auditor, Role::Admin], "read the access log")?;
-    let mut errors = FieldErrors::default();
-    let after = params::optional::<u64>(
-        &mut errors,
-        "after",
-        query.after.as_deref(),
-        "must be an entry number (use `next` of an earlier page)",
-    )
-    .map(|after| after.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
-    let limit = params::limit(
-        &mut errors,
-        query.limit.as_deref(),
-        DEFAULT_LIMIT,
-        MAX_LIMIT,
-    );
-    let patient = params::optional::<uuid::Uuid>(
-        &mut errors,
-        "patient_id",
-        query.patient_id.as_deref(),
-        "must be a patient id (a UUID)",
-    );
-    let (after, limit, patient) = errors.finish((|| Some((after?, limit?, patient?)))())?;
+    let AccessRequest {
+        after,
+        limit,
+        patient,
+    } = query.try_into()?;
     let entries = access_page(&state.pool, after, patient, limit).await?;
     let next = entries.last().map_or(after, |e| e.id).to_string();
     Ok(Json(AccessPage { entries, next }))
+}
+
+/// A typed [`AuditQuery`].
+struct AuditRequest {
+    after: Position,
+    limit: i64,
+    filter: AuditFilter,
+}
+
+/// An optional filter value, trimmed (blank is none), at most 200 characters.
+fn filter_field(errors: &mut FieldErrors, field: &str, value: Option<String>) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
+        errors.push(field, "must be at most 200 characters");
+    }
+    value
+}
+
+impl TryFrom<AuditQuery> for AuditRequest {
+    type Error = ApiError;
+
+    /// The page asked for, or a 422 naming every bad parameter.
+    fn try_from(query: AuditQuery) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let after = params::optional::<Position>(
+            &mut errors,
+            "after",
+            query.after.as_deref(),
+            "is not a position token (use `next` of an earlier page)",
+        )
+        .map(Option::unwrap_or_default);
+        let limit = params::limit(
+            &mut errors,
+            query.limit.as_deref(),
+            DEFAULT_LIMIT,
+            MAX_LIMIT,
+        );
+        let filter = AuditFilter {
+            aggregate_type: filter_field(&mut errors, "aggregate_type", query.aggregate_type),
+            aggregate_id: filter_field(&mut errors, "aggregate_id", query.aggregate_id),
+        };
+        let (Some(after), Some(limit)) = (after, limit) else {
+            return Err(errors.fail());
+        };
+        errors.finish(Some(Self {
+            after,
+            limit,
+            filter,
+        }))
+    }
+}
+
+/// A typed [`AccessQuery`].
+struct AccessRequest {
+    after: i64,
+    limit: i64,
+    patient: Option<uuid::Uuid>,
+}
+
+impl TryFrom<AccessQuery> for AccessRequest {
+    type Error = ApiError;
+
+    /// The page asked for, or a 422 naming every bad parameter.
+    fn try_from(query: AccessQuery) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let after = params::optional::<u64>(
+            &mut errors,
+            "after",
+            query.after.as_deref(),
+            "must be an entry number (use `next` of an earlier page)",
+        )
+        .map(|after| after.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
+        let limit = params::limit(
+            &mut errors,
+            query.limit.as_deref(),
+            DEFAULT_LIMIT,
+            MAX_LIMIT,
+        );
+        let patient = params::optional::<uuid::Uuid>(
+            &mut errors,
+            "patient_id",
+            query.patient_id.as_deref(),
+            "must be a patient id (a UUID)",
+        );
+        let (Some(after), Some(limit), Some(patient)) = (after, limit, patient) else {
+            return Err(errors.fail());
+        };
+        Ok(Self {
+            after,
+            limit,
+            patient,
+        })
+    }
 }

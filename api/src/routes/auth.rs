@@ -86,16 +86,18 @@ impl TryFrom<RegisterRequest> for NewAccount {
         };
         let name = errors.check("name", PersonName::parse(&body.name));
         let timezone = errors.check("timezone", TimeZoneName::parse(&body.timezone));
-        let account = (|| {
-            Some(NewAccount {
-                email: email?,
-                password: password?,
-                role: role?,
-                name: name?,
-                timezone: timezone?,
-            })
-        })();
-        errors.finish(account)
+        let (Some(email), Some(password), Some(role), Some(name), Some(timezone)) =
+            (email, password, role, name, timezone)
+        else {
+            return Err(errors.fail());
+        };
+        errors.finish(Some(NewAccount {
+            email,
+            password,
+            role,
+            name,
+            timezone,
+        }))
     }
 }
 

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use telemed_domain::calendar::{Interval, LocalWindowError, local_date, local_window, to_local};
+use telemed_domain::calendar::{Interval, local_date, to_local};
+use telemed_domain::template::{self, Expansion, MAX_TEMPLATE_DAYS};
 use telemed_domain::values::TimeZoneName;
 use telemed_domain::{Role, UserId, WindowId};
 use telemed_projections::availability::{self as read, WindowView};
@@ -169,62 +170,79 @@ fn clock_time(raw: &str) -> Result<Option<Time>, telemed_domain::values::Invalid
     Time::from_hms(h, m, 0).map(Some).map_err(|_| invalid())
 }
 
-/// The most days one weekly template may span.
-const MAX_TEMPLATE_DAYS: i64 = 366;
-
-struct Expanded {
-    windows: Vec<Interval>,
-    skipped: Vec<SkippedDay>,
+impl SkippedDay {
+    fn from_domain(day: template::SkippedDay) -> Self {
+        Self {
+            date: day.date.to_string(),
+            weekday: day.weekday.to_string().to_lowercase()[..3].to_string(),
+            reason: day.reason.to_string(),
+        }
+    }
 }
 
-fn expand_weekly(
-    errors: &mut FieldErrors,
-    rules: &[WeeklyRule],
-    from: Option<&str>,
-    to: Option<&str>,
-    zone: &TimeZoneName,
-) -> Option<Expanded> {
-    let from = match from {
-        Some(from) => errors.check("from", params::date(from)),
+/// A template's `from` or `to`, required with `weekly`.
+fn template_date(errors: &mut FieldErrors, field: &str, raw: Option<&str>) -> Option<Date> {
+    match raw {
+        Some(raw) => errors.check(field, params::date(raw)),
         None => {
-            errors.push("from", "is required with weekly");
+            errors.push(field, "is required with weekly");
             None
         }
-    };
-    let to = match to {
-        Some(to) => errors.check("to", params::date(to)),
-        None => {
-            errors.push("to", "is required with weekly");
-            None
-        }
-    };
-    if rules.is_empty() {
-        errors.push("weekly", "must have at least one rule");
     }
-    let mut parsed = Vec::new();
-    for (index, rule) in rules.iter().enumerate() {
-        let day = weekday(&rule.weekday);
-        if day.is_none() {
-            errors.push(
-                &format!("weekly[{index}].weekday"),
-                "must be one of mon, tue, wed, thu, fri, sat, sun",
-            );
+}
+
+/// Rule `index` of a template, recording what is wrong with it.
+fn weekly_rule(
+    errors: &mut FieldErrors,
+    index: usize,
+    rule: &WeeklyRule,
+) -> Option<template::WeeklyRule> {
+    let day = weekday(&rule.weekday);
+    if day.is_none() {
+        errors.push(
+            &format!("weekly[{index}].weekday"),
+            "must be one of mon, tue, wed, thu, fri, sat, sun",
+        );
+    }
+    let start = errors.check(&format!("weekly[{index}].start"), clock_time(&rule.start));
+    let end = errors.check(&format!("weekly[{index}].end"), clock_time(&rule.end));
+    match (day, start, end) {
+        (Some(_), Some(Some(start)), Some(Some(end))) if end <= start => {
+            errors.push(&format!("weekly[{index}].end"), "must be after start");
+            None
         }
-        let start = errors.check(&format!("weekly[{index}].start"), clock_time(&rule.start));
-        let end = errors.check(&format!("weekly[{index}].end"), clock_time(&rule.end));
-        if let (Some(day), Some(Some(start)), Some(end)) = (day, start, end) {
-            if end.is_some_and(|end| end <= start) {
-                errors.push(&format!("weekly[{index}].end"), "must be after start");
-            } else {
-                parsed.push((day, start, end));
-            }
-        } else if start == Some(None) {
+        (Some(weekday), Some(Some(start)), Some(end)) => Some(template::WeeklyRule {
+            weekday,
+            start,
+            end,
+        }),
+        (_, Some(None), _) => {
             errors.push(
                 &format!("weekly[{index}].start"),
                 "must be a time of day before 24:00",
             );
+            None
         }
+        _ => None,
     }
+}
+
+/// The template's valid rules and its dates, recording what is wrong; `None` when the dates
+/// are (the valid rules are still expanded, to report a template that matches no day).
+fn weekly_template(
+    errors: &mut FieldErrors,
+    rules: &[WeeklyRule],
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Option<(Vec<template::WeeklyRule>, Date, Date)> {
+    let from = template_date(errors, "from", from);
+    let to = template_date(errors, "to", to);
+    if rules.is_empty() {
+        errors.push("weekly", "must have at least one rule");
+    }
+    let parsed = (rules.iter().enumerate())
+        .filter_map(|(index, rule)| weekly_rule(errors, index, rule))
+        .collect();
     let (from, to) = (from?, to?);
     if to < from {
         errors.push("to", "must not be before from");
@@ -237,32 +255,61 @@ fn expand_weekly(
         );
         return None;
     }
-    let mut expanded = Expanded {
-        windows: Vec::new(),
-        skipped: Vec::new(),
-    };
-    let mut date: Date = from;
-    loop {
-        for (day, start, end) in &parsed {
-            if date.weekday() != *day {
-                continue;
+    Some((parsed, from, to))
+}
+
+impl OpenWindowsRequest {
+    /// Whether it asks for one window (`start`/`end`) rather than a template.
+    fn single(&self) -> bool {
+        self.start.is_some() || self.end.is_some()
+    }
+
+    /// The windows asked for in `zone`, recording what is wrong.
+    fn windows(&self, errors: &mut FieldErrors, zone: &TimeZoneName) -> Option<Expansion> {
+        match (&self.weekly, self.single()) {
+            (Some(_), true) => {
+                errors.push(
+                    "weekly",
+                    "give either start and end, or weekly with from and to, not both",
+                );
+                None
             }
-            match local_window(date, *start, *end, zone.tz()) {
-                Ok(window) => expanded.windows.push(window),
-                Err(LocalWindowError::InDstGap) => expanded.skipped.push(SkippedDay {
-                    date: date.to_string(),
-                    weekday: day.to_string().to_lowercase()[..3].to_string(),
-                    reason: LocalWindowError::InDstGap.to_string(),
-                }),
-                Err(LocalWindowError::EndNotAfterStart) => {}
+            (Some(rules), false) => {
+                let (from, to) = (self.from.as_deref(), self.to.as_deref());
+                let (rules, from, to) = weekly_template(errors, rules, from, to)?;
+                Some(template::expand(&rules, from, to, zone.tz()))
             }
-        }
-        match date.next_day() {
-            Some(next) if next <= to => date = next,
-            _ => break,
+            (None, _) => {
+                if self.from.is_some() || self.to.is_some() {
+                    errors.push("weekly", "is required with from and to");
+                }
+                let start = self.start.as_deref().unwrap_or_default();
+                let end = self.end.as_deref().unwrap_or_default();
+                params::interval(errors, start, end).map(|window| Expansion {
+                    windows: vec![window],
+                    skipped: vec![],
+                })
+            }
         }
     }
-    Some(expanded)
+
+    /// The windows to open in `zone` as of `now` (template days already over are left out
+    /// rather than refused), or a 422 naming every bad field.
+    fn parse(&self, zone: &TimeZoneName, now: OffsetDateTime) -> Result<Expansion, ApiError> {
+        let mut errors = FieldErrors::default();
+        let expanded = self.windows(&mut errors, zone);
+        if let Some(expanded) = &expanded {
+            if self.single() && expanded.windows.iter().any(|w| w.end <= now) {
+                errors.push("end", "must be in the future");
+            }
+            if !self.single() && expanded.windows.is_empty() && expanded.skipped.is_empty() {
+                errors.push("weekly", "matches no day between from and to");
+            }
+        }
+        let mut expanded = errors.finish(expanded)?;
+        expanded.windows.retain(|w| w.end > now);
+        Ok(expanded)
+    }
 }
 
 /// The doctor's zone from their profile; 404 if there is no such doctor.
@@ -302,49 +349,7 @@ async fn open_windows(
 ) -> Result<(StatusCode, Json<OpenedWindows>), ApiError> {
     require_self(&user, doctor_id)?;
     let zone = doctor_zone(&state, doctor_id).await?;
-    let mut errors = FieldErrors::default();
-    let single = body.start.is_some() || body.end.is_some();
-    let expanded = match (&body.weekly, single) {
-        (Some(_), true) => {
-            errors.push(
-                "weekly",
-                "give either start and end, or weekly with from and to, not both",
-            );
-            None
-        }
-        (Some(rules), false) => expand_weekly(
-            &mut errors,
-            rules,
-            body.from.as_deref(),
-            body.to.as_deref(),
-            &zone,
-        ),
-        (None, _) => {
-            if body.from.is_some() || body.to.is_some() {
-                errors.push("weekly", "is required with from and to");
-            }
-            let (start, end) = (
-                body.start.as_deref().unwrap_or_default(),
-                body.end.as_deref().unwrap_or_default(),
-            );
-            params::interval(&mut errors, start, end).map(|w| Expanded {
-                windows: vec![w],
-                skipped: vec![],
-            })
-        }
-    };
-    let now = state.scheduling.clock().now();
-    if let Some(expanded) = &expanded {
-        if single && expanded.windows.iter().any(|w| w.end <= now) {
-            errors.push("end", "must be in the future");
-        }
-        if !single && expanded.windows.is_empty() && expanded.skipped.is_empty() {
-            errors.push("weekly", "matches no day between from and to");
-        }
-    }
-    let mut expanded = errors.finish(expanded)?;
-    // Template days already over are left out rather than refused.
-    expanded.windows.retain(|w| w.end > now);
+    let expanded = body.parse(&zone, state.scheduling.clock().now())?;
     let (opened, position) = state
         .scheduling
         .open_windows(doctor_id, zone.tz(), &expanded.windows, &user.context())
@@ -362,7 +367,11 @@ async fn open_windows(
         StatusCode::CREATED,
         Json(OpenedWindows {
             windows,
-            skipped: expanded.skipped,
+            skipped: expanded
+                .skipped
+                .into_iter()
+                .map(SkippedDay::from_domain)
+                .collect(),
         }),
     ))
 }
@@ -384,9 +393,7 @@ async fn change_window(
 ) -> Result<Json<WindowView>, ApiError> {
     require_self(&user, doctor_id)?;
     let zone = doctor_zone(&state, doctor_id).await?;
-    let mut errors = FieldErrors::default();
-    let interval = params::interval(&mut errors, &body.start, &body.end);
-    let interval = errors.finish(interval)?;
+    let interval = Interval::try_from(body)?;
     let current = read::window(&state.pool, doctor_id, window_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such availability window".into()))?;
@@ -561,31 +568,13 @@ async fn free_slots(
     ApiQuery(query): ApiQuery<SlotQuery>,
 ) -> Result<Json<Slots>, ApiError> {
     let zone = doctor_zone(&state, doctor_id).await?;
-    let mut errors = FieldErrors::default();
-    let local = params::zone(&mut errors, "tz", query.tz.as_deref());
-    let reading_zone = local.clone().flatten().unwrap_or_else(|| zone.clone());
     let now = state.scheduling.clock().now();
-    let range = date_range(
-        &mut errors,
-        (query.from.as_deref(), query.to.as_deref()),
-        &reading_zone,
-        now,
-        Duration::days(14),
-    );
-    let duration = match query.duration.as_deref() {
-        None => Some(30),
-        Some(raw) => match raw.trim().parse::<i64>() {
-            Ok(minutes) if (5..=240).contains(&minutes) => Some(minutes),
-            _ => {
-                errors.push(
-                    "duration",
-                    "must be a whole number of minutes from 5 to 240",
-                );
-                None
-            }
-        },
-    };
-    let ((from, to), duration, local) = errors.finish((|| Some((range?, duration?, local?)))())?;
+    let SlotRequest {
+        from,
+        to,
+        duration,
+        local,
+    } = query.parse(&zone, now)?;
     let windows: Vec<Interval> = read::windows_between(&state.pool, doctor_id, from, to)
         .await?
         .into_iter()
@@ -619,6 +608,64 @@ async fn free_slots(
         timezone: zone.as_str().to_string(),
         slots,
     }))
+}
+
+/// A typed [`SlotQuery`].
+struct SlotRequest {
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    duration: i64,
+    local: Option<TimeZoneName>,
+}
+
+impl SlotQuery {
+    /// The slots asked for of a doctor in `zone` as of `now` (dates are read in `tz` when
+    /// given), or a 422 naming every bad parameter.
+    fn parse(&self, zone: &TimeZoneName, now: OffsetDateTime) -> Result<SlotRequest, ApiError> {
+        let mut errors = FieldErrors::default();
+        let local = params::zone(&mut errors, "tz", self.tz.as_deref());
+        let reading_zone = local.clone().flatten().unwrap_or_else(|| zone.clone());
+        let range = date_range(
+            &mut errors,
+            (self.from.as_deref(), self.to.as_deref()),
+            &reading_zone,
+            now,
+            Duration::days(14),
+        );
+        let duration = match self.duration.as_deref() {
+            None => Some(30),
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(minutes) if (5..=240).contains(&minutes) => Some(minutes),
+                _ => {
+                    errors.push(
+                        "duration",
+                        "must be a whole number of minutes from 5 to 240",
+                    );
+                    None
+                }
+            },
+        };
+        let (Some((from, to)), Some(duration), Some(local)) = (range, duration, local) else {
+            return Err(errors.fail());
+        };
+        Ok(SlotRequest {
+            from,
+            to,
+            duration,
+            local,
+        })
+    }
+}
+
+impl TryFrom<WindowRequest> for Interval {
+    type Error = ApiError;
+
+    /// The window's new time, or a 422 naming `start` or `end`.
+    fn try_from(body: WindowRequest) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let interval = params::interval(&mut errors, &body.start, &body.end);
+        errors.finish(interval)
+    }
 }
 
 fn render_local(instant: OffsetDateTime, zone: &TimeZoneName) -> String {

@@ -1,20 +1,21 @@
 //! The secret, revocable iCalendar (RFC 5545) feed of a user's appointments.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use icalendar::{Calendar, Component, EventStatus};
 use serde::Serialize;
-use sqlx::PgPool;
+use telemed_commands::CalendarFeeds;
 use telemed_domain::{Role, UserId};
 use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
 use telemed_projections::profiles;
 use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, command_failure};
 use crate::extract::{ApiPath, AuthUser};
 use crate::state::AppState;
 
@@ -31,35 +32,9 @@ pub struct FeedUrl {
     url: String,
 }
 
-const ACTIVE: &str = "SELECT token FROM calendar_feeds WHERE user_id = $1 AND revoked_at IS NULL";
-const CREATE: &str =
-    "INSERT INTO calendar_feeds (token, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-const REVOKE: &str =
-    "UPDATE calendar_feeds SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL";
-const OWNER: &str =
-    "SELECT f.user_id, c.role FROM calendar_feeds f JOIN credentials c ON c.user_id = f.user_id
- WHERE f.token = $1 AND f.revoked_at IS NULL";
-
-async fn active_token(pool: &PgPool, user: UserId) -> Result<String, ApiError> {
-    for _ in 0..2 {
-        if let Some(token) = sqlx::query_scalar(ACTIVE)
-            .bind(user.as_uuid())
-            .fetch_optional(pool)
-            .await?
-        {
-            return Ok(token);
-        }
-        // 244 random bits; a concurrent request may win the unique index, then we read its token.
-        let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-        sqlx::query(CREATE)
-            .bind(&token)
-            .bind(user.as_uuid())
-            .execute(pool)
-            .await?;
-    }
-    Err(ApiError::internal(anyhow::anyhow!(
-        "no calendar feed token after creating one"
-    )))
+/// The feed service on the state's pool (it holds nothing else).
+fn feeds(state: &AppState) -> CalendarFeeds {
+    CalendarFeeds::new(&state.pool)
 }
 
 fn base_url(state: &AppState, headers: &HeaderMap) -> String {
@@ -82,7 +57,10 @@ async fn feed_url(
     user: AuthUser,
     headers: HeaderMap,
 ) -> Result<Json<FeedUrl>, ApiError> {
-    let token = active_token(&state.pool, user.id).await?;
+    let token = feeds(&state)
+        .token(user.id)
+        .await
+        .map_err(command_failure)?;
     Ok(Json(FeedUrl {
         url: format!("{}/api/v1/calendar/{token}.ics", base_url(&state, &headers)),
     }))
@@ -95,11 +73,46 @@ async fn revoke_feed(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<StatusCode, ApiError> {
-    sqlx::query(REVOKE)
-        .bind(user.id.as_uuid())
-        .execute(&state.pool)
-        .await?;
+    feeds(&state)
+        .revoke(user.id)
+        .await
+        .map_err(command_failure)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user and role a feed file (`<token>.ics`) belongs to; 404 for any other.
+async fn feed_owner(state: &AppState, file: &str) -> Result<(UserId, Role), ApiError> {
+    let unknown = || ApiError::NotFound("no such calendar feed".into());
+    // The router matches one parameter per segment: the segment is `<token>.ics`.
+    // Tokens are 64 hex digits: anything else names no feed, and need not reach the database.
+    let token = file
+        .strip_suffix(".ics")
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(unknown)?;
+    let owner = telemed_projections::feeds::owner(&state.pool, token).await?;
+    owner.ok_or_else(unknown)
+}
+
+/// The iCalendar of `appointments`, each with its counterpart's name from `names`.
+fn calendar(
+    appointments: &[AppointmentView],
+    counterparts: &[UserId],
+    names: &HashMap<UserId, String>,
+) -> Calendar {
+    let mut calendar = Calendar::empty();
+    calendar
+        .append_property(("VERSION", "2.0"))
+        .append_property(("PRODID", "-//Telemed//Telemed API//EN"))
+        .append_property(("CALSCALE", "GREGORIAN"))
+        .append_property(("METHOD", "PUBLISH"))
+        .name("Telemed");
+    for (appointment, counterpart) in appointments.iter().zip(counterparts) {
+        let name = names
+            .get(counterpart)
+            .map_or("Telemed user", String::as_str);
+        calendar.push(event(appointment, name));
+    }
+    calendar.done()
 }
 
 /// The calendar behind a feed URL (no other authentication).
@@ -111,22 +124,7 @@ async fn feed(
     State(state): State<AppState>,
     ApiPath(file): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let unknown = || ApiError::NotFound("no such calendar feed".into());
-    // The router matches one parameter per segment: the segment is `<token>.ics`.
-    // Tokens are 64 hex digits: anything else names no feed, and need not reach the database.
-    let token = file
-        .strip_suffix(".ics")
-        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(unknown)?;
-    let owner: Option<(Uuid, String)> = sqlx::query_as(OWNER)
-        .bind(token)
-        .fetch_optional(&state.pool)
-        .await?;
-    let (user, role) = owner.ok_or_else(unknown)?;
-    let role: Role = role
-        .parse()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    let user = UserId::from(user);
+    let (user, role) = feed_owner(&state, &file).await?;
     // Only consultations the user takes part in (an admin's feed is not everyone's), from a
     // year back.
     let filter = ListFilter {
@@ -148,25 +146,13 @@ async fn feed(
         })
         .collect();
     let names = profiles::names(&state.pool, &counterparts).await?;
-    let mut calendar = Calendar::empty();
-    calendar
-        .append_property(("VERSION", "2.0"))
-        .append_property(("PRODID", "-//Telemed//Telemed API//EN"))
-        .append_property(("CALSCALE", "GREGORIAN"))
-        .append_property(("METHOD", "PUBLISH"))
-        .name("Telemed");
-    for (appointment, counterpart) in appointments.iter().zip(&counterparts) {
-        let name = names
-            .get(counterpart)
-            .map_or("Telemed user", String::as_str);
-        calendar.push(event(appointment, name));
-    }
+    let calendar = calendar(&appointments, &counterparts, &names);
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
             (header::CACHE_CONTROL, "private, max-age=60"),
         ],
-        calendar.done().to_string(),
+        calendar.to_string(),
     ))
 }
 

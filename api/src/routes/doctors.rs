@@ -75,16 +75,18 @@ impl TryFrom<DoctorProfileRequest> for DoctorCommand {
         let bio = errors.check("bio", FreeText::parse(&body.bio));
         let languages = errors.check("languages", LabelList::parse(&body.languages));
         let timezone = errors.check("timezone", TimeZoneName::parse(&body.timezone));
-        let command = (|| {
-            Some(DoctorCommand::UpdateProfile {
-                name: name?,
-                specialties: specialties?,
-                bio: bio?,
-                languages: languages?,
-                timezone: timezone?,
-            })
-        })();
-        errors.finish(command)
+        let (Some(name), Some(specialties), Some(bio), Some(languages), Some(timezone)) =
+            (name, specialties, bio, languages, timezone)
+        else {
+            return Err(errors.fail());
+        };
+        errors.finish(Some(DoctorCommand::UpdateProfile {
+            name,
+            specialties,
+            bio,
+            languages,
+            timezone,
+        }))
     }
 }
 

@@ -7,21 +7,35 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use telemed_commands::{CommandError, NotificationSettings, PushSubscription, SettingsError};
 use telemed_notify::wanted_by_default;
 use telemed_projections::notifications;
+use telemed_projections::preferences::{self, ChannelPreferences};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::error::{ApiError, FieldErrors, Problem, command_failure};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::routes::params;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
-/// Devices (push subscriptions) per user.
-const MAX_DEVICES: i64 = 20;
+
+/// The settings service on the state's pool (it holds nothing else).
+fn settings(state: &AppState) -> NotificationSettings {
+    NotificationSettings::new(&state.pool)
+}
+
+/// Maps a refused settings change: too many devices is the endpoint's 422.
+fn settings_error(error: CommandError<SettingsError>) -> ApiError {
+    match error {
+        CommandError::Rejected(rejection @ SettingsError::TooManyDevices) => {
+            ApiError::invalid("endpoint", rejection.to_string())
+        }
+        other => command_failure(other),
+    }
+}
 
 /// The notification routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -52,6 +66,50 @@ struct ListQuery {
     unread: Option<String>,
 }
 
+/// A typed [`ListQuery`].
+struct PageRequest {
+    before: Option<i64>,
+    limit: i64,
+    unread: bool,
+}
+
+impl TryFrom<ListQuery> for PageRequest {
+    type Error = ApiError;
+
+    /// The page asked for, or a 422 naming every bad parameter.
+    fn try_from(query: ListQuery) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let before = params::optional::<i64>(
+            &mut errors,
+            "before",
+            query.before.as_deref(),
+            "is not a paging token (use `next` of an earlier page)",
+        );
+        let limit = params::limit(
+            &mut errors,
+            query.limit.as_deref(),
+            DEFAULT_LIMIT,
+            MAX_LIMIT,
+        );
+        let unread = match query.unread.as_deref().map(str::trim) {
+            None | Some("") | Some("false") => Some(false),
+            Some("true") => Some(true),
+            Some(_) => {
+                errors.push("unread", "must be true or false");
+                None
+            }
+        };
+        let (Some(before), Some(limit), Some(unread)) = (before, limit, unread) else {
+            return Err(errors.fail());
+        };
+        Ok(Self {
+            before,
+            limit,
+            unread,
+        })
+    }
+}
+
 /// A page of notifications, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct NotificationPage {
@@ -75,28 +133,11 @@ async fn list(
     user: AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<NotificationPage>, ApiError> {
-    let mut errors = FieldErrors::default();
-    let before = params::optional::<i64>(
-        &mut errors,
-        "before",
-        query.before.as_deref(),
-        "is not a paging token (use `next` of an earlier page)",
-    );
-    let limit = params::limit(
-        &mut errors,
-        query.limit.as_deref(),
-        DEFAULT_LIMIT,
-        MAX_LIMIT,
-    );
-    let unread = match query.unread.as_deref().map(str::trim) {
-        None | Some("") | Some("false") => Some(false),
-        Some("true") => Some(true),
-        Some(_) => {
-            errors.push("unread", "must be true or false");
-            None
-        }
-    };
-    let (before, limit, unread) = errors.finish((|| Some((before?, limit?, unread?)))())?;
+    let PageRequest {
+        before,
+        limit,
+        unread,
+    } = query.try_into()?;
     let rows = notifications::page(&state.pool, user.id, before, unread, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let items: Vec<NotificationView> = rows.iter().take(limit as usize).map(Into::into).collect();
@@ -171,26 +212,13 @@ async fn get_preferences(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Preferences>, ApiError> {
-    let row = sqlx::query(
-        "SELECT email, push, sms, phone FROM notification_preferences WHERE user_id = $1",
-    )
-    .bind(user.id.as_uuid())
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(Json(match row {
-        Some(row) => Preferences {
-            email: row.try_get("email")?,
-            push: row.try_get("push")?,
-            sms: row.try_get("sms")?,
-            phone: row.try_get("phone")?,
-        },
-        None => Preferences {
-            email: wanted_by_default("email"),
-            push: wanted_by_default("push"),
-            sms: wanted_by_default("sms"),
-            phone: None,
-        },
-    }))
+    let set = preferences::preferences(&state.pool, user.id).await?;
+    Ok(Json(set.map(Preferences::from).unwrap_or(Preferences {
+        email: wanted_by_default("email"),
+        push: wanted_by_default("push"),
+        sms: wanted_by_default("sms"),
+        phone: None,
+    })))
 }
 
 fn valid_phone(phone: &str) -> bool {
@@ -198,6 +226,48 @@ fn valid_phone(phone: &str) -> bool {
     (8..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0')
+}
+
+impl From<ChannelPreferences> for Preferences {
+    fn from(set: ChannelPreferences) -> Self {
+        Self {
+            email: set.email,
+            push: set.push,
+            sms: set.sms,
+            phone: set.phone,
+        }
+    }
+}
+
+impl TryFrom<Preferences> for ChannelPreferences {
+    type Error = ApiError;
+
+    /// The preferences with the phone number in E.164 form, or a 422 naming `phone`.
+    fn try_from(body: Preferences) -> Result<Self, ApiError> {
+        let phone = body
+            .phone
+            .as_deref()
+            .map(|p| p.trim().replace([' ', '-'], ""))
+            .filter(|p| !p.is_empty());
+        let mut errors = FieldErrors::default();
+        if let Some(phone) = &phone
+            && !valid_phone(phone)
+        {
+            errors.push(
+                "phone",
+                "must be an international number: + then 8 to 15 digits, e.g. +33612345678",
+            );
+        }
+        if body.sms && phone.is_none() {
+            errors.push("phone", "is required to receive SMS");
+        }
+        errors.finish(Some(ChannelPreferences {
+            email: body.email,
+            push: body.push,
+            sms: body.sms,
+            phone,
+        }))
+    }
 }
 
 /// Sets the caller's channel preferences.
@@ -211,38 +281,12 @@ async fn put_preferences(
     user: AuthUser,
     ApiJson(body): ApiJson<Preferences>,
 ) -> Result<Json<Preferences>, ApiError> {
-    let phone = body
-        .phone
-        .as_deref()
-        .map(|p| p.trim().replace([' ', '-'], ""))
-        .filter(|p| !p.is_empty());
-    let mut errors = FieldErrors::default();
-    if let Some(phone) = &phone
-        && !valid_phone(phone)
-    {
-        errors.push(
-            "phone",
-            "must be an international number: + then 8 to 15 digits, e.g. +33612345678",
-        );
-    }
-    if body.sms && phone.is_none() {
-        errors.push("phone", "is required to receive SMS");
-    }
-    errors.finish(Some(()))?;
-    sqlx::query(
-        "INSERT INTO notification_preferences (user_id, email, push, sms, phone)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (user_id) DO UPDATE
-            SET email = $2, push = $3, sms = $4, phone = $5, updated_at = now()",
-    )
-    .bind(user.id.as_uuid())
-    .bind(body.email)
-    .bind(body.push)
-    .bind(body.sms)
-    .bind(&phone)
-    .execute(&state.pool)
-    .await?;
-    Ok(Json(Preferences { phone, ..body }))
+    let set = ChannelPreferences::try_from(body)?;
+    settings(&state)
+        .set_preferences(user.id, &set)
+        .await
+        .map_err(settings_error)?;
+    Ok(Json(set.into()))
 }
 
 /// The server's VAPID public key.
@@ -308,6 +352,40 @@ fn decoded(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+impl NewSubscription {
+    /// The validated subscription (an `http` endpoint only when `allow_http`), or a 422
+    /// naming every bad field.
+    fn parse(&self, allow_http: bool) -> Result<PushSubscription, ApiError> {
+        let mut errors = FieldErrors::default();
+        let endpoint = self.endpoint.trim().to_string();
+        match endpoint.parse::<reqwest::Url>() {
+            Ok(url)
+                if endpoint.len() <= 2000
+                    && (url.scheme() == "https" || (url.scheme() == "http" && allow_http)) => {}
+            _ => errors.push(
+                "endpoint",
+                "must be the https URL of a push service (at most 2000 characters)",
+            ),
+        }
+        let p256dh = self.keys.p256dh.trim().to_string();
+        if decoded(&p256dh)
+            .and_then(|bytes| web_push_native::p256::PublicKey::from_sec1_bytes(&bytes).ok())
+            .is_none()
+        {
+            errors.push("keys.p256dh", "must be a base64url P-256 public key");
+        }
+        let auth = self.keys.auth.trim().to_string();
+        if decoded(&auth).is_none_or(|bytes| bytes.len() != 16) {
+            errors.push("keys.auth", "must be 16 bytes in base64url");
+        }
+        errors.finish(Some(PushSubscription {
+            endpoint,
+            p256dh,
+            auth,
+        }))
+    }
+}
+
 /// Subscribes one of the caller's devices to push (again: the same endpoint moves to the
 /// caller with its new keys).
 #[utoipa::path(post, path = "/api/v1/notifications/push-subscriptions", tag = "notifications",
@@ -320,57 +398,11 @@ async fn subscribe(
     user: AuthUser,
     ApiJson(body): ApiJson<NewSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionCreated>), ApiError> {
-    let mut errors = FieldErrors::default();
-    let endpoint = body.endpoint.trim().to_string();
-    match endpoint.parse::<reqwest::Url>() {
-        Ok(url)
-            if endpoint.len() <= 2000
-                && (url.scheme() == "https"
-                    || (url.scheme() == "http" && state.channels.allow_http_push)) => {}
-        _ => errors.push(
-            "endpoint",
-            "must be the https URL of a push service (at most 2000 characters)",
-        ),
-    }
-    let p256dh = body.keys.p256dh.trim().to_string();
-    if decoded(&p256dh)
-        .and_then(|bytes| web_push_native::p256::PublicKey::from_sec1_bytes(&bytes).ok())
-        .is_none()
-    {
-        errors.push("keys.p256dh", "must be a base64url P-256 public key");
-    }
-    let auth = body.keys.auth.trim().to_string();
-    if decoded(&auth).is_none_or(|bytes| bytes.len() != 16) {
-        errors.push("keys.auth", "must be 16 bytes in base64url");
-    }
-    errors.finish(Some(()))?;
-    let devices: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM push_subscriptions WHERE user_id = $1 AND endpoint <> $2",
-    )
-    .bind(user.id.as_uuid())
-    .bind(&endpoint)
-    .fetch_one(&state.pool)
-    .await?;
-    if devices >= MAX_DEVICES {
-        return Err(ApiError::invalid(
-            "endpoint",
-            format!("at most {MAX_DEVICES} devices may receive push; remove one first"),
-        ));
-    }
-    let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO push_subscriptions (subscription_id, user_id, endpoint, p256dh, auth)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (endpoint) DO UPDATE
-            SET user_id = $2, p256dh = $4, auth = $5, created_at = now()
-         RETURNING subscription_id",
-    )
-    .bind(Uuid::new_v4())
-    .bind(user.id.as_uuid())
-    .bind(&endpoint)
-    .bind(&p256dh)
-    .bind(&auth)
-    .fetch_one(&state.pool)
-    .await?;
+    let device = body.parse(state.channels.allow_http_push)?;
+    let id = settings(&state)
+        .subscribe(user.id, &device)
+        .await
+        .map_err(settings_error)?;
     Ok((StatusCode::CREATED, Json(SubscriptionCreated { id })))
 }
 
@@ -386,13 +418,11 @@ async fn unsubscribe(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let removed =
-        sqlx::query("DELETE FROM push_subscriptions WHERE subscription_id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user.id.as_uuid())
-            .execute(&state.pool)
-            .await?;
-    if removed.rows_affected() == 0 {
+    let removed = settings(&state)
+        .unsubscribe(user.id, id)
+        .await
+        .map_err(settings_error)?;
+    if !removed {
         return Err(ApiError::NotFound(
             "you have no push subscription with this id".into(),
         ));

@@ -80,6 +80,32 @@ fn optional<T>(
     }
 }
 
+/// The medical history part of a profile, recording what is wrong under `medical_history.`.
+fn medical_history(
+    errors: &mut FieldErrors,
+    history: &MedicalHistoryRequest,
+) -> Option<MedicalHistory> {
+    let conditions = errors.check(
+        "medical_history.conditions",
+        LabelList::parse(&history.conditions),
+    );
+    let allergies = errors.check(
+        "medical_history.allergies",
+        LabelList::parse(&history.allergies),
+    );
+    let medications = errors.check(
+        "medical_history.medications",
+        LabelList::parse(&history.medications),
+    );
+    let notes = errors.check("medical_history.notes", FreeText::parse(&history.notes));
+    Some(MedicalHistory {
+        conditions: conditions?,
+        allergies: allergies?,
+        medications: medications?,
+        notes: notes?,
+    })
+}
+
 impl TryFrom<PatientProfileRequest> for PatientCommand {
     type Error = ApiError;
 
@@ -99,37 +125,18 @@ impl TryFrom<PatientProfileRequest> for PatientCommand {
             body.contact.address,
             FreeText::parse,
         );
-        let history = body.medical_history;
-        let conditions = errors.check(
-            "medical_history.conditions",
-            LabelList::parse(&history.conditions),
-        );
-        let allergies = errors.check(
-            "medical_history.allergies",
-            LabelList::parse(&history.allergies),
-        );
-        let medications = errors.check(
-            "medical_history.medications",
-            LabelList::parse(&history.medications),
-        );
-        let notes = errors.check("medical_history.notes", FreeText::parse(&history.notes));
-        let command = (|| {
-            Some(PatientCommand::UpdateProfile {
-                name: name?,
-                timezone: timezone?,
-                contact: Contact {
-                    phone: phone?,
-                    address: address?,
-                },
-                medical_history: MedicalHistory {
-                    conditions: conditions?,
-                    allergies: allergies?,
-                    medications: medications?,
-                    notes: notes?,
-                },
-            })
-        })();
-        errors.finish(command)
+        let history = medical_history(&mut errors, &body.medical_history);
+        let (Some(name), Some(timezone), Some(phone), Some(address), Some(medical_history)) =
+            (name, timezone, phone, address, history)
+        else {
+            return Err(errors.fail());
+        };
+        errors.finish(Some(PatientCommand::UpdateProfile {
+            name,
+            timezone,
+            contact: Contact { phone, address },
+            medical_history,
+        }))
     }
 }
 
