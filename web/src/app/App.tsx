@@ -3,9 +3,9 @@ import { useEffect } from "preact/hooks";
 import { ErrorBoundary, LocationProvider, Route, Router, useLocation } from "preact-iso";
 import { useSession } from "@/shared/auth/hooks";
 import { live } from "@/shared/live/live";
-import { paths } from "@/shared/paths";
+import { homeOf, paths } from "@/shared/paths";
 import { Layout } from "./Layout";
-import { homeOf, screens, type Screen } from "./routes";
+import { screens, type Screen } from "./routes";
 
 export function App() {
   const session = useSession();

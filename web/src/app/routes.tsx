@@ -38,15 +38,3 @@ export const screens: Screen[] = [
   { path: paths.audit, roles: ["auditor", "admin"], component: lazy(() => audit().then((m) => m.AuditLogPage)) },
   { path: paths.accessLog, roles: ["auditor", "admin"], component: lazy(() => audit().then((m) => m.AccessLogPage)) },
 ];
-
-/** Where a role lands after signing in. */
-export function homeOf(role: Role): string {
-  switch (role) {
-    case "patient":
-      return paths.appointments;
-    case "doctor":
-      return paths.dashboard;
-    default:
-      return paths.audit;
-  }
-}

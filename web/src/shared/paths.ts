@@ -1,3 +1,5 @@
+import type { Role } from "./auth/session";
+
 /** Every screen's path, so that features link to each other without importing each other. */
 export const paths = {
   home: "/",
@@ -17,3 +19,15 @@ export const paths = {
   accessLog: "/audit/access",
   docs: "/docs",
 } as const;
+
+/** Where a role lands after signing in: their home screen. */
+export function homeOf(role: Role | string): string {
+  switch (role) {
+    case "patient":
+      return paths.appointments;
+    case "doctor":
+      return paths.dashboard;
+    default:
+      return paths.audit;
+  }
+}

@@ -7,7 +7,8 @@ import { getEndedReason, signIn, type TokenAnswer } from "@/shared/auth/session"
 import { paths } from "@/shared/paths";
 import { Page } from "@/shared/ui/Page";
 import { Field, FormErrors, Submit, useForm } from "@/shared/ui/form";
-import { afterSignIn, homeFor, safeNext } from "./redirect";
+import { homeOf } from "@/shared/paths";
+import { afterSignIn, safeNext } from "./redirect";
 import "./auth.css";
 
 /** E-mail and password; then the page the person was sent from, or their home. */
@@ -45,7 +46,7 @@ export function SignInPage() {
       {session && !ended && (
         <p class="notice">
           You are signed in as {session.user.name} ({session.user.email}).{" "}
-          <a href={homeFor(session.user.role)}>Go to your start page</a>, or sign in with another account below.
+          <a href={homeOf(session.user.role)}>Go to your start page</a>, or sign in with another account below.
         </p>
       )}
       <div class="card auth-card">

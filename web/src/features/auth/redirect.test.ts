@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { afterSignIn, homeFor, safeNext } from "./redirect";
+import { homeOf } from "@/shared/paths";
+import { afterSignIn, safeNext } from "./redirect";
 
 const origin = "https://telemed.example";
 
@@ -40,6 +41,6 @@ describe("afterSignIn", () => {
   });
 
   it("maps every role", () => {
-    expect(homeFor("admin")).toBe("/audit");
+    expect(homeOf("admin")).toBe("/audit");
   });
 });

@@ -1,18 +1,6 @@
 /** Where to go after signing in or up. */
 import type { Role } from "@/shared/auth/session";
-import { paths } from "@/shared/paths";
-
-/** The role's home screen (the same mapping as the app's router). */
-export function homeFor(role: Role | string): string {
-  switch (role) {
-    case "patient":
-      return paths.appointments;
-    case "doctor":
-      return paths.dashboard;
-    default:
-      return paths.audit;
-  }
-}
+import { homeOf, paths } from "@/shared/paths";
 
 /**
  * `next` if it is a path on this site (not another origin, not a protocol-relative or
@@ -35,5 +23,5 @@ export function safeNext(next: string | null | undefined, origin: string): strin
 
 /** The screen to open after signing in: a safe `next`, else the role's home. */
 export function afterSignIn(role: Role | string, next: string | null | undefined, origin: string): string {
-  return safeNext(next, origin) ?? homeFor(role);
+  return safeNext(next, origin) ?? homeOf(role);
 }
