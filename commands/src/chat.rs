@@ -10,7 +10,7 @@ use telemed_domain::conversation::{
     ChatMessage, ConversationError, MESSAGE_AGGREGATE_TYPE, MessageCommand, ReadCommand,
     ReadMarker, message_id_for, read_marker_id,
 };
-use telemed_domain::values::MessageContent;
+use telemed_domain::values::{ClientMsgId, MessageContent};
 use telemed_domain::{AppointmentId, MessageId, Position, UserId};
 use time::Duration;
 
@@ -86,7 +86,7 @@ impl Chat {
         appointment_id: AppointmentId,
         sender: UserId,
         content: MessageContent,
-        client_msg_id: Option<String>,
+        client_msg_id: Option<ClientMsgId>,
         context: &CommandContext,
     ) -> Result<Posted> {
         // The appointment's own events (a handful), never the conversation's.
@@ -100,9 +100,10 @@ impl Chat {
             .cloned()
             .ok_or(CommandError::Rejected(ChatError::NoAppointment))?;
         let id = match &client_msg_id {
-            Some(key) => message_id_for(appointment_id, sender, key),
+            Some(key) => message_id_for(appointment_id, sender, key.as_str()),
             None => MessageId::new(),
         };
+        let client_msg_id = client_msg_id.map(ClientMsgId::into_string);
         let command = MessageCommand::Post {
             appointment_id,
             appointment,

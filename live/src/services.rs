@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use telemed_commands::{Actor, Calls, Chat, CommandContext, Participants, Relay};
 use telemed_domain::call::EndReason;
-use telemed_domain::values::MessageContent;
+use telemed_domain::values::{ClientMsgId, MessageContent};
 use telemed_domain::{AppointmentId, Position, Role};
 use telemed_problem::{ApiError, FieldErrors};
 use telemed_projections::appointments::appointment;
@@ -33,8 +33,6 @@ use crate::waiting::{self, WaitingRoom};
 const REPLAY_PAGE: i64 = 500;
 /// How long a resume waits for this process's live feed to reach the store's head.
 const HUB_WAIT: Duration = Duration::from_secs(10);
-/// Longest `client_msg_id`, in characters.
-const MAX_CLIENT_MSG_ID: usize = 100;
 
 /// What the live subsystem uses of the process.
 pub struct Services {
@@ -127,18 +125,11 @@ impl Services {
     async fn chat_send(&self, user: &Identity, send: ChatSend) -> Result<Value, ApiError> {
         let mut errors = FieldErrors::default();
         let content = errors.check("data.content", MessageContent::parse(&send.content));
-        let client_msg_id = match send.client_msg_id {
+        let client_msg_id = match send.client_msg_id.as_deref() {
             None => Some(None),
-            Some(key) => {
-                let length = key.chars().count();
-                if length == 0 || length > MAX_CLIENT_MSG_ID || key.chars().any(char::is_control) {
-                    let message = format!("must be 1 to {MAX_CLIENT_MSG_ID} printable characters");
-                    errors.push("data.client_msg_id", message);
-                    None
-                } else {
-                    Some(Some(key))
-                }
-            }
+            Some(key) => errors
+                .check("data.client_msg_id", ClientMsgId::parse(key))
+                .map(Some),
         };
         let (content, client_msg_id) = errors.finish(content.zip(client_msg_id))?;
         let id = send.appointment_id;

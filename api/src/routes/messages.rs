@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use telemed_commands::Participants;
-use telemed_domain::values::MessageContent;
+use telemed_domain::values::{ClientMsgId, MessageContent};
 use telemed_domain::{AppointmentId, MessageId, Position, Role};
 use telemed_projections::appointments::{AppointmentView, appointment};
 use telemed_projections::conversations::{self, MessageView, ReadMarker};
@@ -19,8 +19,6 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::routes::{fields, params};
 use crate::state::AppState;
 
-/// Longest `client_msg_id`, in characters.
-const MAX_CLIENT_MSG_ID: usize = 100;
 /// Default and largest history page.
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
@@ -126,20 +124,11 @@ pub async fn post(
 ) -> Result<MessageView, ApiError> {
     let mut errors = FieldErrors::default();
     let content = errors.check("content", MessageContent::parse(&body.content));
-    let client_msg_id = match body.client_msg_id {
+    let client_msg_id = match body.client_msg_id.as_deref() {
         None => Some(None),
-        Some(key) => {
-            let length = key.chars().count();
-            if length == 0 || length > MAX_CLIENT_MSG_ID || key.chars().any(char::is_control) {
-                errors.push(
-                    "client_msg_id",
-                    format!("must be 1 to {MAX_CLIENT_MSG_ID} printable characters"),
-                );
-                None
-            } else {
-                Some(Some(key))
-            }
-        }
+        Some(key) => errors
+            .check("client_msg_id", ClientMsgId::parse(key))
+            .map(Some),
     };
     let (content, client_msg_id) = errors.finish((|| Some((content?, client_msg_id?)))())?;
     participants(state, user, id).await?;

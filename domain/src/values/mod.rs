@@ -12,7 +12,7 @@ mod time_zone;
 pub use email::Email;
 pub use password::Password;
 pub use phone::PhoneNumber;
-pub use text::{FreeText, Label, LabelList, MessageContent, PersonName};
+pub use text::{ClientMsgId, FreeText, Label, LabelList, MessageContent, PersonName};
 pub use time_zone::TimeZoneName;
 
 /// Why a value was rejected, phrased to follow the field name ("must not be empty").

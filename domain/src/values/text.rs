@@ -31,6 +31,39 @@ fn bounded(raw: &str, min: usize, max: usize, multiline: bool) -> Result<String,
     Ok(text.to_string())
 }
 
+/// A client's key for a chat message (`client_msg_id`): 1 to 100 characters, none a control
+/// character, kept exactly as sent (it names the message a repeated post returns).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientMsgId(String);
+
+impl ClientMsgId {
+    /// Longest accepted key, in characters.
+    pub const MAX: usize = 100;
+
+    /// Parses a key (not trimmed: the client's bytes are the key).
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let length = raw.chars().count();
+        if length == 0 || length > Self::MAX || raw.chars().any(char::is_control) {
+            return Err(InvalidValue::new(format!(
+                "must be 1 to {} printable characters",
+                Self::MAX
+            )));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// A person's display name: 1 to 200 characters, one line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -163,6 +196,18 @@ impl MessageContent {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_client_msg_id_is_kept_exactly_and_bounded() {
+        assert_eq!(ClientMsgId::parse(" k-1 ").unwrap().as_str(), " k-1 ");
+        assert!(ClientMsgId::parse("").is_err());
+        assert!(ClientMsgId::parse(&"k".repeat(101)).is_err());
+        assert!(ClientMsgId::parse(&"é".repeat(100)).is_ok());
+        assert_eq!(
+            ClientMsgId::parse("a\u{7}b").unwrap_err().to_string(),
+            "must be 1 to 100 printable characters"
+        );
+    }
     use super::*;
 
     #[test]
