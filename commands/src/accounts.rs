@@ -297,8 +297,10 @@ async fn hash_password(password: Password) -> Result<String, RegisterError> {
 }
 
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
-    // 16 bytes from the OS generator (a v4 UUID carries 122 random bits).
-    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())?;
+    // 16 bytes from the OS's generator.
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let salt = SaltString::encode_b64(&bytes)?;
     let argon2 = Argon2::default();
     let output = compute(&argon2, password, salt.as_salt())?;
     let hash = PasswordHash {

@@ -5,7 +5,6 @@ use std::convert::Infallible;
 
 use sqlx::PgPool;
 use telemed_domain::UserId;
-use uuid::Uuid;
 
 use crate::error::CommandError;
 
@@ -38,9 +37,9 @@ impl CalendarFeeds {
             {
                 return Ok(token);
             }
-            // 244 random bits; a concurrent request may win the unique index, then we read its
-            // token.
-            let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+            // 256 random bits from the OS's generator, as 64 hex digits; a concurrent request
+            // may win the unique index, then we read its token.
+            let token = random_hex_token();
             sqlx::query(CREATE)
                 .bind(&token)
                 .bind(user.as_uuid())
@@ -59,5 +58,29 @@ impl CalendarFeeds {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// 32 bytes from the OS's generator as 64 lowercase hex digits (the feed URL's secret).
+fn random_hex_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_hex_token;
+
+    #[test]
+    fn a_feed_token_is_64_lowercase_hex_digits_and_never_repeats() {
+        let (a, b) = (random_hex_token(), random_hex_token());
+        assert_eq!(a.len(), 64);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
     }
 }

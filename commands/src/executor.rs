@@ -178,9 +178,6 @@ pub async fn last_position(
 /// losers of one round do not collide again in the next.
 fn backoff(attempt: u32) -> Duration {
     let ceiling = u64::from(attempt.min(10)) * 4;
-    let random = u64::from(u16::from_le_bytes([
-        uuid::Uuid::new_v4().as_bytes()[0],
-        uuid::Uuid::new_v4().as_bytes()[1],
-    ]));
+    let random: u64 = rand::random();
     Duration::from_millis(1 + random % ceiling.max(1))
 }

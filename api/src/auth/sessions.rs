@@ -115,11 +115,11 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// 244 random bits (two version-4 UUIDs, from the OS's generator), URL-safe.
+/// 256 random bits from the OS's generator, URL-safe.
 fn new_token() -> String {
+    use rand::RngCore;
     let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
