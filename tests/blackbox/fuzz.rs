@@ -309,13 +309,7 @@ impl Drop for ScratchDir {
 
 /// Each operation of [`RULES_BEYOND_THE_SCHEMA`] documents the status it may answer.
 async fn documents_the_exceptions(app: &TestApp) {
-    let response = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let document = expect_status(response, StatusCode::OK).await;
+    let document = app.openapi_document().await;
     for (operation, status, rule) in RULES_BEYOND_THE_SCHEMA {
         let (method, path) = operation.split_once(' ').unwrap();
         let answers = &document["paths"][path][method.to_lowercase()]["responses"];

@@ -156,6 +156,17 @@ impl TestApp {
             .expect("PUT")
     }
 
+    /// The served OpenAPI document (`GET /api/v1/openapi.json`, 200).
+    pub async fn openapi_document(&self) -> Value {
+        let response = self
+            .client
+            .get(self.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .expect("GET /api/v1/openapi.json");
+        expect_status(response, StatusCode::OK).await
+    }
+
     /// GET with a bearer token.
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.get_with(path, token, &[]).await

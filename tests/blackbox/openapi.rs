@@ -44,13 +44,7 @@ async fn probe(app: &TestApp, method: &str, path: &str) -> (u16, Value, Value) {
 #[tokio::test]
 async fn the_openapi_document_and_the_router_have_the_same_routes() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let document = expect_status(response, StatusCode::OK).await;
+    let document = app.openapi_document().await;
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     let paths = document["paths"].as_object().unwrap();
 
@@ -133,13 +127,7 @@ async fn telemed_openapi() -> Vec<u8> {
 #[tokio::test]
 async fn telemed_openapi_prints_the_served_document_the_same_every_time() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let served = expect_status(response, StatusCode::OK).await;
+    let served = app.openapi_document().await;
     let (first, second) = (telemed_openapi().await, telemed_openapi().await);
     assert_eq!(first, second, "two runs printed different bytes");
     let text = String::from_utf8(first).expect("UTF-8");
@@ -273,13 +261,7 @@ fn property<'a>(document: &'a serde_json::Value, name: &str, field: &str) -> &'a
 #[tokio::test]
 async fn request_schemas_state_the_limits_the_server_enforces() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let document = expect_status(response, StatusCode::OK).await;
+    let document = app.openapi_document().await;
     // What schemathesis once found the document allowing and the server refusing.
     for (schema, field) in [
         ("RegisterRequest", "email"),
