@@ -29,6 +29,21 @@ export function PatientAppointmentsPage() {
   const [news, setNews] = useState("");
   const [cancelling, setCancelling] = useState<Appointment>();
 
+  const list = (appointments: Appointment[]) => (
+    <ul class="list appointments-list">
+      {appointments.map((a) => (
+        <AppointmentItem
+          key={a.id}
+          appointment={a}
+          doctor={doctorOf(a.doctor_id)}
+          zone={zone}
+          onCancel={setCancelling}
+          onChanged={changed}
+        />
+      ))}
+    </ul>
+  );
+
   function changed(a: Appointment, message: string) {
     lists.set((l) => (l ? applyUpdate(l, a) : l));
     setNews(message);
@@ -77,38 +92,12 @@ export function PatientAppointmentsPage() {
                   No upcoming appointments. <a href={paths.doctors}>Find a doctor</a> to book one.
                 </Empty>
               ) : (
-                <ul class="list appointments-list">
-                  {l.upcoming.map((a) => (
-                    <AppointmentItem
-                      key={a.id}
-                      appointment={a}
-                      doctor={doctorOf(a.doctor_id)}
-                      zone={zone}
-                      onCancel={setCancelling}
-                      onChanged={changed}
-                    />
-                  ))}
-                </ul>
+                list(l.upcoming)
               )}
             </section>
             <section aria-labelledby="past">
               <h2 id="past">Past and cancelled</h2>
-              {l.past.length === 0 ? (
-                <Empty>No past appointments yet.</Empty>
-              ) : (
-                <ul class="list appointments-list">
-                  {l.past.map((a) => (
-                    <AppointmentItem
-                      key={a.id}
-                      appointment={a}
-                      doctor={doctorOf(a.doctor_id)}
-                      zone={zone}
-                      onCancel={setCancelling}
-                      onChanged={changed}
-                    />
-                  ))}
-                </ul>
-              )}
+              {l.past.length === 0 ? <Empty>No past appointments yet.</Empty> : list(l.past)}
             </section>
           </>
         )}
