@@ -312,6 +312,7 @@ impl Call {
 }
 
 impl Decide for Call {
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
     fn decide(&self, command: CallCommand) -> Result<Vec<CallEvent>, CallError> {
         use CallCommand as C;
         use CallEvent as Ev;

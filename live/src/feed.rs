@@ -274,6 +274,7 @@ fn notification_delivery(row: &NotificationRow, position: Position) -> Delivery 
 }
 
 /// Appends the server events of one stored event.
+#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
 fn map(
     event: &StoredEvent,
     views: &HashMap<AppointmentId, AppointmentView>,

@@ -179,6 +179,7 @@ impl Dispatcher {
         Ok(count)
     }
 
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
     async fn attempt(&self, delivery: &Claimed) -> Result<Outcome, sqlx::Error> {
         let row = sqlx::query(CONTEXT)
             .bind(delivery.user)

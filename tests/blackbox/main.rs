@@ -6,6 +6,10 @@
 
 // Test code may panic on the unexpected: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test reads as one scenario, top to bottom"
+)]
 
 mod audit;
 mod auth;
