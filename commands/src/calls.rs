@@ -106,7 +106,8 @@ impl Calls {
     }
 
     /// Starts a call of `appointment_id` by `by`, or returns the one already ringing or active.
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
+    /// The `active_calls` row is the claim: whoever inserts it creates the call; a claim whose
+    /// call is over is released and the next round tries again.
     pub async fn start(
         &self,
         appointment_id: AppointmentId,
@@ -114,86 +115,122 @@ impl Calls {
         context: &CommandContext,
     ) -> Result<Started> {
         for _ in 0..5 {
-            let existing: Option<uuid::Uuid> =
-                sqlx::query_scalar("SELECT call_id FROM active_calls WHERE appointment_id = $1")
-                    .bind(appointment_id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if let Some(existing) = existing {
-                let id = CallId::from(existing);
-                let loaded = self.calls.load(&id.to_string(), Source::Database).await?;
-                match loaded.aggregate.state() {
-                    Some(state) if state.status.is_live() => {
-                        if !state.has(by) {
-                            return Err(CommandError::Rejected(CallError::NotParticipant));
-                        }
-                        let position = crate::executor::last_position(
-                            &self.pool,
-                            telemed_domain::call::AGGREGATE_TYPE,
-                            &id.to_string(),
-                        )
-                        .await?
-                        .unwrap_or_default();
-                        return Ok(Started {
-                            id,
-                            position,
-                            created: false,
-                        });
-                    }
-                    _ => self.release(appointment_id, id).await?,
+            if let Some(id) = self.claimed(appointment_id).await? {
+                if let Some(started) = self.join(appointment_id, id, by).await? {
+                    return Ok(started);
                 }
                 continue;
             }
-            let id = CallId::new();
-            let claimed = sqlx::query(
-                "INSERT INTO active_calls (appointment_id, call_id) VALUES ($1, $2)
-                 ON CONFLICT (appointment_id) DO NOTHING",
-            )
-            .bind(appointment_id.as_uuid())
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-                == 1;
-            if !claimed {
-                continue;
+            if let Some(id) = self.claim(appointment_id).await? {
+                return self.create(appointment_id, id, by, context).await;
             }
-            let appointment = self
-                .appointments
-                .load(&appointment_id.to_string(), Source::Database)
-                .await?
-                .aggregate
-                .state()
-                .cloned();
-            let Some(appointment) = appointment else {
-                self.release(appointment_id, id).await?;
-                return Err(CommandError::Rejected(CallError::NotParticipant));
-            };
-            let command = CallCommand::Start {
-                appointment_id,
-                appointment,
-                by,
-                at: self.clock.now(),
-                early: self.rules.early,
-                late: self.rules.late,
-            };
-            return match self
-                .executor
-                .create(&self.calls, &id.to_string(), command, context)
-                .await
-            {
-                Ok(position) => Ok(Started {
-                    id,
-                    position,
-                    created: true,
-                }),
-                Err(error) => {
-                    self.release(appointment_id, id).await?;
-                    Err(error)
-                }
-            };
         }
         Err(CommandError::Contention)
+    }
+
+    /// The call that holds the appointment's claim, if any.
+    async fn claimed(&self, appointment_id: AppointmentId) -> Result<Option<CallId>> {
+        let existing: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT call_id FROM active_calls WHERE appointment_id = $1")
+                .bind(appointment_id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(existing.map(CallId::from))
+    }
+
+    /// `by` joins call `id` if it is still live (refused unless a participant); a call that is
+    /// over gives its claim back and answers `None`.
+    async fn join(
+        &self,
+        appointment_id: AppointmentId,
+        id: CallId,
+        by: UserId,
+    ) -> Result<Option<Started>> {
+        let loaded = self.calls.load(&id.to_string(), Source::Database).await?;
+        match loaded.aggregate.state() {
+            Some(state) if state.status.is_live() => {
+                if !state.has(by) {
+                    return Err(CommandError::Rejected(CallError::NotParticipant));
+                }
+                let position = crate::executor::last_position(
+                    &self.pool,
+                    telemed_domain::call::AGGREGATE_TYPE,
+                    &id.to_string(),
+                )
+                .await?
+                .unwrap_or_default();
+                Ok(Some(Started {
+                    id,
+                    position,
+                    created: false,
+                }))
+            }
+            _ => {
+                self.release(appointment_id, id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Claims the appointment for a new call; `None` when another request claimed it first.
+    async fn claim(&self, appointment_id: AppointmentId) -> Result<Option<CallId>> {
+        let id = CallId::new();
+        let claimed = sqlx::query(
+            "INSERT INTO active_calls (appointment_id, call_id) VALUES ($1, $2)
+             ON CONFLICT (appointment_id) DO NOTHING",
+        )
+        .bind(appointment_id.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(claimed.then_some(id))
+    }
+
+    /// Records call `id`, which holds the appointment's claim, as started by `by`; the claim
+    /// is given back if the call cannot start.
+    async fn create(
+        &self,
+        appointment_id: AppointmentId,
+        id: CallId,
+        by: UserId,
+        context: &CommandContext,
+    ) -> Result<Started> {
+        let appointment = self
+            .appointments
+            .load(&appointment_id.to_string(), Source::Database)
+            .await?
+            .aggregate
+            .state()
+            .cloned();
+        let Some(appointment) = appointment else {
+            self.release(appointment_id, id).await?;
+            return Err(CommandError::Rejected(CallError::NotParticipant));
+        };
+        let command = CallCommand::Start {
+            appointment_id,
+            appointment,
+            by,
+            at: self.clock.now(),
+            early: self.rules.early,
+            late: self.rules.late,
+        };
+        match self
+            .executor
+            .create(&self.calls, &id.to_string(), command, context)
+            .await
+        {
+            Ok(position) => Ok(Started {
+                id,
+                position,
+                created: true,
+            }),
+            Err(error) => {
+                self.release(appointment_id, id).await?;
+                Err(error)
+            }
+        }
     }
 
     /// Checks, by the rule that starting a call follows, that `by` may join a call of

@@ -311,86 +311,113 @@ impl Call {
     }
 }
 
+type Decided = Result<Vec<CallEvent>, CallError>;
+
+/// `by` starts calling the other participant of `appointment`.
+fn start(
+    appointment_id: AppointmentId,
+    appointment: &AppointmentState,
+    by: UserId,
+    at: OffsetDateTime,
+    early: Duration,
+    late: Duration,
+) -> Decided {
+    joinable(appointment, by, at, early, late)?;
+    Ok(vec![CallEvent::CallStarted {
+        appointment_id,
+        doctor_id: appointment.doctor_id,
+        patient_id: appointment.patient_id,
+        caller_id: by,
+        at,
+    }])
+}
+
+/// Whether `by` may `action` the call: a participant, the call ringing, and not the caller.
+fn callee_of_ringing(state: &CallState, by: UserId, action: CallAction) -> Result<(), CallError> {
+    if !state.has(by) {
+        return Err(CallError::NotParticipant);
+    }
+    if state.status != CallStatus::Ringing {
+        return Err(CallError::InvalidTransition {
+            status: state.status,
+            action,
+        });
+    }
+    if by == state.caller_id {
+        return Err(CallError::OwnCall);
+    }
+    Ok(())
+}
+
+/// The callee picks up; answering a call already active changes nothing.
+fn answer(state: &CallState, by: UserId, at: OffsetDateTime) -> Decided {
+    if state.has(by) && state.status == CallStatus::Active {
+        return Ok(vec![]);
+    }
+    callee_of_ringing(state, by, CallAction::Answer)?;
+    Ok(vec![CallEvent::CallAnswered { by, at }])
+}
+
+/// The callee declines.
+fn reject(state: &CallState, by: UserId, at: OffsetDateTime) -> Decided {
+    callee_of_ringing(state, by, CallAction::Reject)?;
+    Ok(vec![CallEvent::CallRejected { by, at }])
+}
+
+/// A participant ends a live call, as a failure when the reason says the connection failed;
+/// ending a call that is over changes nothing.
+fn end(state: &CallState, by: UserId, reason: EndReason, at: OffsetDateTime) -> Decided {
+    if !state.has(by) {
+        return Err(CallError::NotParticipant);
+    }
+    if !state.status.is_live() {
+        return Ok(vec![]);
+    }
+    let failed = matches!(
+        reason.as_str(),
+        "ice_failed" | "connection_failed" | "media_failed"
+    );
+    let duration_seconds = state
+        .answered_at
+        .map_or(0, |answered| (at - answered).whole_seconds().max(0));
+    Ok(vec![CallEvent::CallEnded {
+        by,
+        reason,
+        failed,
+        duration_seconds,
+        at,
+    }])
+}
+
+/// The ring timeout passed: a call still ringing is missed.
+fn time_out(state: &CallState, at: OffsetDateTime) -> Decided {
+    match state.status {
+        CallStatus::Ringing => Ok(vec![CallEvent::CallMissed { at }]),
+        _ => Ok(vec![]),
+    }
+}
+
 impl Decide for Call {
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
-    fn decide(&self, command: CallCommand) -> Result<Vec<CallEvent>, CallError> {
+    fn decide(&self, command: CallCommand) -> Decided {
         use CallCommand as C;
-        use CallEvent as Ev;
-        let Some(state) = &self.state else {
-            let C::Start {
-                appointment_id,
-                appointment,
-                by,
-                at,
-                early,
-                late,
-            } = command
-            else {
-                return Err(CallError::NotFound);
-            };
-            joinable(&appointment, by, at, early, late)?;
-            return Ok(vec![Ev::CallStarted {
-                appointment_id,
-                doctor_id: appointment.doctor_id,
-                patient_id: appointment.patient_id,
-                caller_id: by,
-                at,
-            }]);
-        };
-        let status = state.status;
-        let invalid = |action| CallError::InvalidTransition { status, action };
-        match command {
-            C::Start { .. } => Err(CallError::AlreadyStarted),
-            C::Answer { by, at } | C::Reject { by, at } => {
-                let answer = matches!(command, C::Answer { .. });
-                if !state.has(by) {
-                    return Err(CallError::NotParticipant);
-                }
-                if status == CallStatus::Active && answer {
-                    return Ok(vec![]);
-                }
-                if status != CallStatus::Ringing {
-                    return Err(invalid(if answer {
-                        CallAction::Answer
-                    } else {
-                        CallAction::Reject
-                    }));
-                }
-                if by == state.caller_id {
-                    return Err(CallError::OwnCall);
-                }
-                Ok(vec![if answer {
-                    Ev::CallAnswered { by, at }
-                } else {
-                    Ev::CallRejected { by, at }
-                }])
-            }
-            C::End { by, reason, at } => {
-                if !state.has(by) {
-                    return Err(CallError::NotParticipant);
-                }
-                if !status.is_live() {
-                    return Ok(vec![]);
-                }
-                let failed = matches!(
-                    reason.as_str(),
-                    "ice_failed" | "connection_failed" | "media_failed"
-                );
-                let duration_seconds = state
-                    .answered_at
-                    .map_or(0, |answered| (at - answered).whole_seconds().max(0));
-                Ok(vec![Ev::CallEnded {
+        match (&self.state, command) {
+            (
+                None,
+                C::Start {
+                    appointment_id,
+                    appointment,
                     by,
-                    reason,
-                    failed,
-                    duration_seconds,
                     at,
-                }])
-            }
-            C::TimeOut { at } => match status {
-                CallStatus::Ringing => Ok(vec![Ev::CallMissed { at }]),
-                _ => Ok(vec![]),
-            },
+                    early,
+                    late,
+                },
+            ) => start(appointment_id, &appointment, by, at, early, late),
+            (None, _) => Err(CallError::NotFound),
+            (Some(_), C::Start { .. }) => Err(CallError::AlreadyStarted),
+            (Some(state), C::Answer { by, at }) => answer(state, by, at),
+            (Some(state), C::Reject { by, at }) => reject(state, by, at),
+            (Some(state), C::End { by, reason, at }) => end(state, by, reason, at),
+            (Some(state), C::TimeOut { at }) => time_out(state, at),
         }
     }
 }
@@ -651,6 +678,58 @@ mod tests {
                 at: START,
             })
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_active_call_answered_again_stays_as_it_is_and_cannot_be_rejected() {
+        let a = appointment(AppointmentStatus::Confirmed);
+        let active = vec![
+            started(&a, a.doctor_id),
+            CallEvent::CallAnswered {
+                by: a.patient_id,
+                at: START,
+            },
+        ];
+        framework()
+            .given(active.clone())
+            .when(CallCommand::Answer {
+                by: a.patient_id,
+                at: START,
+            })
+            .then_expect_events(vec![]);
+        framework()
+            .given(active.clone())
+            .when(CallCommand::Reject {
+                by: a.patient_id,
+                at: START,
+            })
+            .then_expect_error(CallError::InvalidTransition {
+                status: CallStatus::Active,
+                action: CallAction::Reject,
+            });
+        framework()
+            .given(active.clone())
+            .when(CallCommand::Answer {
+                by: UserId::new(),
+                at: START,
+            })
+            .then_expect_error(CallError::NotParticipant);
+        framework()
+            .given(active)
+            .when(CallCommand::End {
+                by: UserId::new(),
+                reason: EndReason::user_hangup(),
+                at: START,
+            })
+            .then_expect_error(CallError::NotParticipant);
+        framework()
+            .given_no_previous_events()
+            .when(CallCommand::TimeOut { at: START })
+            .then_expect_error(CallError::NotFound);
+        framework()
+            .given(vec![started(&a, a.doctor_id)])
+            .when(start(&a, a.patient_id, START))
+            .then_expect_error(CallError::AlreadyStarted);
     }
 
     #[test]

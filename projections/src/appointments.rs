@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
-use telemed_domain::appointment::{AppointmentEvent, Party, Status};
+use telemed_domain::appointment::{AppointmentEvent, Party, SlotRef, Status};
 use telemed_domain::calendar::Interval;
+use telemed_domain::values::FreeText;
 use telemed_domain::{AppointmentId, Position, Role, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -32,7 +33,6 @@ fn party(by: Party) -> &'static str {
     }
 }
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
 #[async_trait]
 impl Projection for AppointmentsProjection {
     fn name(&self) -> &'static str {
@@ -54,9 +54,12 @@ impl Projection for AppointmentsProjection {
         let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
             return Ok(());
         };
-        let decoded: AppointmentEvent = event.decode()?;
-        let position = event.position.to_string();
-        let at = match &decoded {
+        let target = Target {
+            id,
+            sequence: event.sequence,
+            position: event.position.to_string(),
+        };
+        let at = match event.decode()? {
             AppointmentEvent::AppointmentRequested {
                 doctor_id,
                 patient_id,
@@ -65,28 +68,12 @@ impl Projection for AppointmentsProjection {
                 slot,
                 at,
             } => {
-                sqlx::query(INSERT)
-                    .bind(id)
-                    .bind(doctor_id.as_uuid())
-                    .bind(patient_id.as_uuid())
-                    .bind(interval.start)
-                    .bind(interval.end)
-                    .bind(reason.as_str())
-                    .bind(slot.day.to_string())
-                    .bind(slot.reservation_id.as_uuid())
-                    .bind(at)
-                    .bind(event.sequence)
-                    .bind(&position)
-                    .execute(&mut *tx)
-                    .await?;
-                return Ok(());
+                let parties = (doctor_id, patient_id);
+                return Ok(requested(tx, &target, parties, interval, &reason, slot, at).await?);
             }
             AppointmentEvent::AppointmentConfirmed { at, .. } => {
-                sqlx::query("UPDATE appointments SET status = 'confirmed', awaiting = NULL WHERE appointment_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                *at
+                confirmed(tx, id).await?;
+                at
             }
             AppointmentEvent::AppointmentRescheduled {
                 previous,
@@ -96,67 +83,150 @@ impl Projection for AppointmentsProjection {
                 at,
                 ..
             } => {
-                sqlx::query(
-                    "UPDATE appointments
-                        SET status = 'rescheduled', awaiting = $2, start_at = $3, end_at = $4,
-                            rescheduled_from_start = $5, rescheduled_from_end = $6,
-                            day_id = $7, reservation_id = $8
-                      WHERE appointment_id = $1",
-                )
-                .bind(id)
-                .bind(party(by.other()))
-                .bind(interval.start)
-                .bind(interval.end)
-                .bind(previous.start)
-                .bind(previous.end)
-                .bind(slot.day.to_string())
-                .bind(slot.reservation_id.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-                *at
+                rescheduled(tx, id, (previous, interval), slot, by).await?;
+                at
             }
             AppointmentEvent::AppointmentCancelled { by, reason, at, .. } => {
-                let by_column = match by {
-                    Party::Doctor => "doctor_id",
-                    Party::Patient => "patient_id",
-                };
-                sqlx::query(&format!(
-                    "UPDATE appointments
-                        SET status = 'cancelled', awaiting = NULL, cancelled_by = {by_column},
-                            cancel_reason = $2, cancelled_at = $3
-                      WHERE appointment_id = $1"
-                ))
-                .bind(id)
-                .bind(reason.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                *at
+                cancelled(tx, id, by, &reason, at).await?;
+                at
             }
-            AppointmentEvent::AppointmentCompleted { at, .. }
-            | AppointmentEvent::AppointmentMarkedNoShow { at, .. } => {
-                let status = if matches!(decoded, AppointmentEvent::AppointmentCompleted { .. }) {
-                    Status::Completed
-                } else {
-                    Status::NoShow
-                };
-                sqlx::query("UPDATE appointments SET status = $2, awaiting = NULL WHERE appointment_id = $1")
-                    .bind(id)
-                    .bind(status.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                *at
+            AppointmentEvent::AppointmentCompleted { at, .. } => {
+                closed(tx, id, Status::Completed).await?;
+                at
+            }
+            AppointmentEvent::AppointmentMarkedNoShow { at, .. } => {
+                closed(tx, id, Status::NoShow).await?;
+                at
             }
         };
-        sqlx::query(TOUCH)
-            .bind(id)
-            .bind(at)
-            .bind(event.sequence)
-            .bind(&position)
-            .execute(&mut *tx)
-            .await?;
+        touch(tx, &target, at).await?;
         Ok(())
     }
+}
+
+/// The row an event changes, and where that event stands: its sequence in the appointment
+/// (the row's revision) and its position in the log.
+struct Target {
+    id: Uuid,
+    sequence: i64,
+    position: String,
+}
+
+/// A new appointment, pending the doctor's confirmation.
+async fn requested(
+    tx: &mut PgConnection,
+    target: &Target,
+    (doctor_id, patient_id): (UserId, UserId),
+    interval: Interval,
+    reason: &FreeText,
+    slot: SlotRef,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT)
+        .bind(target.id)
+        .bind(doctor_id.as_uuid())
+        .bind(patient_id.as_uuid())
+        .bind(interval.start)
+        .bind(interval.end)
+        .bind(reason.as_str())
+        .bind(slot.day.to_string())
+        .bind(slot.reservation_id.as_uuid())
+        .bind(at)
+        .bind(target.sequence)
+        .bind(&target.position)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn confirmed(tx: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE appointments SET status = 'confirmed', awaiting = NULL WHERE appointment_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Moved from `previous` to `interval` (and its new slot) by `by`; the other party confirms.
+async fn rescheduled(
+    tx: &mut PgConnection,
+    id: Uuid,
+    (previous, interval): (Interval, Interval),
+    slot: SlotRef,
+    by: Party,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE appointments
+            SET status = 'rescheduled', awaiting = $2, start_at = $3, end_at = $4,
+                rescheduled_from_start = $5, rescheduled_from_end = $6,
+                day_id = $7, reservation_id = $8
+          WHERE appointment_id = $1",
+    )
+    .bind(id)
+    .bind(party(by.other()))
+    .bind(interval.start)
+    .bind(interval.end)
+    .bind(previous.start)
+    .bind(previous.end)
+    .bind(slot.day.to_string())
+    .bind(slot.reservation_id.as_uuid())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Called off by `by` (recorded as that party's user id) for `reason` at `at`.
+async fn cancelled(
+    tx: &mut PgConnection,
+    id: Uuid,
+    by: Party,
+    reason: &FreeText,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let by_column = match by {
+        Party::Doctor => "doctor_id",
+        Party::Patient => "patient_id",
+    };
+    sqlx::query(&format!(
+        "UPDATE appointments
+            SET status = 'cancelled', awaiting = NULL, cancelled_by = {by_column},
+                cancel_reason = $2, cancelled_at = $3
+          WHERE appointment_id = $1"
+    ))
+    .bind(id)
+    .bind(reason.as_str())
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Over: `completed` or `no_show`.
+async fn closed(tx: &mut PgConnection, id: Uuid, status: Status) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE appointments SET status = $2, awaiting = NULL WHERE appointment_id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Records that the row changed at `at`, by the event `target` names.
+async fn touch(
+    tx: &mut PgConnection,
+    target: &Target,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(TOUCH)
+        .bind(target.id)
+        .bind(at)
+        .bind(target.sequence)
+        .bind(&target.position)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// A previous time of a rescheduled appointment.

@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::availability::AvailabilityEvent;
 use telemed_domain::calendar::Interval;
-use telemed_domain::{DayId, UserId, WindowId};
+use telemed_domain::{AppointmentId, DayId, ReservationId, UserId, WindowId};
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -17,7 +17,6 @@ use crate::runner::{Projection, ProjectionError};
 /// Builds `availability_windows` and `reservations`.
 pub struct AvailabilityProjection;
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
 #[async_trait]
 impl Projection for AvailabilityProjection {
     fn name(&self) -> &'static str {
@@ -36,43 +35,19 @@ impl Projection for AvailabilityProjection {
         if event.aggregate_type != telemed_domain::availability::AGGREGATE_TYPE {
             return Ok(());
         }
-        let decoded: AvailabilityEvent = event.decode()?;
-        match decoded {
+        match event.decode()? {
             AvailabilityEvent::WindowOpened {
                 day,
                 window_id,
                 interval,
-            } => {
-                sqlx::query(
-                    "INSERT INTO availability_windows (window_id, doctor_id, day_id, local_date, start_at, end_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(window_id.as_uuid())
-                .bind(day.doctor.as_uuid())
-                .bind(day.to_string())
-                .bind(day.date)
-                .bind(interval.start)
-                .bind(interval.end)
-                .execute(&mut *tx)
-                .await?;
-            }
+            } => window_opened(tx, day, window_id, interval).await?,
             AvailabilityEvent::WindowChanged {
                 window_id,
                 interval,
                 ..
-            } => {
-                sqlx::query("UPDATE availability_windows SET start_at = $2, end_at = $3 WHERE window_id = $1")
-                    .bind(window_id.as_uuid())
-                    .bind(interval.start)
-                    .bind(interval.end)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            } => window_changed(tx, window_id, interval).await?,
             AvailabilityEvent::WindowRemoved { window_id, .. } => {
-                sqlx::query("DELETE FROM availability_windows WHERE window_id = $1")
-                    .bind(window_id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
+                window_removed(tx, window_id).await?;
             }
             AvailabilityEvent::SlotReserved {
                 day,
@@ -81,32 +56,107 @@ impl Projection for AvailabilityProjection {
                 patient_id,
                 interval,
             } => {
-                sqlx::query(
-                    "INSERT INTO reservations (reservation_id, appointment_id, doctor_id, patient_id, day_id,
-                                               local_date, start_at, end_at, reserved_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                slot_reserved(
+                    tx,
+                    day,
+                    reservation_id,
+                    appointment_id,
+                    patient_id,
+                    interval,
+                    event.recorded_at,
                 )
-                .bind(reservation_id.as_uuid())
-                .bind(appointment_id.as_uuid())
-                .bind(day.doctor.as_uuid())
-                .bind(patient_id.as_uuid())
-                .bind(day.to_string())
-                .bind(day.date)
-                .bind(interval.start)
-                .bind(interval.end)
-                .bind(event.recorded_at)
-                .execute(&mut *tx)
                 .await?;
             }
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
-                sqlx::query("DELETE FROM reservations WHERE reservation_id = $1")
-                    .bind(reservation_id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
+                slot_released(tx, reservation_id).await?;
             }
         }
         Ok(())
     }
+}
+
+async fn window_opened(
+    tx: &mut PgConnection,
+    day: DayId,
+    window_id: WindowId,
+    interval: Interval,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO availability_windows (window_id, doctor_id, day_id, local_date, start_at, end_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(window_id.as_uuid())
+    .bind(day.doctor.as_uuid())
+    .bind(day.to_string())
+    .bind(day.date)
+    .bind(interval.start)
+    .bind(interval.end)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn window_changed(
+    tx: &mut PgConnection,
+    window_id: WindowId,
+    interval: Interval,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE availability_windows SET start_at = $2, end_at = $3 WHERE window_id = $1")
+        .bind(window_id.as_uuid())
+        .bind(interval.start)
+        .bind(interval.end)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn window_removed(tx: &mut PgConnection, window_id: WindowId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM availability_windows WHERE window_id = $1")
+        .bind(window_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Reservation `reservation_id` of `interval` on `day` for the appointment and its patient,
+/// recorded at `reserved_at`.
+async fn slot_reserved(
+    tx: &mut PgConnection,
+    day: DayId,
+    reservation_id: ReservationId,
+    appointment_id: AppointmentId,
+    patient_id: UserId,
+    interval: Interval,
+    reserved_at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reservations (reservation_id, appointment_id, doctor_id, patient_id, day_id,
+                                   local_date, start_at, end_at, reserved_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(reservation_id.as_uuid())
+    .bind(appointment_id.as_uuid())
+    .bind(day.doctor.as_uuid())
+    .bind(patient_id.as_uuid())
+    .bind(day.to_string())
+    .bind(day.date)
+    .bind(interval.start)
+    .bind(interval.end)
+    .bind(reserved_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn slot_released(
+    tx: &mut PgConnection,
+    reservation_id: ReservationId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM reservations WHERE reservation_id = $1")
+        .bind(reservation_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// An open availability window.

@@ -58,7 +58,6 @@ pub struct CallView {
     pub participants: Vec<UserId>,
 }
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
 #[async_trait]
 impl Projection for CallsProjection {
     fn name(&self) -> &'static str {
@@ -80,72 +79,143 @@ impl Projection for CallsProjection {
         let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
             return Ok(());
         };
-        let decoded: CallEvent = event.decode()?;
-        let position = event.position.to_string();
-        let query = match decoded {
+        let position = &event.position.to_string();
+        match event.decode()? {
             CallEvent::CallStarted {
                 appointment_id,
                 doctor_id,
                 patient_id,
                 caller_id,
                 at,
-            } => sqlx::query(
-                "INSERT INTO calls (call_id, appointment_id, doctor_id, patient_id, caller_id,
-                                    status, started_at, position)
-                 VALUES ($1, $2, $3, $4, $5, 'ringing', $6, $7)
-                 ON CONFLICT (call_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(appointment_id.as_uuid())
-            .bind(doctor_id.as_uuid())
-            .bind(patient_id.as_uuid())
-            .bind(caller_id.as_uuid())
-            .bind(at)
-            .bind(position),
-            CallEvent::CallAnswered { at, .. } => sqlx::query(
-                "UPDATE calls SET status = 'active', answered_at = $2, position = $3
-                  WHERE call_id = $1",
-            )
-            .bind(id)
-            .bind(at)
-            .bind(position),
-            CallEvent::CallRejected { at, .. } => sqlx::query(
-                "UPDATE calls SET status = 'rejected', ended_at = $2, end_reason = 'rejected',
-                                  duration_seconds = 0, position = $3
-                  WHERE call_id = $1",
-            )
-            .bind(id)
-            .bind(at)
-            .bind(position),
-            CallEvent::CallMissed { at } => sqlx::query(
-                "UPDATE calls SET status = 'missed', ended_at = $2, end_reason = 'invite_timeout',
-                                  duration_seconds = 0, position = $3
-                  WHERE call_id = $1",
-            )
-            .bind(id)
-            .bind(at)
-            .bind(position),
+            } => {
+                let parties = (doctor_id, patient_id);
+                call_started(tx, id, position, appointment_id, parties, caller_id, at).await?;
+            }
+            CallEvent::CallAnswered { at, .. } => call_answered(tx, id, position, at).await?,
+            CallEvent::CallRejected { at, .. } => call_rejected(tx, id, position, at).await?,
+            CallEvent::CallMissed { at } => call_missed(tx, id, position, at).await?,
             CallEvent::CallEnded {
                 reason,
                 failed,
                 duration_seconds,
                 at,
                 ..
-            } => sqlx::query(
-                "UPDATE calls SET status = $2, ended_at = $3, end_reason = $4,
-                                  duration_seconds = $5, position = $6
-                  WHERE call_id = $1",
-            )
-            .bind(id)
-            .bind(if failed { "failed" } else { "ended" })
-            .bind(at)
-            .bind(reason.as_str().to_string())
-            .bind(duration_seconds)
-            .bind(position),
-        };
-        query.execute(&mut *tx).await?;
+            } => {
+                let status = if failed { "failed" } else { "ended" };
+                let end = (status, reason.as_str(), duration_seconds);
+                call_ended(tx, id, position, end, at).await?;
+            }
+        }
         Ok(())
     }
+}
+
+/// Call `id` of the appointment rings, called by `caller_id` at `at`.
+async fn call_started(
+    tx: &mut PgConnection,
+    id: Uuid,
+    position: &str,
+    appointment_id: AppointmentId,
+    (doctor_id, patient_id): (UserId, UserId),
+    caller_id: UserId,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO calls (call_id, appointment_id, doctor_id, patient_id, caller_id,
+                            status, started_at, position)
+         VALUES ($1, $2, $3, $4, $5, 'ringing', $6, $7)
+         ON CONFLICT (call_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(appointment_id.as_uuid())
+    .bind(doctor_id.as_uuid())
+    .bind(patient_id.as_uuid())
+    .bind(caller_id.as_uuid())
+    .bind(at)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn call_answered(
+    tx: &mut PgConnection,
+    id: Uuid,
+    position: &str,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE calls SET status = 'active', answered_at = $2, position = $3
+          WHERE call_id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn call_rejected(
+    tx: &mut PgConnection,
+    id: Uuid,
+    position: &str,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE calls SET status = 'rejected', ended_at = $2, end_reason = 'rejected',
+                          duration_seconds = 0, position = $3
+          WHERE call_id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn call_missed(
+    tx: &mut PgConnection,
+    id: Uuid,
+    position: &str,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE calls SET status = 'missed', ended_at = $2, end_reason = 'invite_timeout',
+                          duration_seconds = 0, position = $3
+          WHERE call_id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Call `id` ended at `at`: its status (`ended` or `failed`), reason and seconds active.
+async fn call_ended(
+    tx: &mut PgConnection,
+    id: Uuid,
+    position: &str,
+    (status, reason, duration_seconds): (&str, &str, i64),
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE calls SET status = $2, ended_at = $3, end_reason = $4,
+                          duration_seconds = $5, position = $6
+          WHERE call_id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(at)
+    .bind(reason)
+    .bind(duration_seconds)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 fn view_from_row(row: &PgRow) -> Result<CallView, sqlx::Error> {

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::appointment::{AGGREGATE_TYPE as APPOINTMENT, AppointmentEvent, Party};
+use telemed_domain::calendar::Interval;
 use telemed_domain::conversation::{MESSAGE_AGGREGATE_TYPE, MessageEvent};
 use telemed_domain::{AppointmentId, UserId};
 use time::{Duration, OffsetDateTime};
@@ -157,6 +158,20 @@ impl Parties {
         match party {
             Party::Doctor => self.doctor,
             Party::Patient => self.patient,
+        }
+    }
+
+    /// The notification, to the other party, of the change `kind` that `by` made at `at` to
+    /// appointment `id` (at its current time).
+    fn change<'a>(&self, kind: &'a str, id: Uuid, by: Party, at: OffsetDateTime) -> New<'a> {
+        New {
+            user: self.of(by.other()),
+            kind,
+            appointment: id,
+            actor: self.of(by),
+            start: Some(self.start),
+            previous_start: None,
+            at,
         }
     }
 }
@@ -307,7 +322,6 @@ async fn close(
     Ok(())
 }
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
 async fn apply_appointment(
     tx: &mut PgConnection,
     event: &StoredEvent,
@@ -320,26 +334,9 @@ async fn apply_appointment(
         interval,
         at,
         ..
-    } = &decoded
+    } = decoded
     {
-        sqlx::query(UPSERT_APPOINTMENT)
-            .bind(id)
-            .bind(doctor_id.as_uuid())
-            .bind(patient_id.as_uuid())
-            .bind(interval.start)
-            .bind(interval.end)
-            .execute(&mut *tx)
-            .await?;
-        let new = New {
-            user: doctor_id.as_uuid(),
-            kind: "appointment_requested",
-            appointment: id,
-            actor: patient_id.as_uuid(),
-            start: Some(interval.start),
-            previous_start: None,
-            at: *at,
-        };
-        notify(tx, event, new, *at).await?;
+        requested(tx, event, id, (doctor_id, patient_id), interval, at).await?;
         return Ok(());
     }
     let Some(parties) = parties(tx, id).await? else {
@@ -349,18 +346,7 @@ async fn apply_appointment(
     match decoded {
         AppointmentEvent::AppointmentRequested { .. } => {}
         AppointmentEvent::AppointmentConfirmed { by, at } => {
-            set_status(tx, id, "confirmed").await?;
-            let new = New {
-                user: parties.of(by.other()),
-                kind: "appointment_confirmed",
-                appointment: id,
-                actor: parties.of(by),
-                start: Some(parties.start),
-                previous_start: None,
-                at,
-            };
-            notify(tx, event, new, at).await?;
-            plan_reminders(tx, id, &parties, at).await?;
+            confirmed(tx, event, id, &parties, by, at).await?;
         }
         AppointmentEvent::AppointmentRescheduled {
             previous,
@@ -368,45 +354,10 @@ async fn apply_appointment(
             by,
             at,
             ..
-        } => {
-            sqlx::query(
-                "UPDATE notification_appointments
-                    SET start_at = $2, end_at = $3, status = 'rescheduled'
-                  WHERE appointment_id = $1",
-            )
-            .bind(id)
-            .bind(interval.start)
-            .bind(interval.end)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(REPLAN_REMINDERS)
-                .bind(id)
-                .bind(interval.start)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            let new = New {
-                user: parties.of(by.other()),
-                kind: "appointment_rescheduled",
-                appointment: id,
-                actor: parties.of(by),
-                start: Some(interval.start),
-                previous_start: Some(previous.start),
-                at,
-            };
-            notify(tx, event, new, at).await?;
-        }
+        } => rescheduled(tx, event, id, &parties, by, (previous, interval), at).await?,
         AppointmentEvent::AppointmentCancelled { by, at, .. } => {
             close(tx, id, "cancelled", "the appointment was cancelled").await?;
-            let new = New {
-                user: parties.of(by.other()),
-                kind: "appointment_cancelled",
-                appointment: id,
-                actor: parties.of(by),
-                start: Some(parties.start),
-                previous_start: None,
-                at,
-            };
+            let new = parties.change("appointment_cancelled", id, by, at);
             notify(tx, event, new, at).await?;
         }
         AppointmentEvent::AppointmentCompleted { .. }
@@ -415,6 +366,85 @@ async fn apply_appointment(
         }
     }
     Ok(())
+}
+
+/// A new request: the appointment as this projection knows it, and the doctor notified.
+async fn requested(
+    tx: &mut PgConnection,
+    event: &StoredEvent,
+    id: Uuid,
+    (doctor_id, patient_id): (UserId, UserId),
+    interval: Interval,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(UPSERT_APPOINTMENT)
+        .bind(id)
+        .bind(doctor_id.as_uuid())
+        .bind(patient_id.as_uuid())
+        .bind(interval.start)
+        .bind(interval.end)
+        .execute(&mut *tx)
+        .await?;
+    let new = New {
+        user: doctor_id.as_uuid(),
+        kind: "appointment_requested",
+        appointment: id,
+        actor: patient_id.as_uuid(),
+        start: Some(interval.start),
+        previous_start: None,
+        at,
+    };
+    notify(tx, event, new, at).await
+}
+
+/// Confirmed by `by` at `at`: the other party notified, both parties' reminders planned.
+async fn confirmed(
+    tx: &mut PgConnection,
+    event: &StoredEvent,
+    id: Uuid,
+    parties: &Parties,
+    by: Party,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    set_status(tx, id, "confirmed").await?;
+    let new = parties.change("appointment_confirmed", id, by, at);
+    notify(tx, event, new, at).await?;
+    plan_reminders(tx, id, parties, at).await
+}
+
+/// Moved from `previous` to `interval` by `by` at `at`: pending reminders move with it, the
+/// other party is notified.
+async fn rescheduled(
+    tx: &mut PgConnection,
+    event: &StoredEvent,
+    id: Uuid,
+    parties: &Parties,
+    by: Party,
+    (previous, interval): (Interval, Interval),
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notification_appointments
+            SET start_at = $2, end_at = $3, status = 'rescheduled'
+          WHERE appointment_id = $1",
+    )
+    .bind(id)
+    .bind(interval.start)
+    .bind(interval.end)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(REPLAN_REMINDERS)
+        .bind(id)
+        .bind(interval.start)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    let new = New {
+        start: Some(interval.start),
+        previous_start: Some(previous.start),
+        ..parties.change("appointment_rescheduled", id, by, at)
+    };
+    notify(tx, event, new, at).await
 }
 
 async fn apply_message(

@@ -45,7 +45,6 @@ ON CONFLICT (patient_id) DO UPDATE
        notes = EXCLUDED.notes, version = EXCLUDED.version
  WHERE patient_profiles.version < EXCLUDED.version";
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
 #[async_trait]
 impl Projection for ProfilesProjection {
     fn name(&self) -> &'static str {
@@ -66,93 +65,104 @@ impl Projection for ProfilesProjection {
         };
         match event.aggregate_type.as_str() {
             telemed_domain::doctor::AGGREGATE_TYPE => {
-                let profile = match event.decode()? {
-                    DoctorEvent::DoctorRegistered { name, timezone } => DoctorProfile {
-                        name,
-                        timezone,
-                        specialties: Default::default(),
-                        bio: Default::default(),
-                        languages: Default::default(),
-                    },
-                    DoctorEvent::DoctorProfileUpdated(profile) => profile,
-                };
-                upsert_user(
-                    tx,
-                    id,
-                    Role::Doctor,
-                    profile.name.as_str(),
-                    profile.timezone.as_str(),
-                    event.sequence,
-                )
-                .await?;
-                let specialties = profile.specialties.to_strings();
-                let keys: Vec<String> = specialties.iter().map(|s| s.to_lowercase()).collect();
-                sqlx::query(UPSERT_DOCTOR)
-                    .bind(id)
-                    .bind(profile.name.as_str())
-                    .bind(&specialties)
-                    .bind(&keys)
-                    .bind(profile.bio.as_str())
-                    .bind(profile.languages.to_strings())
-                    .bind(profile.timezone.as_str())
-                    .bind(event.sequence)
-                    .execute(&mut *tx)
-                    .await?;
+                doctor_changed(tx, id, event.decode()?, event.sequence).await?;
             }
             telemed_domain::patient::AGGREGATE_TYPE => {
-                let profile = match event.decode()? {
-                    PatientEvent::PatientRegistered { name, timezone } => PatientProfile {
-                        name,
-                        timezone,
-                        contact: Default::default(),
-                        medical_history: Default::default(),
-                    },
-                    PatientEvent::PatientProfileUpdated(profile) => profile,
-                };
-                upsert_user(
-                    tx,
-                    id,
-                    Role::Patient,
-                    profile.name.as_str(),
-                    profile.timezone.as_str(),
-                    event.sequence,
-                )
-                .await?;
-                let history = &profile.medical_history;
-                sqlx::query(UPSERT_PATIENT)
-                    .bind(id)
-                    .bind(profile.name.as_str())
-                    .bind(profile.timezone.as_str())
-                    .bind(profile.contact.phone.as_ref().map(|p| p.as_str()))
-                    .bind(profile.contact.address.as_ref().map(|a| a.as_str()))
-                    .bind(history.conditions.to_strings())
-                    .bind(history.allergies.to_strings())
-                    .bind(history.medications.to_strings())
-                    .bind(history.notes.as_str())
-                    .bind(event.sequence)
-                    .execute(&mut *tx)
-                    .await?;
+                patient_changed(tx, id, event.decode()?, event.sequence).await?;
             }
             telemed_domain::staff::AGGREGATE_TYPE => {
-                let StaffEvent::StaffRegistered {
-                    role,
-                    name,
-                    timezone,
-                } = event.decode()?;
-                upsert_user(
-                    tx,
-                    id,
-                    role,
-                    name.as_str(),
-                    timezone.as_str(),
-                    event.sequence,
-                )
-                .await?;
+                staff_registered(tx, id, event.decode()?, event.sequence).await?;
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Doctor `id` registered or updated their profile (the doctor aggregate's `version`th event).
+async fn doctor_changed(
+    tx: &mut PgConnection,
+    id: Uuid,
+    event: DoctorEvent,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    let profile = match event {
+        DoctorEvent::DoctorRegistered { name, timezone } => DoctorProfile {
+            name,
+            timezone,
+            specialties: Default::default(),
+            bio: Default::default(),
+            languages: Default::default(),
+        },
+        DoctorEvent::DoctorProfileUpdated(profile) => profile,
+    };
+    let (name, timezone) = (profile.name.as_str(), profile.timezone.as_str());
+    upsert_user(tx, id, Role::Doctor, name, timezone, version).await?;
+    let specialties = profile.specialties.to_strings();
+    let keys: Vec<String> = specialties.iter().map(|s| s.to_lowercase()).collect();
+    sqlx::query(UPSERT_DOCTOR)
+        .bind(id)
+        .bind(name)
+        .bind(&specialties)
+        .bind(&keys)
+        .bind(profile.bio.as_str())
+        .bind(profile.languages.to_strings())
+        .bind(timezone)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Patient `id` registered or updated their profile (the patient aggregate's `version`th
+/// event).
+async fn patient_changed(
+    tx: &mut PgConnection,
+    id: Uuid,
+    event: PatientEvent,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    let profile = match event {
+        PatientEvent::PatientRegistered { name, timezone } => PatientProfile {
+            name,
+            timezone,
+            contact: Default::default(),
+            medical_history: Default::default(),
+        },
+        PatientEvent::PatientProfileUpdated(profile) => profile,
+    };
+    let (name, timezone) = (profile.name.as_str(), profile.timezone.as_str());
+    upsert_user(tx, id, Role::Patient, name, timezone, version).await?;
+    let history = &profile.medical_history;
+    sqlx::query(UPSERT_PATIENT)
+        .bind(id)
+        .bind(name)
+        .bind(timezone)
+        .bind(profile.contact.phone.as_ref().map(|p| p.as_str()))
+        .bind(profile.contact.address.as_ref().map(|a| a.as_str()))
+        .bind(history.conditions.to_strings())
+        .bind(history.allergies.to_strings())
+        .bind(history.medications.to_strings())
+        .bind(history.notes.as_str())
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// An admin or an auditor registered.
+async fn staff_registered(
+    tx: &mut PgConnection,
+    id: Uuid,
+    event: StaffEvent,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    let StaffEvent::StaffRegistered {
+        role,
+        name,
+        timezone,
+    } = event;
+    upsert_user(tx, id, role, name.as_str(), timezone.as_str(), version).await
 }
 
 async fn upsert_user(
