@@ -22,11 +22,12 @@
 mod nats;
 mod notify;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -154,13 +155,13 @@ impl Bus {
     /// then (queued) to those of the other processes.
     pub fn publish(&self, event: &'static str, data: Value, topics: Vec<Topic>) {
         debug_assert!(EVENTS.contains(&event), "{event} is not an ephemeral event");
-        let text = json!({
-            "origin": self.origin,
-            "event": event,
-            "data": data,
-            "topics": topics.iter().map(Topic::to_string).collect::<Vec<_>>(),
+        let text = serde_json::to_string(&Envelope {
+            origin: Some(self.origin),
+            event: Cow::Borrowed(event),
+            data: Cow::Borrowed(&data),
+            topics: topics.iter().map(Topic::to_string).collect(),
         })
-        .to_string();
+        .unwrap_or_default();
         self.hub
             .publish(&[Arc::new(Delivery::ephemeral(event, data, topics))]);
         self.send(Channel::Live, text);
@@ -241,34 +242,46 @@ impl Receiver {
     /// The listener (re)connected: applies the revocations it may have missed, and asks the
     /// other processes for their share of the waiting room.
     async fn resync(&self) -> Result<(), sqlx::Error> {
+        self.reload_revocations().await?;
+        self.waiting.listening();
+        Ok(())
+    }
+
+    /// Signs out, on this process, every session revoked in the database.
+    async fn reload_revocations(&self) -> Result<(), sqlx::Error> {
         let sids = self.jwt.reload(&self.pool).await?;
         sign_out(&*self.jwt, &self.hub, &sids);
-        self.waiting.listening();
         Ok(())
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
+/// An ephemeral event between processes (`origin`: the sending process).
+#[derive(Serialize, Deserialize)]
+struct Envelope<'a> {
     origin: Option<Uuid>,
-    event: String,
-    data: Value,
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    data: Cow<'a, Value>,
     topics: Vec<String>,
 }
 
 /// The delivery in `text`, unless it is unreadable or was sent by process `origin` itself.
 fn decode(text: &str, origin: Uuid) -> Option<Delivery> {
-    let envelope: Envelope = serde_json::from_str(text).ok()?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
     if envelope.origin == Some(origin) {
         return None;
     }
-    let event = EVENTS.iter().find(|e| **e == envelope.event)?;
+    let event = EVENTS.iter().find(|e| **e == envelope.event.as_ref())?;
     let topics = envelope
         .topics
         .iter()
         .filter_map(|t| t.parse().ok())
         .collect();
-    Some(Delivery::ephemeral(event, envelope.data, topics))
+    Some(Delivery::ephemeral(
+        event,
+        envelope.data.into_owned(),
+        topics,
+    ))
 }
 
 fn join_revoked(sids: &[Uuid]) -> String {
@@ -288,6 +301,7 @@ pub fn parse_revoked(payload: &str) -> Vec<Uuid> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use telemed_domain::UserId;
 
     use super::*;

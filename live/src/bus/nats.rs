@@ -7,9 +7,11 @@
 //! channel, as with `NOTIFY`. The connection is made with `no_echo`: a process never receives
 //! its own messages (the origin tag is a second guard). async-nats reconnects by itself; after
 //! each (re)connection the process reloads the revocations from the database and asks for the
-//! other processes' waiting rooms, which makes good what it missed meanwhile.
+//! other processes' waiting rooms, which makes good what it missed meanwhile; it also reloads
+//! the revocations every 30 s.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -21,6 +23,9 @@ const REVOKED: &str = "telemed.revoked";
 const WAITING: &str = "telemed.waiting";
 /// What each process subscribes to: the three above.
 const ALL: &str = "telemed.*";
+/// How often revocations are reloaded from the database anyway: a process that died between
+/// a sign-out's commit and its publish told nobody.
+const RELOAD: Duration = Duration::from_secs(30);
 
 fn subject(channel: Channel) -> &'static str {
     match channel {
@@ -97,6 +102,8 @@ async fn listen(
     receiver: Arc<Receiver>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut reload = tokio::time::interval(RELOAD);
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             message = subscriber.next() => {
@@ -117,6 +124,11 @@ async fn listen(
                 while let Err(error) = receiver.resync().await {
                     tracing::warn!(%error, "cannot load revoked sessions; retrying");
                     tokio::time::sleep(RETRY).await;
+                }
+            }
+            _ = reload.tick() => {
+                if let Err(error) = receiver.reload_revocations().await {
+                    tracing::warn!(%error, "cannot reload revoked sessions");
                 }
             }
             _ = shutdown.changed() => return,
