@@ -132,6 +132,10 @@ struct ServeArgs {
     #[arg(long, env = "TELEMED_LIVE_QUEUE", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     live_queue: u32,
+    /// NATS server carrying ephemeral live traffic between processes (e.g.
+    /// `nats://127.0.0.1:4222`); unset: PostgreSQL NOTIFY.
+    #[arg(long, env = "TELEMED_NATS_URL", hide_env_values = true)]
+    nats_url: Option<String>,
     /// How long after an appointment ends its conversation still takes messages, in hours.
     #[arg(long, env = "TELEMED_CHAT_GRACE_HOURS", default_value_t = 72,
           value_parser = clap::value_parser!(u32).range(0..=8760))]
@@ -284,6 +288,7 @@ impl ServeArgs {
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::seconds(self.clock_offset_seconds),
             live_queue: self.live_queue as usize,
+            nats_url: self.nats_url.filter(|u| !u.trim().is_empty()),
             chat_grace: time::Duration::hours(self.chat_grace_hours.into()),
             calls: telemed_commands::CallRules {
                 early: time::Duration::minutes(self.call_early_join_minutes.into()),

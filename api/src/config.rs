@@ -61,6 +61,8 @@ pub struct Config {
     pub clock_offset: time::Duration,
     /// Live events a connection may have queued before it is dropped as a slow consumer.
     pub live_queue: usize,
+    /// NATS server between processes (`TELEMED_NATS_URL`); `None`: PostgreSQL `NOTIFY`.
+    pub nats_url: Option<String>,
     /// How long after an appointment ends its conversation still takes messages.
     pub chat_grace: time::Duration,
     /// ICE servers handed to WebRTC clients.
@@ -129,6 +131,7 @@ impl Config {
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::ZERO,
             live_queue: 1024,
+            nats_url: None,
             chat_grace: time::Duration::hours(72),
             calls: telemed_commands::CallRules {
                 early: time::Duration::minutes(15),

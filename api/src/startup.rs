@@ -104,8 +104,10 @@ impl Application {
             hub.clone(),
             jwt.clone(),
             waiting.clone(),
+            config.nats_url.as_deref(),
             stop_background.subscribe(),
-        );
+        )
+        .await?;
         waiting.spawn(outbox, bus.clone(), stop_background.subscribe());
         let chat = Arc::new(Chat::new(
             &pool,

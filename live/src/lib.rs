@@ -12,8 +12,8 @@
 //!   the OpenAPI components); parsing client events with errors naming the field.
 //! - [`topic`]: what a connection listens to.
 //! - [`hub`]: connections, topics and bounded fan-out.
-//! - [`bus`]: ephemeral traffic (typing, signaling, revoked sessions) between processes over
-//!   NOTIFY.
+//! - [`bus`]: ephemeral traffic (typing, signaling, waiting room, revoked sessions): to this
+//!   process's hub first, then to the other processes over PostgreSQL `NOTIFY` or NATS.
 //! - [`feed`]: the hub's own commit-safe reader of the store, and the mapping from stored
 //!   events to server events.
 //! - [`session`]: one connection's topics, resume and dedupe, whatever the transport; it sees

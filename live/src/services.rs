@@ -182,8 +182,7 @@ impl Services {
         };
         let data = json!({ "appointment_id": id, "user_id": user.user });
         self.bus
-            .publish("chat:typing", data, vec![Topic::User(other)])
-            .await?;
+            .publish("chat:typing", data, vec![Topic::User(other)]);
         Ok(json!({ "ok": true }))
     }
 
@@ -212,7 +211,7 @@ impl Services {
         };
         let (field, value) = payload;
         let data = json!({ "call_id": call_id, "from": user.user, field: value });
-        self.bus.publish(event, data, vec![Topic::User(to)]).await?;
+        self.bus.publish(event, data, vec![Topic::User(to)]);
         Ok(json!({ "ok": true }))
     }
 

@@ -30,6 +30,7 @@ mod outage;
 mod processes;
 mod profiles;
 mod races;
+mod scale_out;
 mod scheduling;
 mod sessions;
 mod socketio;

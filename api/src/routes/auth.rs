@@ -230,7 +230,7 @@ async fn refresh(
             ));
         }
         Err(RefreshRefused::Reused(sid)) => {
-            crate::live::bus::sign_out(&state.jwt, &state.hub, &[sid]);
+            state.bus.sign_out(&[sid]);
             return Err(ApiError::Unauthenticated(
                 "the refresh token was already used, so the session has been signed out; sign in again"
                     .into(),
@@ -265,6 +265,6 @@ async fn refresh(
     ))]
 async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     let sids = state.sessions.revoke_user(user.id).await?;
-    crate::live::bus::sign_out(&state.jwt, &state.hub, &sids);
+    state.bus.sign_out(&sids);
     Ok(StatusCode::NO_CONTENT)
 }

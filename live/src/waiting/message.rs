@@ -104,8 +104,9 @@ pub struct Message {
     pub body: Body,
 }
 
-/// What a process tells the others. Every process applies the same messages in the same
-/// order (NOTIFY delivers in commit order), its own excepted: it applied them when it sent them.
+/// What a process tells the others. Every process applies each sender's messages in the order
+/// they were sent (both `NOTIFY` and NATS keep one sender's order), its own excepted: it
+/// applied them when it sent them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Body {

@@ -27,7 +27,7 @@ use super::topic::Topic;
 use message::{Message, NodeId};
 use room::{Effect, Room};
 
-/// The NOTIFY channel of the waiting room's bus.
+/// The NOTIFY channel of the waiting room's bus (with NATS: subject `telemed.waiting`).
 pub const CHANNEL: &str = "telemed_waiting";
 /// How often a process sends its snapshot.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -222,11 +222,8 @@ async fn send(mut outbox: Outbox, bus: Bus, mut shutdown: watch::Receiver<bool>)
             _ = shutdown.changed() => return,
         };
         let Some(message) = message else { return };
-        let text = serde_json::to_string(&message).unwrap_or_default();
         // Lost messages are made good by the next heartbeat.
-        if let Err(error) = bus.notify(CHANNEL, text).await {
-            tracing::warn!(%error, "waiting room: cannot send on the bus");
-        }
+        bus.send_waiting(serde_json::to_string(&message).unwrap_or_default());
     }
 }
 

@@ -757,7 +757,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database answers and every projection is running. */
+        /** The database answers and every projection is running (and, with NATS, how the broker is). */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -1225,6 +1225,12 @@ export interface components {
         };
         /** @description Health answer. */
         Health: {
+            /**
+             * @description `/readyz` with `TELEMED_NATS_URL` set: the NATS broker between processes, `connected`
+             *     or `disconnected` (the process stays ready meanwhile: its own clients are served, and
+             *     ephemeral events reach other processes' clients again once NATS is back).
+             */
+            broker?: string | null;
             /** @description `ok` or `ready`. */
             status: string;
         };
