@@ -213,6 +213,17 @@ pub struct ChatSend {
     pub client_msg_id: Option<String>,
 }
 
+impl TryFrom<ChatSend> for (AppointmentId, telemed_commands::NewPost) {
+    type Error = ApiError;
+
+    /// The conversation and the parsed post; invalid fields are named under `data`.
+    fn try_from(send: ChatSend) -> Result<Self, ApiError> {
+        let post = telemed_commands::NewPost::parse(&send.content, send.client_msg_id.as_deref())
+            .map_err(|e| ApiError::from(e).under("data"))?;
+        Ok((send.appointment_id, post))
+    }
+}
+
 /// `chat:read` data.
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use telemed_commands::{Actor, Calls, Chat, CommandContext, Participants, Relay};
+use telemed_commands::{Actor, Calls, Chat, CommandContext, NewPost, Participants, Relay};
 use telemed_domain::call::EndReason;
-use telemed_domain::values::{ClientMsgId, MessageContent};
 use telemed_domain::{AppointmentId, Position, Role};
-use telemed_problem::{ApiError, FieldErrors};
+use telemed_problem::ApiError;
 use telemed_projections::appointments::appointment;
-use telemed_projections::conversations;
 use telemed_projections::profiles;
 use telemed_projections::stream::read_after;
 use telemed_projections::{Progress, Settled};
@@ -106,80 +104,34 @@ impl Services {
         user: &Identity,
         id: AppointmentId,
     ) -> Result<Participants, ApiError> {
-        let view = appointment(&self.pool, id).await?;
-        match view {
-            Some(view)
-                if matches!(user.role, Role::Doctor | Role::Patient)
-                    && (view.doctor_id == user.user || view.patient_id == user.user) =>
-            {
-                Ok(Participants {
-                    appointment_id: view.id,
-                    doctor_id: view.doctor_id,
-                    patient_id: view.patient_id,
-                })
-            }
-            _ => Err(ApiError::NotFound("no such appointment".into())),
-        }
+        Ok(self.chat.conversation_of(user.user, id).await?)
     }
 
     async fn chat_send(&self, user: &Identity, send: ChatSend) -> Result<Value, ApiError> {
-        let mut errors = FieldErrors::default();
-        let content = errors.check("data.content", MessageContent::parse(&send.content));
-        let client_msg_id = match send.client_msg_id.as_deref() {
-            None => Some(None),
-            Some(key) => errors
-                .check("data.client_msg_id", ClientMsgId::parse(key))
-                .map(Some),
-        };
-        let (content, client_msg_id) = errors.finish(content.zip(client_msg_id))?;
-        let id = send.appointment_id;
-        self.participants(user, id).await?;
-        let posted = self
-            .chat
-            .post(id, user.user, content, client_msg_id, &context(user))
-            .await?;
+        let (id, post) = <(AppointmentId, NewPost)>::try_from(send)?;
+        let posted = self.chat.post(user.user, id, post, &context(user)).await?;
         self.settle(posted.position).await?;
-        let (view, _) = conversations::message(&self.pool, posted.id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Unavailable(Some("the message is not in the read model yet".into()))
-            })?;
+        let view = self.chat.message(posted.id).await?;
         Ok(serde_json::to_value(view).unwrap_or_default())
     }
 
     async fn chat_read(&self, user: &Identity, read: ChatRead) -> Result<Value, ApiError> {
         let ChatRead {
-            appointment_id: id,
+            appointment_id,
             up_to,
         } = read;
-        let conversation = self.participants(user, id).await?;
-        let (message, position) = conversations::message(&self.pool, up_to)
-            .await?
-            .filter(|(message, _)| message.appointment_id == id)
-            .ok_or_else(|| {
-                ApiError::invalid("data.up_to", "is not a message of this conversation")
-            })?;
         let at = self
             .chat
-            .mark_read(
-                conversation,
-                user.user,
-                message.id,
-                position,
-                &context(user),
-            )
-            .await?;
+            .mark_read(user.user, appointment_id, up_to, &context(user))
+            .await
+            .map_err(|e| ApiError::from(e).under("data"))?;
         self.settle(at).await?;
         Ok(json!({ "ok": true }))
     }
 
     async fn chat_typing(&self, user: &Identity, id: AppointmentId) -> Result<Value, ApiError> {
         let conversation = self.participants(user, id).await?;
-        let other = if conversation.doctor_id == user.user {
-            conversation.patient_id
-        } else {
-            conversation.doctor_id
-        };
+        let other = conversation.other(user.user);
         let data = json!({ "appointment_id": id, "user_id": user.user });
         self.bus
             .publish("chat:typing", data, vec![Topic::User(other)])
