@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use telemed_commands::{Actor, Calls, Chat, CommandContext, NewPost, Participants, Relay};
 use telemed_domain::call::EndReason;
-use telemed_domain::{AppointmentId, Position, Role};
+use telemed_domain::{AppointmentId, CallId, Position, Role, UserId};
 use telemed_problem::ApiError;
 use telemed_projections::appointments::appointment;
 use telemed_projections::profiles;
@@ -22,7 +22,10 @@ use crate::context::{Context, Page};
 use crate::feed::{deliveries, store_head};
 use crate::hub::{Delivery, Hub};
 use crate::identity::{Identity, Tokens};
-use crate::protocol::{ChatRead, ChatSend, ClientEvent, Hangup};
+use crate::protocol::{
+    CandidatePayload, ChatRead, ChatSend, ClientEvent, Hangup, IceSignal, Relayed, SdpPayload,
+    SdpSignal, ServerEvent, Typing,
+};
 use crate::session::Session;
 use crate::topic::Topic;
 use crate::waiting::{self, WaitingRoom};
@@ -132,23 +135,25 @@ impl Services {
     async fn chat_typing(&self, user: &Identity, id: AppointmentId) -> Result<Value, ApiError> {
         let conversation = self.participants(user, id).await?;
         let other = conversation.other(user.user);
-        let data = json!({ "appointment_id": id, "user_id": user.user });
+        let typing = ServerEvent::ChatTyping(Typing {
+            appointment_id: id,
+            user_id: user.user,
+        });
         self.bus
-            .publish("chat:typing", data, vec![Topic::User(other)])
+            .publish(typing.name(), typing.data(), vec![Topic::User(other)])
             .await?;
         Ok(json!({ "ok": true }))
     }
 
-    /// Relays a signaling event (`call:offer`, `call:answer`, `call:ice`) to the call's other
-    /// participant, stamped with `from`.
+    /// Relays a signaling event (`call:offer`, `call:answer`, `call:ice`, made by `event` from
+    /// the sender) to the call's other participant.
     async fn relay(
         &self,
         user: &Identity,
-        event: &'static str,
-        call_id: telemed_domain::CallId,
-        payload: (&str, Value),
+        call_id: CallId,
+        answer: bool,
+        event: impl FnOnce(UserId) -> ServerEvent,
     ) -> Result<Value, ApiError> {
-        let answer = event == "call:answer";
         let relay = self
             .calls
             .signal(call_id, user.user, answer, &context(user))
@@ -162,9 +167,10 @@ impl Services {
                 });
             }
         };
-        let (field, value) = payload;
-        let data = json!({ "call_id": call_id, "from": user.user, field: value });
-        self.bus.publish(event, data, vec![Topic::User(to)]).await?;
+        let event = event(user.user);
+        self.bus
+            .publish(event.name(), event.data(), vec![Topic::User(to)])
+            .await?;
         Ok(json!({ "ok": true }))
     }
 
@@ -251,20 +257,35 @@ impl Context for Services {
             ClientEvent::ChatSend(send) => self.chat_send(user, send).await,
             ClientEvent::ChatRead(read) => self.chat_read(user, read).await,
             ClientEvent::ChatTyping(chat) => self.chat_typing(user, chat.appointment_id).await,
-            ClientEvent::CallOffer(s) => {
-                let sdp = serde_json::to_value(s.sdp).unwrap_or_default();
-                self.relay(user, "call:offer", s.call_id, ("sdp", sdp))
-                    .await
+            ClientEvent::CallOffer(SdpSignal { call_id, sdp }) => {
+                let offer = |from| {
+                    ServerEvent::CallOffer(Relayed {
+                        call_id,
+                        from,
+                        payload: SdpPayload { sdp },
+                    })
+                };
+                self.relay(user, call_id, false, offer).await
             }
-            ClientEvent::CallAnswer(s) => {
-                let sdp = serde_json::to_value(s.sdp).unwrap_or_default();
-                self.relay(user, "call:answer", s.call_id, ("sdp", sdp))
-                    .await
+            ClientEvent::CallAnswer(SdpSignal { call_id, sdp }) => {
+                let answer = |from| {
+                    ServerEvent::CallAnswer(Relayed {
+                        call_id,
+                        from,
+                        payload: SdpPayload { sdp },
+                    })
+                };
+                self.relay(user, call_id, true, answer).await
             }
-            ClientEvent::CallIce(s) => {
-                let candidate = serde_json::to_value(s.candidate).unwrap_or_default();
-                let payload = ("candidate", candidate);
-                self.relay(user, "call:ice", s.call_id, payload).await
+            ClientEvent::CallIce(IceSignal { call_id, candidate }) => {
+                let ice = |from| {
+                    ServerEvent::CallIce(Relayed {
+                        call_id,
+                        from,
+                        payload: CandidatePayload { candidate },
+                    })
+                };
+                self.relay(user, call_id, false, ice).await
             }
             ClientEvent::CallHangup(hangup) => self.hangup(user, hangup).await,
             ClientEvent::WaitingCheckin(w) => {
