@@ -36,7 +36,10 @@ pub struct Schemas;
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data", deny_unknown_fields)]
 pub enum ClientEvent {
-    /// Replays what the connection missed after a position token; the ack is `{replayed}`.
+    /// Replays what the connection missed after a position token, in order, then acks
+    /// `{replayed}`; live events committed meanwhile follow the ack, without those the replay
+    /// covered, so from a resume on positions arrive in increasing order. Events sent live
+    /// before the server read the resume are not sent again.
     #[serde(rename = "resume")]
     Resume(Resume),
     /// Follows a topic (`appointment:{id}`, `doctor:{id}:availability`, `audit`).

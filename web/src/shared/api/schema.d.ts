@@ -1117,7 +1117,12 @@ export interface components {
         };
         /** @description Every event a client may send, with its data. */
         ClientEvent: {
-            /** @description Replays what the connection missed after a position token; the ack is `{replayed}`. */
+            /**
+             * @description Replays what the connection missed after a position token, in order, then acks
+             *     `{replayed}`; live events committed meanwhile follow the ack, without those the replay
+             *     covered, so from a resume on positions arrive in increasing order. Events sent live
+             *     before the server read the resume are not sent again.
+             */
             data: components["schemas"]["Resume"];
             /** @enum {string} */
             event: "resume";
