@@ -18,7 +18,8 @@
 //!   reschedule.
 //! - [`calls`]: call sessions (one live call per appointment), ring timeouts, where signaling
 //!   may go.
-//! - [`chat`]: posting chat messages (idempotent by `client_msg_id`) and read markers.
+//! - [`chat`]: every conversation decision: who takes part, posting (idempotent by
+//!   `client_msg_id`), read markers and where a page of history starts.
 //! - [`calendar_feeds`]: secret calendar feed tokens (issue, revoke).
 //! - [`preferences`]: notification settings (channel preferences, push subscriptions).
 //! - [`clock`]: "now", with a seam for tests.
@@ -41,7 +42,7 @@ pub mod store;
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
 pub use calendar_feeds::CalendarFeeds;
 pub use calls::{CallRules, Calls, Relay, Started};
-pub use chat::{Chat, ChatError, Participants, Posted};
+pub use chat::{Chat, ChatError, NewPost, Participants, Posted};
 pub use clock::Clock;
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;

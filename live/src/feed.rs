@@ -11,10 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use sqlx::PgPool;
 use telemed_domain::{
-    AppointmentId, DayId, MessageId, Position, UserId, appointment, availability, call,
+    AppointmentId, CallId, DayId, MessageId, Position, UserId, appointment, availability, call,
     conversation,
 };
 use telemed_projections::appointments::{AppointmentView, appointments_by_ids};
@@ -28,6 +27,10 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::hub::{Delivery, Hub};
+use crate::protocol::{
+    AppointmentUpdated, AvailabilityUpdated, CallAnswered, CallEnded, CallRinging, Notice,
+    ReadMoved, ServerEvent,
+};
 use crate::topic::Topic;
 use crate::waiting::WaitingRoom;
 use telemed_notify::NotificationView;
@@ -171,7 +174,7 @@ pub async fn deliveries(
         .filter(|e| e.aggregate_type == call::AGGREGATE_TYPE)
         .filter_map(|e| e.aggregate_id.parse().ok())
         .collect();
-    let calls: HashMap<telemed_domain::CallId, CallView> = if call_ids.is_empty() {
+    let calls: HashMap<CallId, CallView> = if call_ids.is_empty() {
         HashMap::new()
     } else {
         calls_by_ids(pool, &call_ids)
@@ -217,187 +220,284 @@ fn call_delivery(
     participants: Option<(UserId, UserId)>,
     position: Position,
 ) -> Option<Delivery> {
-    let call_id: telemed_domain::CallId = id.parse().ok()?;
+    let call_id: CallId = id.parse().ok()?;
     let (doctor, patient) = participants?;
     let both = vec![Topic::User(doctor), Topic::User(patient)];
     let ended = |reason: &str| {
-        Delivery::new(
-            "call:ended",
-            json!({ "call_id": call_id, "reason": reason, "position": position.to_string() }),
+        let reason = reason.to_string();
+        ServerEvent::CallEnded(CallEnded {
+            call_id,
+            reason,
             position,
-            both.clone(),
-        )
+        })
     };
-    match event {
+    let (event, topics) = match event {
         call::CallEvent::CallStarted {
             appointment_id,
             caller_id,
             ..
         } => {
             let callee = if caller_id == doctor { patient } else { doctor };
-            Some(Delivery::new(
-                "call:ringing",
-                json!({
-                    "call_id": call_id,
-                    "appointment_id": appointment_id,
-                    "from": caller_id,
-                    "position": position.to_string(),
-                }),
+            let ringing = ServerEvent::CallRinging(CallRinging {
+                call_id,
+                appointment_id,
+                from: caller_id,
                 position,
-                vec![Topic::User(callee)],
-            ))
+            });
+            (ringing, vec![Topic::User(callee)])
         }
-        call::CallEvent::CallAnswered { by, .. } => Some(Delivery::new(
-            "call:answered",
-            json!({ "call_id": call_id, "by": by, "position": position.to_string() }),
-            position,
-            both.clone(),
-        )),
-        call::CallEvent::CallMissed { .. } => Some(ended("invite_timeout")),
-        call::CallEvent::CallRejected { .. } => Some(ended("rejected")),
-        call::CallEvent::CallEnded { reason, .. } => Some(ended(reason.as_str())),
-    }
+        call::CallEvent::CallAnswered { by, .. } => {
+            let answered = CallAnswered {
+                call_id,
+                by,
+                position,
+            };
+            (ServerEvent::CallAnswered(answered), both)
+        }
+        call::CallEvent::CallMissed { .. } => (ended("invite_timeout"), both),
+        call::CallEvent::CallRejected { .. } => (ended("rejected"), both),
+        call::CallEvent::CallEnded { reason, .. } => (ended(reason.as_str()), both),
+    };
+    Some(event.stored(position, topics))
 }
 
 /// `notification` to its recipient: `{id, kind, title, body, appointment_id?, at}`.
 fn notification_delivery(row: &NotificationRow, position: Position) -> Delivery {
-    let mut data = serde_json::to_value(NotificationView::from(row)).unwrap_or_default();
-    if let Some(fields) = data.as_object_mut() {
-        fields.remove("read");
-    }
-    Delivery::new(
-        "notification",
-        data,
-        position,
-        vec![Topic::User(row.user_id)],
-    )
+    let notice = Notice::from(NotificationView::from(row));
+    ServerEvent::Notification(notice).stored(position, vec![Topic::User(row.user_id)])
 }
 
-/// Appends the server events of one stored event.
-#[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
+/// Appends the server events of one stored event: the event for its participants (if its kind
+/// has one) and `audit:event` for auditors.
 fn map(
     event: &StoredEvent,
     views: &HashMap<AppointmentId, AppointmentView>,
-    calls: &HashMap<telemed_domain::CallId, CallView>,
+    calls: &HashMap<CallId, CallView>,
     out: &mut Vec<Arc<Delivery>>,
 ) {
     let position = event.position;
-    match event.aggregate_type.as_str() {
-        appointment::AGGREGATE_TYPE => {
-            let view = event
-                .aggregate_id
-                .parse::<AppointmentId>()
-                .ok()
-                .and_then(|id| views.get(&id));
-            match view {
-                Some(view) => out.push(Arc::new(Delivery::new(
-                    "appointment:updated",
-                    json!({
-                        "appointment": view,
-                        "event_type": event.event_type,
-                        "position": position.to_string(),
-                    }),
-                    position,
-                    vec![
-                        Topic::User(view.doctor_id),
-                        Topic::User(view.patient_id),
-                        Topic::Appointment(view.id),
-                    ],
-                ))),
-                None => tracing::warn!(
-                    aggregate_id = %event.aggregate_id,
-                    "no read model row for an appointment event; not sent live"
-                ),
-            }
-        }
-        availability::AGGREGATE_TYPE => {
-            if let Ok(day) = event.aggregate_id.parse::<DayId>() {
-                out.push(Arc::new(Delivery::new(
-                    "availability:updated",
-                    json!({
-                        "doctor_id": day.doctor,
-                        "date": day.date.to_string(),
-                        "position": position.to_string(),
-                    }),
-                    position,
-                    vec![
-                        Topic::DoctorAvailability(day.doctor),
-                        Topic::User(day.doctor),
-                    ],
-                )));
-            }
-        }
-        conversation::MESSAGE_AGGREGATE_TYPE => {
-            let decoded =
-                serde_json::from_value::<conversation::MessageEvent>(event.payload.clone());
-            if let (Ok(id), Ok(decoded)) = (event.aggregate_id.parse::<MessageId>(), decoded) {
-                let conversation::MessageEvent::MessagePosted {
-                    appointment_id,
-                    doctor_id,
-                    patient_id,
-                    ..
-                } = &decoded;
-                let topics = vec![
-                    Topic::User(*doctor_id),
-                    Topic::User(*patient_id),
-                    Topic::Appointment(*appointment_id),
-                ];
-                let view = MessageView::from_event(id, &decoded, position);
-                out.push(Arc::new(Delivery::new(
-                    "chat:message",
-                    serde_json::to_value(view).unwrap_or_default(),
-                    position,
-                    topics,
-                )));
-            }
-        }
+    let delivery = match event.aggregate_type.as_str() {
+        appointment::AGGREGATE_TYPE => appointment_delivery(event, views),
+        availability::AGGREGATE_TYPE => availability_delivery(event),
+        conversation::MESSAGE_AGGREGATE_TYPE => message_delivery(event),
+        conversation::READ_AGGREGATE_TYPE => read_delivery(event),
         call::AGGREGATE_TYPE => {
             let participants = event
                 .aggregate_id
-                .parse::<telemed_domain::CallId>()
+                .parse::<CallId>()
                 .ok()
                 .and_then(|id| calls.get(&id))
                 .map(|view| (view.participants[0], view.participants[1]));
-            if let Ok(decoded) = serde_json::from_value::<call::CallEvent>(event.payload.clone())
-                && let Some(delivery) =
+            serde_json::from_value::<call::CallEvent>(event.payload.clone())
+                .ok()
+                .and_then(|decoded| {
                     call_delivery(&event.aggregate_id, decoded, participants, position)
-            {
-                out.push(Arc::new(delivery));
-            }
+                })
         }
-        conversation::READ_AGGREGATE_TYPE => {
-            if let Ok(conversation::ReadEvent::MessagesRead {
-                appointment_id,
-                doctor_id,
-                patient_id,
-                user_id,
-                up_to,
-                ..
-            }) = serde_json::from_value(event.payload.clone())
-            {
-                out.push(Arc::new(Delivery::new(
-                    "chat:read",
-                    json!({
-                        "appointment_id": appointment_id,
-                        "user_id": user_id,
-                        "up_to": up_to,
-                        "position": position.to_string(),
-                    }),
-                    position,
-                    vec![
-                        Topic::User(doctor_id),
-                        Topic::User(patient_id),
-                        Topic::Appointment(appointment_id),
-                    ],
-                )));
-            }
+        _ => None,
+    };
+    out.extend(delivery.map(Arc::new));
+    let audit = ServerEvent::AuditEvent(event.clone());
+    out.push(Arc::new(audit.stored(position, vec![Topic::Audit])));
+}
+
+/// `appointment:updated` to both participants and the appointment's followers, with the
+/// appointment as its read model has it.
+fn appointment_delivery(
+    event: &StoredEvent,
+    views: &HashMap<AppointmentId, AppointmentView>,
+) -> Option<Delivery> {
+    let view = event
+        .aggregate_id
+        .parse::<AppointmentId>()
+        .ok()
+        .and_then(|id| views.get(&id));
+    let Some(view) = view else {
+        tracing::warn!(
+            aggregate_id = %event.aggregate_id,
+            "no read model row for an appointment event; not sent live"
+        );
+        return None;
+    };
+    let topics = vec![
+        Topic::User(view.doctor_id),
+        Topic::User(view.patient_id),
+        Topic::Appointment(view.id),
+    ];
+    let updated = ServerEvent::AppointmentUpdated(AppointmentUpdated {
+        appointment: view.clone(),
+        event_type: event.event_type.clone(),
+        position: event.position,
+    });
+    Some(updated.stored(event.position, topics))
+}
+
+/// `availability:updated` to the doctor and the followers of their availability.
+fn availability_delivery(event: &StoredEvent) -> Option<Delivery> {
+    let day = event.aggregate_id.parse::<DayId>().ok()?;
+    let updated = ServerEvent::AvailabilityUpdated(AvailabilityUpdated {
+        doctor_id: day.doctor,
+        date: day.date.to_string(),
+        position: event.position,
+    });
+    let topics = vec![
+        Topic::DoctorAvailability(day.doctor),
+        Topic::User(day.doctor),
+    ];
+    Some(updated.stored(event.position, topics))
+}
+
+/// `chat:message` to both participants and the appointment's followers.
+fn message_delivery(event: &StoredEvent) -> Option<Delivery> {
+    let id = event.aggregate_id.parse::<MessageId>().ok()?;
+    let decoded =
+        serde_json::from_value::<conversation::MessageEvent>(event.payload.clone()).ok()?;
+    let conversation::MessageEvent::MessagePosted {
+        appointment_id,
+        doctor_id,
+        patient_id,
+        ..
+    } = &decoded;
+    let topics = vec![
+        Topic::User(*doctor_id),
+        Topic::User(*patient_id),
+        Topic::Appointment(*appointment_id),
+    ];
+    let view = MessageView::from_event(id, &decoded, event.position);
+    Some(ServerEvent::ChatMessage(view).stored(event.position, topics))
+}
+
+/// `chat:read` to both participants and the appointment's followers.
+fn read_delivery(event: &StoredEvent) -> Option<Delivery> {
+    let conversation::ReadEvent::MessagesRead {
+        appointment_id,
+        doctor_id,
+        patient_id,
+        user_id,
+        up_to,
+        ..
+    } = serde_json::from_value(event.payload.clone()).ok()?;
+    let moved = ServerEvent::ChatRead(ReadMoved {
+        appointment_id,
+        user_id,
+        up_to,
+        position: event.position,
+    });
+    let topics = vec![
+        Topic::User(doctor_id),
+        Topic::User(patient_id),
+        Topic::Appointment(appointment_id),
+    ];
+    Some(moved.stored(event.position, topics))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    fn stored(aggregate_type: &str, aggregate_id: String, payload: Value) -> StoredEvent {
+        StoredEvent {
+            position: Position::new(7, 42),
+            aggregate_type: aggregate_type.into(),
+            aggregate_id,
+            sequence: 1,
+            event_type: "Happened".into(),
+            event_version: "1".into(),
+            payload,
+            metadata: json!({}),
+            recorded_at: datetime!(2026-01-02 03:04:05 UTC),
         }
-        _ => {}
     }
-    out.push(Arc::new(Delivery::new(
-        "audit:event",
-        serde_json::to_value(event).unwrap_or_default(),
-        position,
-        vec![Topic::Audit],
-    )));
+
+    /// The deliveries of `event` (no appointment or call views), as `(event, data)`.
+    fn frames(
+        event: &StoredEvent,
+        calls: &HashMap<CallId, CallView>,
+    ) -> Vec<(&'static str, Value)> {
+        let mut out = Vec::new();
+        map(event, &HashMap::new(), calls, &mut out);
+        out.iter().map(|d| (d.event, d.data.clone())).collect()
+    }
+
+    #[test]
+    fn typed_events_serialise_to_the_contracts_json() {
+        let (doctor, patient) = (UserId::new(), UserId::new());
+        let (appointment, message) = (AppointmentId::new(), MessageId::new());
+        let read = conversation::ReadEvent::MessagesRead {
+            appointment_id: appointment,
+            doctor_id: doctor,
+            patient_id: patient,
+            user_id: patient,
+            up_to: message,
+            up_to_position: Position::new(6, 41),
+            at: datetime!(2026-01-02 03:04:05 UTC),
+        };
+        let event = stored(
+            conversation::READ_AGGREGATE_TYPE,
+            uuid::Uuid::new_v4().to_string(),
+            serde_json::to_value(&read).unwrap(),
+        );
+        let delivered = frames(&event, &HashMap::new());
+        let expected = json!({
+            "appointment_id": appointment,
+            "user_id": patient,
+            "up_to": message,
+            "position": "7-42",
+        });
+        assert_eq!(delivered[0], ("chat:read", expected));
+        assert_eq!(
+            delivered[1],
+            ("audit:event", serde_json::to_value(&event).unwrap())
+        );
+
+        let day = DayId {
+            doctor,
+            date: date!(2026 - 03 - 29),
+        };
+        let event = stored(availability::AGGREGATE_TYPE, day.to_string(), json!({}));
+        let expected = json!({ "doctor_id": doctor, "date": "2026-03-29", "position": "7-42" });
+        assert_eq!(
+            frames(&event, &HashMap::new())[0],
+            ("availability:updated", expected)
+        );
+    }
+
+    #[test]
+    fn call_events_serialise_to_the_contracts_json() {
+        let (doctor, patient, call_id) = (UserId::new(), UserId::new(), CallId::new());
+        let position = Position::new(7, 42);
+        let answered = call::CallEvent::CallAnswered {
+            by: patient,
+            at: datetime!(2026-01-02 03:04:05 UTC),
+        };
+        let delivery = call_delivery(
+            &call_id.to_string(),
+            answered,
+            Some((doctor, patient)),
+            position,
+        )
+        .unwrap();
+        let expected = json!({ "call_id": call_id, "by": patient, "position": "7-42" });
+        assert_eq!((delivery.event, delivery.data), ("call:answered", expected));
+        assert_eq!(
+            delivery.topics,
+            vec![Topic::User(doctor), Topic::User(patient)]
+        );
+        let rejected = call::CallEvent::CallRejected {
+            by: patient,
+            at: datetime!(2026-01-02 03:04:05 UTC),
+        };
+        let delivery = call_delivery(
+            &call_id.to_string(),
+            rejected,
+            Some((doctor, patient)),
+            position,
+        )
+        .unwrap();
+        let expected = json!({ "call_id": call_id, "reason": "rejected", "position": "7-42" });
+        assert_eq!((delivery.event, delivery.data), ("call:ended", expected));
+    }
 }

@@ -10,8 +10,13 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use telemed_domain::{AppointmentId, CallId, MessageId, Position, UserId};
+use telemed_notify::NotificationView;
 use telemed_problem::{ApiError, FieldError};
+use telemed_projections::appointments::AppointmentView;
+use telemed_projections::conversations::MessageView;
+use telemed_projections::event::StoredEvent;
 
+use crate::hub::Delivery;
 use crate::topic::Topic;
 
 /// Largest SDP relayed, in bytes.
@@ -31,7 +36,10 @@ pub struct Schemas;
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data", deny_unknown_fields)]
 pub enum ClientEvent {
-    /// Replays what the connection missed after a position token; the ack is `{replayed}`.
+    /// Replays what the connection missed after a position token, in order, then acks
+    /// `{replayed}`; live events committed meanwhile follow the ack, without those the replay
+    /// covered, so from a resume on positions arrive in increasing order. Events sent live
+    /// before the server read the resume are not sent again.
     #[serde(rename = "resume")]
     Resume(Resume),
     /// Follows a topic (`appointment:{id}`, `doctor:{id}:availability`, `audit`).
@@ -213,6 +221,17 @@ pub struct ChatSend {
     pub client_msg_id: Option<String>,
 }
 
+impl TryFrom<ChatSend> for (AppointmentId, telemed_commands::NewPost) {
+    type Error = ApiError;
+
+    /// The conversation and the parsed post; invalid fields are named under `data`.
+    fn try_from(send: ChatSend) -> Result<Self, ApiError> {
+        let post = telemed_commands::NewPost::parse(&send.content, send.client_msg_id.as_deref())
+            .map_err(|e| ApiError::from(e).under("data"))?;
+        Ok((send.appointment_id, post))
+    }
+}
+
 /// `chat:read` data.
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -335,38 +354,39 @@ fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     }
 }
 
-/// Every event the server sends, with its data (the `data` of stored events carries their
-/// `position`, the resume token).
+/// Every event the server sends, with its data. The data of an event derived from a stored
+/// event carries its `position` (the resume token), but a `notification`'s, which shares the
+/// position of the `appointment:updated` or `chat:message` it comes with.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data")]
 pub enum ServerEvent {
-    /// An appointment changed: `{appointment, event_type, position}`.
+    /// An appointment changed.
     #[serde(rename = "appointment:updated")]
-    AppointmentUpdated(Stored),
-    /// A doctor's availability changed on a date: `{doctor_id, date, position}`.
+    AppointmentUpdated(AppointmentUpdated),
+    /// A doctor's availability changed on a date.
     #[serde(rename = "availability:updated")]
-    AvailabilityUpdated(Stored),
+    AvailabilityUpdated(AvailabilityUpdated),
     /// A chat message was posted (the message, with `position`).
     #[serde(rename = "chat:message")]
-    ChatMessage(Stored),
-    /// A participant moved their read marker: `{appointment_id, user_id, up_to, position}`.
+    ChatMessage(MessageView),
+    /// A participant moved their read marker.
     #[serde(rename = "chat:read")]
-    ChatRead(Stored),
-    /// An in-app notification: `{id, kind, title, body, appointment_id?, at, position}`.
+    ChatRead(ReadMoved),
+    /// An in-app notification.
     #[serde(rename = "notification")]
-    Notification(Stored),
+    Notification(Notice),
     /// A stored event, for auditors (`audit` topic).
     #[serde(rename = "audit:event")]
-    AuditEvent(Stored),
-    /// A call rings: `{call_id, appointment_id, from, position}`.
+    AuditEvent(StoredEvent),
+    /// A call rings.
     #[serde(rename = "call:ringing")]
-    CallRinging(Stored),
-    /// A call was answered: `{call_id, by, position}`.
+    CallRinging(CallRinging),
+    /// A call was answered.
     #[serde(rename = "call:answered")]
-    CallAnswered(Stored),
-    /// A call ended: `{call_id, reason, position}`.
+    CallAnswered(CallAnswered),
+    /// A call ended.
     #[serde(rename = "call:ended")]
-    CallEnded(Stored),
+    CallEnded(CallEnded),
     /// The other participant is typing.
     #[serde(rename = "chat:typing")]
     ChatTyping(Typing),
@@ -397,16 +417,174 @@ pub enum ServerEvent {
     Error(Object),
 }
 
-/// The data of an event derived from the store: its fields and its `position` token.
+impl ServerEvent {
+    /// The event's name, as the `event` of its frame.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AppointmentUpdated(_) => "appointment:updated",
+            Self::AvailabilityUpdated(_) => "availability:updated",
+            Self::ChatMessage(_) => "chat:message",
+            Self::ChatRead(_) => "chat:read",
+            Self::Notification(_) => "notification",
+            Self::AuditEvent(_) => "audit:event",
+            Self::CallRinging(_) => "call:ringing",
+            Self::CallAnswered(_) => "call:answered",
+            Self::CallEnded(_) => "call:ended",
+            Self::ChatTyping(_) => "chat:typing",
+            Self::CallOffer(_) => "call:offer",
+            Self::CallAnswer(_) => "call:answer",
+            Self::CallIce(_) => "call:ice",
+            Self::WaitingJoined(_) => "waiting:joined",
+            Self::WaitingLeft(_) => "waiting:left",
+            Self::WaitingDoctor(_) => "waiting:doctor",
+            Self::Ack(_) => "ack",
+            Self::Error(_) => "error",
+        }
+    }
+
+    /// The event's `data`, as JSON.
+    pub fn data(&self) -> Value {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut frame)) => frame.remove("data").unwrap_or_default(),
+            _ => Value::Null,
+        }
+    }
+
+    /// A delivery of this event, derived from the stored event at `position`, to `topics`.
+    pub fn stored(&self, position: Position, topics: Vec<Topic>) -> Delivery {
+        Delivery::new(self.name(), self.data(), position, topics)
+    }
+}
+
+/// `appointment:updated` data.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Stored {
-    /// The resume token: pass it as `resume {after}`.
+pub struct AppointmentUpdated {
+    /// The appointment as `GET /appointments/{id}` answers now.
+    pub appointment: AppointmentView,
+    /// The stored event's type, e.g. `AppointmentConfirmed`.
+    pub event_type: String,
+    /// The resume token.
     #[schema(value_type = String)]
     pub position: Position,
-    /// The event's own fields (see the contract's "Live events").
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub fields: serde_json::Map<String, Value>,
+}
+
+/// `availability:updated` data.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AvailabilityUpdated {
+    /// The doctor.
+    #[schema(value_type = String, format = Uuid)]
+    pub doctor_id: UserId,
+    /// The date whose availability changed, in the doctor's time zone.
+    #[schema(value_type = String, format = Date)]
+    pub date: String,
+    /// The resume token.
+    #[schema(value_type = String)]
+    pub position: Position,
+}
+
+/// `chat:read` data (server to client).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReadMoved {
+    /// The conversation's appointment.
+    #[schema(value_type = String, format = Uuid)]
+    pub appointment_id: AppointmentId,
+    /// Whose read marker moved.
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+    /// The last message they have read.
+    #[schema(value_type = String, format = Uuid)]
+    pub up_to: MessageId,
+    /// The resume token.
+    #[schema(value_type = String)]
+    pub position: Position,
+}
+
+/// `notification` data: the inbox entry without `read`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Notice {
+    /// Id (the same as in the inbox).
+    #[schema(format = Uuid)]
+    pub id: uuid::Uuid,
+    /// What happened (as in the inbox).
+    pub kind: String,
+    /// Short title.
+    pub title: String,
+    /// Text, with times in the recipient's time zone.
+    pub body: String,
+    /// The appointment it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub appointment_id: Option<AppointmentId>,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: time::OffsetDateTime,
+}
+
+impl From<NotificationView> for Notice {
+    fn from(view: NotificationView) -> Self {
+        let NotificationView {
+            id,
+            kind,
+            title,
+            body,
+            appointment_id,
+            at,
+            read: _,
+        } = view;
+        Self {
+            id,
+            kind,
+            title,
+            body,
+            appointment_id,
+            at,
+        }
+    }
+}
+
+/// `call:ringing` data (to the callee).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallRinging {
+    /// The call.
+    #[schema(value_type = String, format = Uuid)]
+    pub call_id: CallId,
+    /// Its appointment.
+    #[schema(value_type = String, format = Uuid)]
+    pub appointment_id: AppointmentId,
+    /// The caller.
+    #[schema(value_type = String, format = Uuid)]
+    pub from: UserId,
+    /// The resume token.
+    #[schema(value_type = String)]
+    pub position: Position,
+}
+
+/// `call:answered` data.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallAnswered {
+    /// The call.
+    #[schema(value_type = String, format = Uuid)]
+    pub call_id: CallId,
+    /// Who answered.
+    #[schema(value_type = String, format = Uuid)]
+    pub by: UserId,
+    /// The resume token.
+    #[schema(value_type = String)]
+    pub position: Position,
+}
+
+/// `call:ended` data.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallEnded {
+    /// The call.
+    #[schema(value_type = String, format = Uuid)]
+    pub call_id: CallId,
+    /// Why: `invite_timeout`, `rejected`, or the hang-up's reason (e.g. `user_hangup`).
+    pub reason: String,
+    /// The resume token.
+    #[schema(value_type = String)]
+    pub position: Position,
 }
 
 /// Any JSON object (documented in the contract).
@@ -537,6 +715,34 @@ mod tests {
             field(ClientEvent::parse("nope", Value::Null).unwrap_err()),
             "event"
         );
+    }
+
+    #[test]
+    fn each_server_event_is_named_as_it_is_serialised() {
+        let object = Object(serde_json::Map::new());
+        let typing = Typing {
+            appointment_id: AppointmentId::new(),
+            user_id: UserId::new(),
+        };
+        let ended = CallEnded {
+            call_id: CallId::new(),
+            reason: "rejected".into(),
+            position: Position::new(1, 2),
+        };
+        let events = [
+            ServerEvent::ChatTyping(typing),
+            ServerEvent::CallEnded(ended),
+            ServerEvent::WaitingJoined(object.clone()),
+            ServerEvent::WaitingLeft(object.clone()),
+            ServerEvent::WaitingDoctor(object.clone()),
+            ServerEvent::Ack(object.clone()),
+            ServerEvent::Error(object),
+        ];
+        for event in events {
+            let frame = serde_json::to_value(&event).unwrap();
+            assert_eq!(frame["event"], event.name());
+            assert_eq!(frame["data"], event.data());
+        }
     }
 
     #[test]

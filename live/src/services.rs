@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use telemed_commands::{Actor, Calls, Chat, CommandContext, Participants, Relay};
+use telemed_commands::{Actor, Calls, Chat, CommandContext, NewPost, Participants, Relay};
 use telemed_domain::call::EndReason;
-use telemed_domain::values::{ClientMsgId, MessageContent};
-use telemed_domain::{AppointmentId, Position, Role};
-use telemed_problem::{ApiError, FieldErrors};
+use telemed_domain::{AppointmentId, CallId, Position, Role, UserId};
+use telemed_problem::ApiError;
 use telemed_projections::appointments::appointment;
-use telemed_projections::conversations;
 use telemed_projections::profiles;
 use telemed_projections::stream::read_after;
 use telemed_projections::{Progress, Settled};
@@ -24,7 +22,10 @@ use crate::context::{Context, Page};
 use crate::feed::{deliveries, store_head};
 use crate::hub::{Delivery, Hub};
 use crate::identity::{Identity, Tokens};
-use crate::protocol::{ChatRead, ChatSend, ClientEvent, Hangup};
+use crate::protocol::{
+    CandidatePayload, ChatRead, ChatSend, ClientEvent, Hangup, IceSignal, Relayed, SdpPayload,
+    SdpSignal, ServerEvent, Typing,
+};
 use crate::session::Session;
 use crate::topic::Topic;
 use crate::waiting::{self, WaitingRoom};
@@ -106,96 +107,52 @@ impl Services {
         user: &Identity,
         id: AppointmentId,
     ) -> Result<Participants, ApiError> {
-        let view = appointment(&self.pool, id).await?;
-        match view {
-            Some(view)
-                if matches!(user.role, Role::Doctor | Role::Patient)
-                    && (view.doctor_id == user.user || view.patient_id == user.user) =>
-            {
-                Ok(Participants {
-                    appointment_id: view.id,
-                    doctor_id: view.doctor_id,
-                    patient_id: view.patient_id,
-                })
-            }
-            _ => Err(ApiError::NotFound("no such appointment".into())),
-        }
+        Ok(self.chat.conversation_of(user.user, id).await?)
     }
 
     async fn chat_send(&self, user: &Identity, send: ChatSend) -> Result<Value, ApiError> {
-        let mut errors = FieldErrors::default();
-        let content = errors.check("data.content", MessageContent::parse(&send.content));
-        let client_msg_id = match send.client_msg_id.as_deref() {
-            None => Some(None),
-            Some(key) => errors
-                .check("data.client_msg_id", ClientMsgId::parse(key))
-                .map(Some),
-        };
-        let (content, client_msg_id) = errors.finish(content.zip(client_msg_id))?;
-        let id = send.appointment_id;
-        self.participants(user, id).await?;
-        let posted = self
-            .chat
-            .post(id, user.user, content, client_msg_id, &context(user))
-            .await?;
+        let (id, post) = <(AppointmentId, NewPost)>::try_from(send)?;
+        let posted = self.chat.post(user.user, id, post, &context(user)).await?;
         self.settle(posted.position).await?;
-        let (view, _) = conversations::message(&self.pool, posted.id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Unavailable(Some("the message is not in the read model yet".into()))
-            })?;
+        let view = self.chat.message(posted.id).await?;
         Ok(serde_json::to_value(view).unwrap_or_default())
     }
 
     async fn chat_read(&self, user: &Identity, read: ChatRead) -> Result<Value, ApiError> {
         let ChatRead {
-            appointment_id: id,
+            appointment_id,
             up_to,
         } = read;
-        let conversation = self.participants(user, id).await?;
-        let (message, position) = conversations::message(&self.pool, up_to)
-            .await?
-            .filter(|(message, _)| message.appointment_id == id)
-            .ok_or_else(|| {
-                ApiError::invalid("data.up_to", "is not a message of this conversation")
-            })?;
         let at = self
             .chat
-            .mark_read(
-                conversation,
-                user.user,
-                message.id,
-                position,
-                &context(user),
-            )
-            .await?;
+            .mark_read(user.user, appointment_id, up_to, &context(user))
+            .await
+            .map_err(|e| ApiError::from(e).under("data"))?;
         self.settle(at).await?;
         Ok(json!({ "ok": true }))
     }
 
     async fn chat_typing(&self, user: &Identity, id: AppointmentId) -> Result<Value, ApiError> {
         let conversation = self.participants(user, id).await?;
-        let other = if conversation.doctor_id == user.user {
-            conversation.patient_id
-        } else {
-            conversation.doctor_id
-        };
-        let data = json!({ "appointment_id": id, "user_id": user.user });
+        let other = conversation.other(user.user);
+        let typing = ServerEvent::ChatTyping(Typing {
+            appointment_id: id,
+            user_id: user.user,
+        });
         self.bus
-            .publish("chat:typing", data, vec![Topic::User(other)]);
+            .publish(typing.name(), typing.data(), vec![Topic::User(other)]);
         Ok(json!({ "ok": true }))
     }
 
-    /// Relays a signaling event (`call:offer`, `call:answer`, `call:ice`) to the call's other
-    /// participant, stamped with `from`.
+    /// Relays a signaling event (`call:offer`, `call:answer`, `call:ice`, made by `event` from
+    /// the sender) to the call's other participant.
     async fn relay(
         &self,
         user: &Identity,
-        event: &'static str,
-        call_id: telemed_domain::CallId,
-        payload: (&str, Value),
+        call_id: CallId,
+        answer: bool,
+        event: impl FnOnce(UserId) -> ServerEvent,
     ) -> Result<Value, ApiError> {
-        let answer = event == "call:answer";
         let relay = self
             .calls
             .signal(call_id, user.user, answer, &context(user))
@@ -209,9 +166,9 @@ impl Services {
                 });
             }
         };
-        let (field, value) = payload;
-        let data = json!({ "call_id": call_id, "from": user.user, field: value });
-        self.bus.publish(event, data, vec![Topic::User(to)]);
+        let event = event(user.user);
+        self.bus
+            .publish(event.name(), event.data(), vec![Topic::User(to)]);
         Ok(json!({ "ok": true }))
     }
 
@@ -298,20 +255,35 @@ impl Context for Services {
             ClientEvent::ChatSend(send) => self.chat_send(user, send).await,
             ClientEvent::ChatRead(read) => self.chat_read(user, read).await,
             ClientEvent::ChatTyping(chat) => self.chat_typing(user, chat.appointment_id).await,
-            ClientEvent::CallOffer(s) => {
-                let sdp = serde_json::to_value(s.sdp).unwrap_or_default();
-                self.relay(user, "call:offer", s.call_id, ("sdp", sdp))
-                    .await
+            ClientEvent::CallOffer(SdpSignal { call_id, sdp }) => {
+                let offer = |from| {
+                    ServerEvent::CallOffer(Relayed {
+                        call_id,
+                        from,
+                        payload: SdpPayload { sdp },
+                    })
+                };
+                self.relay(user, call_id, false, offer).await
             }
-            ClientEvent::CallAnswer(s) => {
-                let sdp = serde_json::to_value(s.sdp).unwrap_or_default();
-                self.relay(user, "call:answer", s.call_id, ("sdp", sdp))
-                    .await
+            ClientEvent::CallAnswer(SdpSignal { call_id, sdp }) => {
+                let answer = |from| {
+                    ServerEvent::CallAnswer(Relayed {
+                        call_id,
+                        from,
+                        payload: SdpPayload { sdp },
+                    })
+                };
+                self.relay(user, call_id, true, answer).await
             }
-            ClientEvent::CallIce(s) => {
-                let candidate = serde_json::to_value(s.candidate).unwrap_or_default();
-                let payload = ("candidate", candidate);
-                self.relay(user, "call:ice", s.call_id, payload).await
+            ClientEvent::CallIce(IceSignal { call_id, candidate }) => {
+                let ice = |from| {
+                    ServerEvent::CallIce(Relayed {
+                        call_id,
+                        from,
+                        payload: CandidatePayload { candidate },
+                    })
+                };
+                self.relay(user, call_id, false, ice).await
             }
             ClientEvent::CallHangup(hangup) => self.hangup(user, hangup).await,
             ClientEvent::WaitingCheckin(w) => {

@@ -134,14 +134,6 @@ async fn serve(
         tokio::select! {
             biased;
             _ = gone.notified() => return,
-            live = session.next_live() => match live {
-                Ok(delivery) => {
-                    if !socket.deliver(&delivery).await {
-                        break Ending::SlowConsumer;
-                    }
-                }
-                Err(ending) => break ending,
-            },
             received = inbound.recv() => {
                 let Some((event, data, ack)) = received else { return };
                 let answer = match session.handle(&event, data, &mut socket).await {
@@ -151,6 +143,14 @@ async fn serve(
                 // Without an ack id the client asked for no answer: nothing is sent.
                 let _ = ack.send(&answer);
             }
+            live = session.next_live() => match live {
+                Ok(delivery) => {
+                    if !socket.deliver(&delivery).await {
+                        break Ending::SlowConsumer;
+                    }
+                }
+                Err(ending) => break ending,
+            },
             _ = &mut expiry => break Ending::TokenExpired,
         }
     };

@@ -154,18 +154,11 @@ where
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard = Instant::now();
     let ending = loop {
-        // Live events first: an event published before a client frame is handled reaches the
-        // client before that frame's answer.
+        // A client frame first: a `resume` is replayed before the live events waiting meanwhile
+        // (the session drops those the replay covers); before any other client event the
+        // session sends the live events already waiting, so its answer follows them.
         tokio::select! {
             biased;
-            live = session.next_live() => match live {
-                Ok(delivery) => {
-                    if !socket.deliver(&delivery).await {
-                        return;
-                    }
-                }
-                Err(ending) => break ending,
-            },
             received = socket.0.next() => {
                 let message = match received {
                     Some(Ok(message)) => message,
@@ -188,6 +181,14 @@ where
                     return;
                 }
             }
+            live = session.next_live() => match live {
+                Ok(delivery) => {
+                    if !socket.deliver(&delivery).await {
+                        return;
+                    }
+                }
+                Err(ending) => break ending,
+            },
             _ = ping.tick() => {
                 if heard.elapsed() > PONG_TIMEOUT {
                     tracing::debug!(user = %session.user(), "live client stopped answering pings");

@@ -379,12 +379,17 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
 
 impl From<CommandError<telemed_commands::ChatError>> for ApiError {
     fn from(error: CommandError<telemed_commands::ChatError>) -> Self {
+        match error {
+            CommandError::Rejected(rejection) => rejection.into(),
+            other => command_failure(other.map_rejected(|_| unreachable_rejection())),
+        }
+    }
+}
+
+impl From<telemed_commands::ChatError> for ApiError {
+    fn from(rejection: telemed_commands::ChatError) -> Self {
         use telemed_commands::ChatError as C;
         use telemed_domain::conversation::ConversationError as Co;
-        let rejection = match error {
-            CommandError::Rejected(rejection) => rejection,
-            other => return command_failure(other.map_rejected(|_| unreachable_rejection())),
-        };
         let detail = rejection.to_string();
         match rejection {
             C::NoAppointment | C::Conversation(Co::NotParticipant) => {
@@ -395,6 +400,12 @@ impl From<CommandError<telemed_commands::ChatError>> for ApiError {
                 detail,
             },
             C::Conversation(Co::AlreadyPosted) => ApiError::internal(anyhow::anyhow!(detail)),
+            C::Invalid(fields) => ApiError::Validation(
+                fields
+                    .into_iter()
+                    .map(|(field, why)| FieldError::new(field, why.0))
+                    .collect(),
+            ),
         }
     }
 }

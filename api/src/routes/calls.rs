@@ -64,7 +64,7 @@ fn end_reason(reason: Option<&str>, field: &str) -> Result<EndReason, ApiError> 
 
 /// Checks that `user` takes part in appointment `id` (404 otherwise).
 async fn participant(state: &AppState, user: &AuthUser, id: AppointmentId) -> Result<(), ApiError> {
-    crate::routes::messages::participants(state, user, id).await?;
+    state.chat.conversation_of(user.id, id).await?;
     Ok(())
 }
 

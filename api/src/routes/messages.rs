@@ -1,15 +1,14 @@
 //! An appointment's conversation: history, posting, read markers. Only the appointment's
 //! doctor and patient may read or write (everyone else gets 404; auditors read the log).
-//! The live transports call the same functions for `chat:send`, `chat:read` and `chat:typing`.
+//! The decisions are `telemed_commands::Chat`'s, which the live session's `chat:send`,
+//! `chat:read` and `chat:typing` call too; these handlers parse, call it and render.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use telemed_commands::Participants;
-use telemed_domain::values::{ClientMsgId, MessageContent};
-use telemed_domain::{AppointmentId, MessageId, Position, Role};
-use telemed_projections::appointments::{AppointmentView, appointment};
+use telemed_commands::NewPost;
+use telemed_domain::{AppointmentId, MessageId};
 use telemed_projections::conversations::{self, MessageView, ReadMarker};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -85,88 +84,26 @@ pub struct MessagePage {
     unread_count: i64,
 }
 
-/// The conversation of `id` if `user` takes part in it.
-pub async fn participants(
-    state: &AppState,
-    user: &AuthUser,
-    id: AppointmentId,
-) -> Result<Participants, ApiError> {
-    match appointment(&state.pool, id).await? {
-        Some(view) => participants_in(user, &view),
-        None => Err(no_such_appointment()),
+impl TryFrom<NewMessage> for NewPost {
+    type Error = ApiError;
+
+    fn try_from(body: NewMessage) -> Result<Self, ApiError> {
+        Ok(NewPost::parse(
+            &body.content,
+            body.client_msg_id.as_deref(),
+        )?)
     }
 }
 
-/// The conversation of `view` if `user` takes part in it.
-fn participants_in(user: &AuthUser, view: &AppointmentView) -> Result<Participants, ApiError> {
-    let takes_part = matches!(user.role, Role::Doctor | Role::Patient)
-        && (view.doctor_id == user.id || view.patient_id == user.id);
-    if !takes_part {
-        return Err(no_such_appointment());
+impl TryFrom<ReadUpTo> for MessageId {
+    type Error = ApiError;
+
+    fn try_from(body: ReadUpTo) -> Result<Self, ApiError> {
+        body.up_to
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid("up_to", "must be a message id (a UUID)"))
     }
-    Ok(Participants {
-        appointment_id: view.id,
-        doctor_id: view.doctor_id,
-        patient_id: view.patient_id,
-    })
-}
-
-fn no_such_appointment() -> ApiError {
-    ApiError::NotFound("no such appointment".into())
-}
-
-/// Posts a message as `user` (REST and live `chat:send`).
-pub async fn post(
-    state: &AppState,
-    user: &AuthUser,
-    id: AppointmentId,
-    body: NewMessage,
-) -> Result<MessageView, ApiError> {
-    let mut errors = FieldErrors::default();
-    let content = errors.check("content", MessageContent::parse(&body.content));
-    let client_msg_id = match body.client_msg_id.as_deref() {
-        None => Some(None),
-        Some(key) => errors
-            .check("client_msg_id", ClientMsgId::parse(key))
-            .map(Some),
-    };
-    let (content, client_msg_id) = errors.finish((|| Some((content?, client_msg_id?)))())?;
-    participants(state, user, id).await?;
-    let posted = state
-        .chat
-        .post(id, user.id, content, client_msg_id, &user.context())
-        .await?;
-    state.settle(posted.position).await?;
-    conversations::message(&state.pool, posted.id)
-        .await?
-        .map(|(view, _)| view)
-        .ok_or_else(|| {
-            ApiError::Unavailable(Some("the message is not in the read model yet".into()))
-        })
-}
-
-/// Moves `user`'s read marker to `up_to` (REST and live `chat:read`).
-pub async fn mark_read(
-    state: &AppState,
-    user: &AuthUser,
-    id: AppointmentId,
-    up_to: &str,
-) -> Result<(), ApiError> {
-    let up_to: MessageId = up_to
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::invalid("up_to", "must be a message id (a UUID)"))?;
-    let conversation = participants(state, user, id).await?;
-    let (message, position) = conversations::message(&state.pool, up_to)
-        .await?
-        .filter(|(message, _)| message.appointment_id == id)
-        .ok_or_else(|| ApiError::invalid("up_to", "is not a message of this conversation"))?;
-    let at = state
-        .chat
-        .mark_read(conversation, user.id, message.id, position, &user.context())
-        .await?;
-    state.settle(at).await?;
-    Ok(())
 }
 
 /// The conversation's history, paging backwards from the newest message.
@@ -190,25 +127,26 @@ async fn history(
         "must be a message id (a UUID)",
     );
     let (limit, before) = errors.finish((|| Some((limit?, before?)))())?;
-    let view = appointment(&state.pool, id)
-        .await?
-        .ok_or_else(no_such_appointment)?;
-    let allowed = participants_in(&user, &view);
-    let outcome = match allowed {
-        Ok(_) => Outcome::Allowed,
-        Err(_) => Outcome::Denied,
+    let conversation = state.chat.conversation(id).await?;
+    let allowed = conversation.includes(user.id);
+    let outcome = if allowed {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
     };
     access_log::record(
         &state.pool,
         &user,
-        view.patient_id,
+        conversation.patient_id,
         "messages",
         &id.to_string(),
         outcome,
     )
     .await?;
-    allowed?;
-    let before = position_before(&state, id, before).await?;
+    if !allowed {
+        return Err(ApiError::NotFound("no such appointment".into()));
+    }
+    let before = state.chat.position_before(id, before).await?;
     let page = conversations::page(&state.pool, id, before, limit).await?;
     let next_before = match (page.more, page.messages.first()) {
         (true, Some(oldest)) => Some(oldest.id.to_string()),
@@ -220,22 +158,6 @@ async fn history(
         read_markers: conversations::read_markers(&state.pool, id).await?,
         unread_count: conversations::unread_count(&state.pool, id, user.id).await?,
     }))
-}
-
-/// The position of message `before`, which must be in `id`'s conversation.
-async fn position_before(
-    state: &AppState,
-    id: AppointmentId,
-    before: Option<MessageId>,
-) -> Result<Option<Position>, ApiError> {
-    let Some(message) = before else {
-        return Ok(None);
-    };
-    conversations::message(&state.pool, message)
-        .await?
-        .filter(|(view, _)| view.appointment_id == id)
-        .map(|(_, position)| Some(position))
-        .ok_or_else(|| ApiError::invalid("before", "is not a message of this conversation"))
 }
 
 /// Posts a message; a repeated `client_msg_id` returns the first message.
@@ -251,9 +173,11 @@ async fn post_message(
     ApiPath(id): ApiPath<AppointmentId>,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    post(&state, &user, id, body)
-        .await
-        .map(|view| (StatusCode::CREATED, Json(view)))
+    let post = NewPost::try_from(body)?;
+    let posted = state.chat.post(user.id, id, post, &user.context()).await?;
+    state.settle(posted.position).await?;
+    let view = state.chat.message(posted.id).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Records that the caller has read the conversation up to a message.
@@ -268,6 +192,11 @@ async fn read(
     ApiPath(id): ApiPath<AppointmentId>,
     ApiJson(body): ApiJson<ReadUpTo>,
 ) -> Result<StatusCode, ApiError> {
-    mark_read(&state, &user, id, &body.up_to).await?;
+    let up_to = MessageId::try_from(body)?;
+    let at = state
+        .chat
+        .mark_read(user.id, id, up_to, &user.context())
+        .await?;
+    state.settle(at).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,16 +5,24 @@
 //! Ordering and exactly-once: every event frame derived from the store carries its position,
 //! and the session never sends a position at or below its `floor`. `resume {after}` replays,
 //! in order, what the user is entitled to in `(after, hub head]` straight from the store, then
-//! raises the floor to that head; the live queue, which kept filling meanwhile, continues
-//! above it. Events that already went out live before the resume (a client resumes a moment
-//! after connecting; events can arrive in between) are not replayed again. So nothing is missed
-//! and nothing is sent twice, even across a server restart (the token is a store position, not
-//! a process-local counter).
+//! raises the floor to that head; the live queue, which kept filling meanwhile, is sent after
+//! the replay, without what the replay covered. So from a resume on, positions go out in
+//! increasing order: the replay first, then its ack, then live events above it. The
+//! transports read a waiting client frame before waiting live events, so a `resume` is
+//! replayed before live events that were queued when it arrived; before any other client
+//! event the session sends the live events already waiting, so that frame's answer follows
+//! them. Events that already went out live before the resume was read (a client resumes a
+//! moment after connecting; events can arrive in between) are not replayed again: a delivery
+//! is known by its position and its event name, since one stored event can make several (an
+//! `appointment:updated` and a `notification` share a position). So nothing is missed and
+//! nothing is sent twice, even across a server restart (the token is a store position, not a
+//! process-local counter).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::FutureExt;
 use serde_json::{Value, json};
 use telemed_domain::{Position, Role, UserId};
 use telemed_problem::ApiError;
@@ -44,6 +52,8 @@ pub struct Session<C> {
     live_since: HashMap<Topic, Position>,
     /// The newest position sent live.
     live_last: Position,
+    /// The events sent live at `live_last` (one stored event can make several).
+    live_last_events: Vec<&'static str>,
     signals: governor::DefaultDirectRateLimiter,
     chat: governor::DefaultDirectRateLimiter,
     /// Events owed before any live one (a doctor's waiting room at connect).
@@ -113,6 +123,7 @@ impl<C: Context> Session<C> {
             floor,
             live_since: HashMap::new(),
             live_last: Position::START,
+            live_last_events: Vec::new(),
             signals: limits::per_connection(limits::SIGNALS_PER_CONNECTION),
             chat: limits::per_connection(limits::CHAT_PER_CONNECTION),
             pending,
@@ -148,21 +159,56 @@ impl<C: Context> Session<C> {
                     Ending::SlowConsumer
                 });
             };
-            // At or below the floor: already sent by a replay.
-            match delivery.position {
-                Some(position) if position <= self.floor => {}
-                Some(position) => {
-                    for topic in &delivery.topics {
-                        if self.membership.topics().contains(topic) {
-                            self.live_since.entry(*topic).or_insert(position);
-                        }
-                    }
-                    self.live_last = position;
-                    return Ok(delivery);
-                }
-                None => return Ok(delivery),
+            if self.take_live(&delivery) {
+                return Ok(delivery);
             }
         }
+    }
+
+    /// The next live event not yet sent, if one is waiting already.
+    fn waiting_live(&mut self) -> Option<Arc<Delivery>> {
+        if let Some(delivery) = self.pending.pop_front() {
+            return Some(delivery);
+        }
+        // `None` when nothing waits or the queue ended (`next_live` reports that).
+        while let Some(delivery) = self.membership.next().now_or_never().flatten() {
+            if self.take_live(&delivery) {
+                return Some(delivery);
+            }
+        }
+        None
+    }
+
+    /// Sends the live events waiting now.
+    async fn flush_live(&mut self, out: &mut impl Outbound) -> Result<(), ApiError> {
+        while let Some(delivery) = self.waiting_live() {
+            if !out.deliver(&delivery).await {
+                return Err(ApiError::Unavailable(None));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a live `delivery` is to be sent (and records it as sent): not at or below the
+    /// floor, which a replay sent already.
+    fn take_live(&mut self, delivery: &Delivery) -> bool {
+        let Some(position) = delivery.position else {
+            return true;
+        };
+        if position <= self.floor {
+            return false;
+        }
+        for topic in &delivery.topics {
+            if self.membership.topics().contains(topic) {
+                self.live_since.entry(*topic).or_insert(position);
+            }
+        }
+        if position > self.live_last {
+            self.live_last = position;
+            self.live_last_events.clear();
+        }
+        self.live_last_events.push(delivery.event);
+        true
     }
 
     /// Handles client event `event` with `data`; the answer is the ack data.
@@ -173,6 +219,10 @@ impl<C: Context> Session<C> {
         out: &mut impl Outbound,
     ) -> Result<Value, ApiError> {
         let event = ClientEvent::parse(event, data)?;
+        if !matches!(event, ClientEvent::Resume(_)) {
+            // What was published before this event reaches the client before its answer.
+            self.flush_live(out).await?;
+        }
         match event {
             ClientEvent::Resume(resume) => {
                 let replayed = self.resume(resume.after, out).await?;
@@ -281,7 +331,9 @@ impl<C: Context> Session<C> {
         let Some(position) = delivery.position else {
             return false;
         };
-        position <= self.live_last
+        let went_out = position < self.live_last
+            || (position == self.live_last && self.live_last_events.contains(&delivery.event));
+        went_out
             && delivery.topics.iter().any(|topic| {
                 self.live_since
                     .get(topic)

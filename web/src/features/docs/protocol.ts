@@ -56,7 +56,7 @@ export const topics: readonly TopicRow[] = [
 ];
 
 export const clientEvents: readonly EventRow[] = [
-  { name: "resume", data: "{after: position}", answer: "{replayed: n}", purpose: "After a reconnection: replays, in order, every event you are entitled to after that position, then acks, then goes live. No position is sent twice." },
+  { name: "resume", data: "{after: position}", answer: "{replayed: n}", purpose: "After a reconnection: replays, in order, every event you are entitled to after that position, then acks, then goes live; live events committed meanwhile wait for the ack, so from a resume on positions arrive in increasing order. No position is sent twice: events sent live before the server read the resume are not replayed." },
   { name: "subscribe", data: "{topic}", answer: "{ok: true} or error", purpose: "Joins a topic (see the topics table); checked at every join." },
   { name: "unsubscribe", data: "{topic}", answer: "{ok: true} or error", purpose: "Leaves a topic." },
   { name: "chat:send", data: "{appointment_id, content, client_msg_id?}", answer: "message", purpose: "Sends a chat message; client_msg_id makes a retry safe." },

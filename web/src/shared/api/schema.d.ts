@@ -822,6 +822,15 @@ export interface components {
             /** @description By start; at most 500. */
             appointments: components["schemas"]["AppointmentView"][];
         };
+        /** @description `appointment:updated` data. */
+        AppointmentUpdated: {
+            /** @description The appointment as `GET /appointments/{id}` answers now. */
+            appointment: components["schemas"]["AppointmentView"];
+            /** @description The stored event's type, e.g. `AppointmentConfirmed`. */
+            event_type: string;
+            /** @description The resume token. */
+            position: string;
+        };
         /** @description An appointment as clients see it. */
         AppointmentView: {
             /**
@@ -913,6 +922,21 @@ export interface components {
             /** @description The user. */
             user: components["schemas"]["UserView"];
         };
+        /** @description `availability:updated` data. */
+        AvailabilityUpdated: {
+            /**
+             * Format: date
+             * @description The date whose availability changed, in the doctor's time zone.
+             */
+            date: string;
+            /**
+             * Format: uuid
+             * @description The doctor.
+             */
+            doctor_id: string;
+            /** @description The resume token. */
+            position: string;
+        };
         /** @description A booking request. */
         BookRequest: {
             /**
@@ -935,10 +959,57 @@ export interface components {
          * @description `YYYY-MM-DD` in the years 1 to 9998.
          */
         CalendarDate: string;
+        /** @description `call:answered` data. */
+        CallAnswered: {
+            /**
+             * Format: uuid
+             * @description Who answered.
+             */
+            by: string;
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /** @description The resume token. */
+            position: string;
+        };
+        /** @description `call:ended` data. */
+        CallEnded: {
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /** @description The resume token. */
+            position: string;
+            /** @description Why: `invite_timeout`, `rejected`, or the hang-up's reason (e.g. `user_hangup`). */
+            reason: string;
+        };
         /** @description An appointment's calls. */
         CallLog: {
             /** @description Oldest first. */
             calls: components["schemas"]["CallView"][];
+        };
+        /** @description `call:ringing` data (to the callee). */
+        CallRinging: {
+            /**
+             * Format: uuid
+             * @description Its appointment.
+             */
+            appointment_id: string;
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            call_id: string;
+            /**
+             * Format: uuid
+             * @description The caller.
+             */
+            from: string;
+            /** @description The resume token. */
+            position: string;
         };
         /** @description A started or joined call. */
         CallStarted: {
@@ -1046,7 +1117,12 @@ export interface components {
         };
         /** @description Every event a client may send, with its data. */
         ClientEvent: {
-            /** @description Replays what the connection missed after a position token; the ack is `{replayed}`. */
+            /**
+             * @description Replays what the connection missed after a position token, in order, then acks
+             *     `{replayed}`; live events committed meanwhile follow the ack, without those the replay
+             *     covered, so from a resume on positions arrive in increasing order. Events sent live
+             *     before the server read the resume are not sent again.
+             */
             data: components["schemas"]["Resume"];
             /** @enum {string} */
             event: "resume";
@@ -1378,6 +1454,30 @@ export interface components {
         NotBlank: string;
         /** @description No data (`waiting:list`): `{}` or none. */
         Nothing: Record<string, never>;
+        /** @description `notification` data: the inbox entry without `read`. */
+        Notice: {
+            /**
+             * Format: uuid
+             * @description The appointment it is about.
+             */
+            appointment_id?: string | null;
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            at: string;
+            /** @description Text, with times in the recipient's time zone. */
+            body: string;
+            /**
+             * Format: uuid
+             * @description Id (the same as in the inbox).
+             */
+            id: string;
+            /** @description What happened (as in the inbox). */
+            kind: string;
+            /** @description Short title. */
+            title: string;
+        };
         /** @description A page of notifications, newest first. */
         NotificationPage: {
             /** @description Newest first. */
@@ -1533,6 +1633,26 @@ export interface components {
              */
             user_id: string;
         };
+        /** @description `chat:read` data (server to client). */
+        ReadMoved: {
+            /**
+             * Format: uuid
+             * @description The conversation's appointment.
+             */
+            appointment_id: string;
+            /** @description The resume token. */
+            position: string;
+            /**
+             * Format: uuid
+             * @description The last message they have read.
+             */
+            up_to: string;
+            /**
+             * Format: uuid
+             * @description Whose read marker moved.
+             */
+            user_id: string;
+        };
         /** @description A read marker. */
         ReadUpTo: {
             /**
@@ -1623,52 +1743,53 @@ export interface components {
             sdp: components["schemas"]["Sdp"];
         };
         /**
-         * @description Every event the server sends, with its data (the `data` of stored events carries their
-         *     `position`, the resume token).
+         * @description Every event the server sends, with its data. The data of an event derived from a stored
+         *     event carries its `position` (the resume token), but a `notification`'s, which shares the
+         *     position of the `appointment:updated` or `chat:message` it comes with.
          */
         ServerEvent: {
-            /** @description An appointment changed: `{appointment, event_type, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description An appointment changed. */
+            data: components["schemas"]["AppointmentUpdated"];
             /** @enum {string} */
             event: "appointment:updated";
         } | {
-            /** @description A doctor's availability changed on a date: `{doctor_id, date, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description A doctor's availability changed on a date. */
+            data: components["schemas"]["AvailabilityUpdated"];
             /** @enum {string} */
             event: "availability:updated";
         } | {
             /** @description A chat message was posted (the message, with `position`). */
-            data: components["schemas"]["Stored"];
+            data: components["schemas"]["MessageView"];
             /** @enum {string} */
             event: "chat:message";
         } | {
-            /** @description A participant moved their read marker: `{appointment_id, user_id, up_to, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description A participant moved their read marker. */
+            data: components["schemas"]["ReadMoved"];
             /** @enum {string} */
             event: "chat:read";
         } | {
-            /** @description An in-app notification: `{id, kind, title, body, appointment_id?, at, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description An in-app notification. */
+            data: components["schemas"]["Notice"];
             /** @enum {string} */
             event: "notification";
         } | {
             /** @description A stored event, for auditors (`audit` topic). */
-            data: components["schemas"]["Stored"];
+            data: components["schemas"]["StoredEvent"];
             /** @enum {string} */
             event: "audit:event";
         } | {
-            /** @description A call rings: `{call_id, appointment_id, from, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description A call rings. */
+            data: components["schemas"]["CallRinging"];
             /** @enum {string} */
             event: "call:ringing";
         } | {
-            /** @description A call was answered: `{call_id, by, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description A call was answered. */
+            data: components["schemas"]["CallAnswered"];
             /** @enum {string} */
             event: "call:answered";
         } | {
-            /** @description A call ended: `{call_id, reason, position}`. */
-            data: components["schemas"]["Stored"];
+            /** @description A call ended. */
+            data: components["schemas"]["CallEnded"];
             /** @enum {string} */
             event: "call:ended";
         } | {
@@ -1748,11 +1869,6 @@ export interface components {
             slots: components["schemas"]["Slot"][];
             /** @description The doctor's zone. */
             timezone: string;
-        };
-        /** @description The data of an event derived from the store: its fields and its `position` token. */
-        Stored: Record<string, never> & {
-            /** @description The resume token: pass it as `resume {after}`. */
-            position: string;
         };
         /** @description A row of the `events` table, as the read side sees it. */
         StoredEvent: {
