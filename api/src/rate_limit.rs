@@ -17,6 +17,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::PgPool;
 use telemed_domain::UserId;
+use telemed_tasks::Background;
 
 use crate::error::ApiError;
 use crate::extract::bearer_token;
@@ -77,20 +78,12 @@ impl RateLimits {
         })
     }
 
-    /// Forgets idle keys every minute until `stop`.
-    pub fn spawn_forgetting(self: &Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    /// Forgets idle keys every minute, under `background`.
+    pub fn spawn_forgetting(self: &Arc<Self>, background: &Background) {
         let limits = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-                    _ = stop.changed() => return,
-                }
-                if *stop.borrow() {
-                    return;
-                }
-                limits.forget_idle();
-            }
+        background.every(Duration::from_secs(60), move || {
+            limits.forget_idle();
+            std::future::ready(())
         });
     }
 

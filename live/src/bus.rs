@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::watch;
+use telemed_tasks::{Background, CancellationToken};
 
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
@@ -55,15 +55,15 @@ pub struct Bus {
 
 impl Bus {
     /// Starts this process's listener (feeding `hub` and `waiting`, and telling `jwt` and `hub`
-    /// of revoked sign-in sessions) and returns the publisher.
+    /// of revoked sign-in sessions) under `background`, and returns the publisher.
     pub fn start(
         pool: PgPool,
         hub: Arc<Hub>,
         jwt: Arc<dyn Tokens>,
         waiting: Arc<WaitingRoom>,
-        shutdown: watch::Receiver<bool>,
+        background: &Background,
     ) -> Self {
-        tokio::spawn(listen(pool.clone(), hub, jwt, waiting, shutdown));
+        background.spawn(listen(pool.clone(), hub, jwt, waiting, background.token()));
         Self { pool }
     }
 
@@ -123,9 +123,9 @@ async fn listen(
     hub: Arc<Hub>,
     jwt: Arc<dyn Tokens>,
     waiting: Arc<WaitingRoom>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
-    while !*shutdown.borrow() {
+    while !stop.is_cancelled() {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -156,7 +156,7 @@ async fn listen(
         loop {
             let notification = tokio::select! {
                 received = listener.recv() => received,
-                _ = shutdown.changed() => return,
+                () = stop.cancelled() => return,
             };
             let notification = match notification {
                 Ok(notification) => notification,

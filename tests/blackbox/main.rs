@@ -32,6 +32,7 @@ mod profiles;
 mod races;
 mod scheduling;
 mod sessions;
+mod shutdown;
 mod socketio;
 mod stream;
 mod sweeper;

@@ -704,7 +704,7 @@ async fn provider() -> (String, mpsc::UnboundedReceiver<Received>) {
 }
 
 /// A browser's push keys: (secret, p256dh, auth).
-fn device_keys() -> (web_push_native::p256::SecretKey, String, [u8; 16]) {
+pub(crate) fn device_keys() -> (web_push_native::p256::SecretKey, String, [u8; 16]) {
     let mut bytes = [0u8; 32];
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
