@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use telemed_commands::{Accounts, Calls, Chat, Clock, Profiles, Scheduling, SchedulingRules};
 use telemed_projections::runner::RunnerConfig;
@@ -44,7 +45,10 @@ impl Application {
     /// listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
-        let pool = database::pool(&config.database_url, config.max_db_connections)?;
+        let pool = database::pool(
+            config.database_url.expose_secret(),
+            config.max_db_connections,
+        )?;
         database::wait_until_reachable(&pool, Duration::from_secs(30)).await?;
         database::migrate(&pool).await?;
         let background = Background::new();
@@ -196,7 +200,10 @@ async fn start(config: &Config, pool: PgPool, background: &Background) -> anyhow
     .spawn(background);
     let rate_limits = RateLimits::new(config.rate_limits);
     rate_limits.spawn_forgetting(background);
-    let jwt = Arc::new(JwtKeys::new(&config.jwt_secret, config.access_token_ttl));
+    let jwt = Arc::new(JwtKeys::new(
+        config.jwt_secret.expose_secret(),
+        config.access_token_ttl,
+    ));
     let sessions = Arc::new(Sessions::new(pool.clone(), config.refresh_token_ttl));
     sessions.spawn_cleanup(background);
     // Tokens of sessions signed out before this process started are refused from its first

@@ -724,7 +724,7 @@ async fn push_and_sms_reach_devices_without_health_information() {
     let (vapid_secret, _, _) = device_keys();
     let vapid = URL_SAFE_NO_PAD.encode(vapid_secret.to_bytes());
     let channels = |config: &mut telemed_api::Config| {
-        config.notify.vapid_private_key = Some(vapid.clone());
+        config.notify.vapid_private_key = Some(vapid.clone().into());
         config.notify.vapid_subject = "mailto:ops@telemed.test".into();
         config.notify.sms_webhook_url = Some(format!("{provider_url}/sms"));
         config.notify.sms_webhook_token = Some("sms-secret".into());
