@@ -24,7 +24,7 @@ use crate::live::Hub;
 use crate::live::bus::Bus;
 use crate::live::waiting::{Outbox, WaitingRoom};
 use crate::notify::Channels;
-use crate::notify::dispatcher::Dispatcher;
+use crate::notify::Dispatcher;
 use crate::rate_limit::RateLimits;
 use crate::state::{AppState, PublicUrl, SettleTimeout};
 
@@ -82,7 +82,7 @@ impl Application {
 
     /// Serves until `shutdown` completes; then stops accepting, lets the requests under way
     /// finish, and stops the background work (each task finishes its round, within
-    /// [`STOP_BOUND`]).
+    /// `STOP_BOUND`, 10 s).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,

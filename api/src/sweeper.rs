@@ -17,7 +17,8 @@ use telemed_tasks::Background;
 /// How often the sweeper looks.
 const INTERVAL: Duration = Duration::from_secs(30);
 
-/// Starts the sweeper under `background`: a pass at once and every [`INTERVAL`].
+/// Starts the sweeper under `background`: a pass at once and every
+/// 30 s (`INTERVAL`).
 pub fn spawn(
     background: &Background,
     pool: PgPool,

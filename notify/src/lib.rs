@@ -7,18 +7,21 @@
 //!
 //! # Where things live
 //!
-//! - this root: [`NotifyConfig`] (the settings of `serve`), [`Channels`] (the configured
-//!   channels), [`wanted_by_default`] (a channel's default preference).
+//! - this root: [`NotifyConfig`] (the settings of `serve`; its secrets are
+//!   `secrecy::SecretString`s), [`Channels`] (the configured channels), [`wanted_by_default`]
+//!   (a channel's default preference).
 //! - `channels`: e-mail (lettre), Web Push (VAPID, RFC 8291) and SMS (webhook) senders, and
 //!   how a failure is classed (retry or give up).
-//! - [`dispatcher`]: claims due outbox rows, checks preferences, renders, sends, retries with
-//!   back-off; one [`Dispatcher`] per process.
+//! - `dispatcher`: [`Dispatcher`], one per process, started under the process's
+//!   `telemed_tasks::Background`: claims due outbox rows, checks preferences, renders, sends,
+//!   retries with back-off. On a graceful stop it sends and records the deliveries it has
+//!   claimed before it returns.
 //! - `render`: titles and bodies of each notification kind, times in the recipient's zone.
 //! - `view`: [`NotificationView`], the in-app notification as the REST list and the
 //!   `notification` live event show it.
 
 mod channels;
-pub mod dispatcher;
+mod dispatcher;
 mod render;
 mod view;
 

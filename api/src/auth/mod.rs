@@ -13,7 +13,7 @@ use jwt::JwtKeys;
 
 /// Middleware: a request whose `Bearer` token verifies carries its
 /// [`VerifiedToken`](jwt::VerifiedToken) in its extensions from here on, for the per-caller
-/// rate limit and for [`AuthUser`](crate::extract::AuthUser) (which then need not verify it
+/// rate limit and for the `AuthUser` extractor (which then need not verify it
 /// again). Any other request goes on unchanged: whether it needed a token is the route's
 /// business, and `AuthUser` names what is wrong with the one it got.
 pub async fn identify(
