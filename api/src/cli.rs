@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use telemed_commands::{Accounts, CommandContext, NewAccount, Profiles, RegisterError};
 use telemed_domain::values::{Email, Password, PersonName, TimeZoneName};
 use telemed_domain::{Position, Role};
@@ -271,11 +272,12 @@ struct RebuildArgs {
 impl ServeArgs {
     fn into_config(self) -> Config {
         Config {
-            database_url: self.database.database_url,
+            database_url: self.database.database_url.into(),
             bind: self.bind,
             jwt_secret: self
                 .jwt_secret
-                .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.to_string()),
+                .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.to_string())
+                .into(),
             environment: self.environment,
             access_token_ttl: Duration::from_secs(self.access_token_ttl_seconds),
             refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_days * 86_400),
@@ -297,12 +299,21 @@ impl ServeArgs {
             },
             rate_limits: self.rate_limits,
             notify: crate::notify::NotifyConfig {
-                smtp_url: self.smtp_url.filter(|s| !s.trim().is_empty()),
+                smtp_url: self
+                    .smtp_url
+                    .filter(|s| !s.trim().is_empty())
+                    .map(SecretString::from),
                 smtp_from: self.smtp_from,
-                vapid_private_key: self.vapid_private_key.filter(|s| !s.trim().is_empty()),
+                vapid_private_key: self
+                    .vapid_private_key
+                    .filter(|s| !s.trim().is_empty())
+                    .map(SecretString::from),
                 vapid_subject: self.vapid_subject,
                 sms_webhook_url: self.sms_webhook_url.filter(|s| !s.trim().is_empty()),
-                sms_webhook_token: self.sms_webhook_token.filter(|s| !s.is_empty()),
+                sms_webhook_token: self
+                    .sms_webhook_token
+                    .filter(|s| !s.is_empty())
+                    .map(SecretString::from),
                 poll_interval: Duration::from_millis(self.notify_poll_ms),
                 retry_base: Duration::from_millis(self.notify_retry_base_ms),
                 max_attempts: self.notify_max_attempts,
@@ -311,7 +322,10 @@ impl ServeArgs {
             ice: crate::config::IceConfig {
                 stun_urls: clean(self.stun_urls),
                 turn_urls: clean(self.turn_urls),
-                turn_secret: self.turn_secret.filter(|s| !s.is_empty()),
+                turn_secret: self
+                    .turn_secret
+                    .filter(|s| !s.is_empty())
+                    .map(SecretString::from),
                 turn_ttl: Duration::from_secs(self.turn_ttl_seconds),
             },
             web_dir: crate::config::absolute(&self.web_dir),
@@ -407,7 +421,8 @@ async fn connect(args: &DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    if config.environment == Environment::Development && config.jwt_secret == DEVELOPMENT_JWT_SECRET
+    if config.environment == Environment::Development
+        && config.jwt_secret.expose_secret() == DEVELOPMENT_JWT_SECRET
     {
         tracing::warn!("using the built-in development JWT secret; set TELEMED_JWT_SECRET");
     }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 /// Development or production. Production refuses unsafe defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Environment {
@@ -27,15 +29,15 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Everything `serve` needs.
+/// Everything `serve` needs. Its secrets are [`SecretString`]s: `Debug` shows them redacted.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// PostgreSQL connection URL.
-    pub database_url: String,
+    /// PostgreSQL connection URL (it may hold a password).
+    pub database_url: SecretString,
     /// Where to listen (port 0 picks a free port).
     pub bind: SocketAddr,
     /// HS256 secret for access tokens.
-    pub jwt_secret: String,
+    pub jwt_secret: SecretString,
     /// Development or production.
     pub environment: Environment,
     /// Lifetime of access tokens.
@@ -85,7 +87,7 @@ pub struct IceConfig {
     /// TURN URLs (`turn:host:port?transport=udp`, `turns:…`); used only with a secret.
     pub turn_urls: Vec<String>,
     /// coturn's `static-auth-secret` (`use-auth-secret`): TURN credentials are derived from it.
-    pub turn_secret: Option<String>,
+    pub turn_secret: Option<SecretString>,
     /// Lifetime of TURN credentials.
     pub turn_ttl: Duration,
 }
@@ -116,9 +118,9 @@ impl Config {
     /// A development configuration for `database_url` on a free local port.
     pub fn development(database_url: impl Into<String>) -> Self {
         Self {
-            database_url: database_url.into(),
+            database_url: SecretString::from(database_url.into()),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            jwt_secret: DEVELOPMENT_JWT_SECRET.to_string(),
+            jwt_secret: DEVELOPMENT_JWT_SECRET.into(),
             environment: Environment::Development,
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
@@ -150,8 +152,8 @@ impl Config {
 
     /// Checks the rules of production mode.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let weak = self.jwt_secret.len() < MIN_PRODUCTION_SECRET_BYTES
-            || self.jwt_secret == DEVELOPMENT_JWT_SECRET;
+        let secret = self.jwt_secret.expose_secret();
+        let weak = secret.len() < MIN_PRODUCTION_SECRET_BYTES || secret == DEVELOPMENT_JWT_SECRET;
         if self.environment == Environment::Production && weak {
             return Err(ConfigError::WeakSecretInProduction);
         }
@@ -197,12 +199,34 @@ mod tests {
         assert!(config.validate().is_err());
         config.jwt_secret = "short".into();
         assert!(config.validate().is_err());
-        config.jwt_secret = "x".repeat(32);
+        config.jwt_secret = "x".repeat(32).into();
         assert!(config.validate().is_ok());
     }
 
     #[test]
     fn development_accepts_the_development_secret() {
         assert!(Config::development("postgres://x").validate().is_ok());
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let mut config = Config::development("postgres://telemed:db-password-1@db/telemed");
+        config.jwt_secret = "jwt-secret-2".into();
+        config.ice.turn_secret = Some("turn-secret-3".into());
+        config.notify.smtp_url = Some("smtp://mailer:smtp-password-4@mail".into());
+        config.notify.vapid_private_key = Some("vapid-key-5".into());
+        config.notify.sms_webhook_token = Some("sms-token-6".into());
+        let printed = format!("{config:?}");
+        for secret in [
+            "db-password-1",
+            "jwt-secret-2",
+            "turn-secret-3",
+            "smtp-password-4",
+            "vapid-key-5",
+            "sms-token-6",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 }

@@ -10,17 +10,18 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::PgPool;
 use telemed_domain::UserId;
+use telemed_tasks::Background;
 
+use crate::auth::jwt::VerifiedToken;
 use crate::error::ApiError;
-use crate::extract::bearer_token;
-use crate::state::AppState;
 
 /// Sign-ins and registrations per client IP: 20 a minute, in bursts of 20.
 const AUTH_PER_IP: (u32, Duration) = (20, Duration::from_secs(60));
@@ -77,20 +78,12 @@ impl RateLimits {
         })
     }
 
-    /// Forgets idle keys every minute until `stop`.
-    pub fn spawn_forgetting(self: &Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    /// Forgets idle keys every minute, under `background`.
+    pub fn spawn_forgetting(self: &Arc<Self>, background: &Background) {
         let limits = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-                    _ = stop.changed() => return,
-                }
-                if *stop.borrow() {
-                    return;
-                }
-                limits.forget_idle();
-            }
+        background.every(Duration::from_secs(60), move || {
+            limits.forget_idle();
+            std::future::ready(())
         });
     }
 
@@ -174,40 +167,53 @@ impl RateLimits {
     }
 }
 
-/// Middleware: the per-IP limit on sign-in and registration, the per-user limit on everything
-/// else (per IP when no valid token comes with the request). A token it verified is left in
-/// the request's extensions for [`crate::extract::AuthUser`].
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    use axum::response::IntoResponse;
-    let limits = &state.rate_limits;
-    if !limits.enabled {
-        return next.run(request).await;
-    }
-    let ip = request
+/// The client's IP address (`0.0.0.0` when the connection's address is unknown).
+fn client_ip(request: &Request) -> IpAddr {
+    request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| address.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let path = request.uri().path();
-    let refusal = if path == "/api/v1/auth/login" || path == "/api/v1/auth/register" {
-        check(&limits.auth_per_ip, &ip).map(|wait| ("sign-in attempts from this address", wait))
-    } else {
-        let verified = bearer_token(request.headers())
-            .ok()
-            .and_then(|token| state.jwt.verify(token).ok());
-        let user = verified.as_ref().map(|verified| verified.user_id);
-        if let Some(verified) = verified {
-            // The handler's `AuthUser` takes it from here instead of verifying again.
-            request.extensions_mut().insert(verified);
-        }
-        match user {
-            Some(user) => check(&limits.per_user, &user).map(|wait| ("requests", wait)),
-            None => check(&limits.anonymous_per_ip, &ip)
-                .map(|wait| ("requests from this address", wait)),
-        }
-    };
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The 429 for `refusal`, or the request run when there is none.
+async fn admit(refusal: Option<(&str, Duration)>, request: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
     match refusal {
         Some((what, wait)) => refused(what, wait).into_response(),
         None => next.run(request).await,
     }
+}
+
+/// Route middleware of sign-in and registration: the per-IP limit on attempts.
+pub async fn sign_in_attempts(
+    Extension(limits): Extension<Arc<RateLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let refusal = if limits.enabled {
+        check(&limits.auth_per_ip, &client_ip(&request))
+            .map(|wait| ("sign-in attempts from this address", wait))
+    } else {
+        None
+    };
+    admit(refusal, request, next).await
+}
+
+/// Route middleware of every other route: the per-user limit, per IP for a request without a
+/// valid token (the caller as [`crate::auth::identify`] found it).
+pub async fn per_caller(
+    Extension(limits): Extension<Arc<RateLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let refusal = if !limits.enabled {
+        None
+    } else if let Some(verified) = request.extensions().get::<VerifiedToken>() {
+        check(&limits.per_user, &verified.user_id).map(|wait| ("requests", wait))
+    } else {
+        check(&limits.anonymous_per_ip, &client_ip(&request))
+            .map(|wait| ("requests from this address", wait))
+    };
+    admit(refusal, request, next).await
 }

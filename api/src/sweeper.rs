@@ -12,27 +12,22 @@ use sqlx::PgPool;
 use telemed_commands::{Calls, CommandContext, Scheduling};
 use telemed_domain::appointment::SlotRef;
 use telemed_projections::availability::orphan_reservations;
-use tokio::sync::watch;
+use telemed_tasks::Background;
 
 /// How often the sweeper looks.
 const INTERVAL: Duration = Duration::from_secs(30);
 
-/// Starts the sweeper; it stops when `stop` turns `true`.
+/// Starts the sweeper under `background`: a pass at once and every
+/// 30 s (`INTERVAL`).
 pub fn spawn(
+    background: &Background,
     pool: PgPool,
     scheduling: Arc<Scheduling>,
     timeout: time::Duration,
-    mut stop: watch::Receiver<bool>,
 ) {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(INTERVAL) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
+    background.every(INTERVAL, move || {
+        let (pool, scheduling) = (pool.clone(), scheduling.clone());
+        async move {
             if let Err(error) = sweep(&pool, &scheduling, timeout).await {
                 tracing::warn!(%error, "sweep failed; will retry");
             }
@@ -40,19 +35,13 @@ pub fn spawn(
     });
 }
 
-/// Starts the ring-timeout loop: every second, calls that rang longer than the ring timeout
-/// become missed.
-pub fn spawn_ring_timeouts(calls: Arc<Calls>, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let context = CommandContext::system("ring-timeout");
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
+/// Starts the ring-timeout loop under `background`: every second, calls that rang longer
+/// than the ring timeout become missed.
+pub fn spawn_ring_timeouts(background: &Background, calls: Arc<Calls>) {
+    background.every(Duration::from_secs(1), move || {
+        let calls = calls.clone();
+        async move {
+            let context = CommandContext::system("ring-timeout");
             if let Err(error) = calls.sweep_ring_timeouts(&context).await {
                 tracing::warn!(%error, "ring timeout sweep failed; will retry");
             }

@@ -23,6 +23,7 @@ use telemed_projections::event::StoredEvent;
 use telemed_projections::notifications::{self, NotificationRow};
 use telemed_projections::stream::read_after;
 use telemed_projections::{Progress, Settled};
+use telemed_tasks::{Background, CancellationToken};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -60,14 +61,14 @@ pub async fn store_head(pool: &PgPool) -> Result<Position, sqlx::Error> {
 
 /// Starts the feed: every event committed after the store's current head is published to
 /// `hub`. The head is read before this returns, so a client that connects afterwards misses
-/// nothing committed after it connected.
+/// nothing committed after it connected. It runs under `background` and stops with it.
 pub async fn spawn(
     pool: PgPool,
     hub: Arc<Hub>,
     waiting: Arc<WaitingRoom>,
     progress: Progress,
     wakeups: watch::Receiver<u64>,
-    shutdown: watch::Receiver<bool>,
+    background: &Background,
 ) -> Result<(), sqlx::Error> {
     let head = store_head(&pool).await?;
     hub.advance(head);
@@ -82,7 +83,7 @@ pub async fn spawn(
         waiting,
         progress,
     };
-    tokio::spawn(run(feed, wakeups, shutdown, head));
+    background.spawn(run(feed, wakeups, background.token(), head));
     Ok(())
 }
 
@@ -97,11 +98,11 @@ struct Feed {
 async fn run(
     feed: Feed,
     mut wakeups: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
     mut cursor: Position,
 ) {
     let mut failures: u32 = 0;
-    while !*shutdown.borrow() {
+    while !stop.is_cancelled() {
         wakeups.borrow_and_update();
         let pause = match step(&feed, cursor).await {
             Ok(Some(last)) => {
@@ -122,7 +123,7 @@ async fn run(
         tokio::select! {
             _ = wakeups.changed() => {}
             _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
+            () = stop.cancelled() => {}
         }
     }
 }

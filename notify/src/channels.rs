@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use web_push_native::jwt_simple::algorithms::{ECDSAP256PublicKeyLike, ES256KeyPair};
 use web_push_native::{Auth, WebPushBuilder};
@@ -160,13 +161,13 @@ impl Push {
 /// means accepted. `id` is stable per delivery, for the provider's own de-duplication.
 pub struct Sms {
     url: reqwest::Url,
-    token: Option<String>,
+    token: Option<SecretString>,
     http: reqwest::Client,
 }
 
 impl Sms {
     /// A sender posting to `url`.
-    pub fn new(url: &str, token: Option<String>) -> Result<Self, String> {
+    pub fn new(url: &str, token: Option<SecretString>) -> Result<Self, String> {
         let url: reqwest::Url = url
             .parse()
             .map_err(|e| format!("TELEMED_SMS_WEBHOOK_URL is not a URL: {e}"))?;
@@ -187,7 +188,7 @@ impl Sms {
             .post(self.url.clone())
             .json(&json!({ "id": id, "to": to, "body": body }));
         if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose_secret());
         }
         let response = request
             .send()

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use telemed_commands::Clock;
+use telemed_tasks::{Background, CancellationToken};
 use time::OffsetDateTime;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::channels::{Failure, Subscription};
@@ -110,28 +111,32 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `stop` turns `true`.
-    pub fn spawn(self, mut stop: watch::Receiver<bool>) {
-        tokio::spawn(async move {
-            loop {
-                let busy = match self.round().await {
-                    Ok(claimed) => claimed == BATCH as usize,
-                    Err(error) => {
-                        tracing::warn!(%error, "notification dispatch failed; will retry");
-                        false
-                    }
-                };
-                if *stop.borrow() {
-                    return;
-                }
-                if !busy {
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.poll_interval) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
-            }
+    /// Works off the outbox under `background`: a round at once and every `poll_interval`,
+    /// rounds back to back while they find a full batch. When the process stops, the
+    /// deliveries already claimed are sent and their outcomes recorded before it returns.
+    pub fn spawn(self, background: &Background) {
+        let dispatcher = Arc::new(self);
+        let stop = background.token();
+        background.every(dispatcher.config.poll_interval, move || {
+            let (dispatcher, stop) = (dispatcher.clone(), stop.clone());
+            async move { dispatcher.rounds(&stop).await }
         });
+    }
+
+    /// Rounds until one finds less than a full batch, or the process stops.
+    async fn rounds(&self, stop: &CancellationToken) {
+        loop {
+            let busy = match self.round().await {
+                Ok(claimed) => claimed == BATCH as usize,
+                Err(error) => {
+                    tracing::warn!(%error, "notification dispatch failed; will retry");
+                    false
+                }
+            };
+            if !busy || stop.is_cancelled() {
+                return;
+            }
+        }
     }
 
     /// One round: abandons dead claims, claims what is due, sends it. Returns how many were
@@ -179,7 +184,7 @@ impl Dispatcher {
         Ok(count)
     }
 
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 12)")]
+    /// One delivery: skipped if there is no longer anything to send, else sent on its channel.
     async fn attempt(&self, delivery: &Claimed) -> Result<Outcome, sqlx::Error> {
         let row = sqlx::query(CONTEXT)
             .bind(delivery.user)
@@ -187,13 +192,45 @@ impl Dispatcher {
             .bind(delivery.notification)
             .fetch_one(&self.pool)
             .await?;
+        if let Some(why) = self.pointless(delivery, &row).await? {
+            return Ok(Outcome::Skipped(why));
+        }
+        let reminder = delivery.kind.starts_with("reminder");
+        let timezone: Option<String> = row.try_get("timezone")?;
+        let other_name: Option<String> = row.try_get("other_name")?;
+        let start: Option<OffsetDateTime> = row.try_get(if reminder {
+            "appointment_start"
+        } else {
+            "notified_start"
+        })?;
+        let facts = Facts {
+            kind: &delivery.kind,
+            other_name: other_name.as_deref(),
+            start,
+            previous_start: row.try_get("previous_start_at")?,
+            timezone: timezone.as_deref(),
+        };
+        match delivery.channel.as_str() {
+            "email" => self.email(&row, &facts).await,
+            "push" => self.push(delivery, &facts).await,
+            _ => self.sms(delivery, &row, &facts).await,
+        }
+    }
+
+    /// Why sending `delivery` now would be pointless, if it would: the channel is off, the
+    /// appointment is no longer confirmed, the message was read, or the reminder is too late.
+    async fn pointless(
+        &self,
+        delivery: &Claimed,
+        row: &PgRow,
+    ) -> Result<Option<String>, sqlx::Error> {
         let wanted: Option<bool> = row.try_get(match delivery.channel.as_str() {
             "email" => "want_email",
             "push" => "want_push",
             _ => "want_sms",
         })?;
         if !wanted.unwrap_or_else(|| super::wanted_by_default(&delivery.channel)) {
-            return Ok(Outcome::Skipped(format!(
+            return Ok(Some(format!(
                 "the user turned {} notifications off",
                 delivery.channel
             )));
@@ -201,7 +238,7 @@ impl Dispatcher {
         let reminder = delivery.kind.starts_with("reminder");
         let status: Option<String> = row.try_get("appointment_status")?;
         if reminder && status.as_deref() != Some("confirmed") {
-            return Ok(Outcome::Skipped(format!(
+            return Ok(Some(format!(
                 "the appointment is {} rather than confirmed",
                 status.as_deref().unwrap_or("unknown")
             )));
@@ -210,21 +247,7 @@ impl Dispatcher {
             && let (Some(appointment), Some(gpos)) =
                 (delivery.appointment, row.try_get::<Option<i64>, _>("gpos")?)
         {
-            let seen = sqlx::query(MESSAGE_SEEN)
-                .bind(appointment)
-                .bind(delivery.user)
-                .bind(gpos)
-                .bind(&delivery.channel)
-                .fetch_one(&self.pool)
-                .await?;
-            if seen.try_get("read")? {
-                return Ok(Outcome::Skipped("read in the app meanwhile".to_string()));
-            }
-            if seen.try_get("told")? {
-                return Ok(Outcome::Skipped(
-                    "the user was already told about unread messages here".to_string(),
-                ));
-            }
+            return self.message_seen(delivery, appointment, gpos).await;
         }
         let appointment_start: Option<OffsetDateTime> = row.try_get("appointment_start")?;
         if reminder && let Some(start) = appointment_start {
@@ -234,65 +257,78 @@ impl Dispatcher {
             let overtaken =
                 delivery.kind == "reminder_24h" && now >= start - time::Duration::hours(1);
             if overtaken || now >= start {
-                return Ok(Outcome::Skipped(
+                return Ok(Some(
                     "too late: the appointment is too close for this reminder".to_string(),
                 ));
             }
         }
-        let timezone: Option<String> = row.try_get("timezone")?;
-        let other_name: Option<String> = row.try_get("other_name")?;
-        let start: Option<OffsetDateTime> = if reminder {
-            appointment_start
+        Ok(None)
+    }
+
+    /// Why a message notification is no longer worth sending, if it is not: the recipient
+    /// read the message, or was told about unread messages there already.
+    async fn message_seen(
+        &self,
+        delivery: &Claimed,
+        appointment: Uuid,
+        gpos: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let seen = sqlx::query(MESSAGE_SEEN)
+            .bind(appointment)
+            .bind(delivery.user)
+            .bind(gpos)
+            .bind(&delivery.channel)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(if seen.try_get("read")? {
+            Some("read in the app meanwhile".to_string())
+        } else if seen.try_get("told")? {
+            Some("the user was already told about unread messages here".to_string())
         } else {
-            row.try_get("notified_start")?
+            None
+        })
+    }
+
+    /// Sends the e-mail to the user's address.
+    async fn email(&self, row: &PgRow, facts: &Facts<'_>) -> Result<Outcome, sqlx::Error> {
+        let Some(email) = &self.channels.email else {
+            return Ok(Outcome::Skipped("e-mail is not configured".to_string()));
         };
-        let facts = Facts {
-            kind: &delivery.kind,
-            other_name: other_name.as_deref(),
-            start,
-            previous_start: row.try_get("previous_start_at")?,
-            timezone: timezone.as_deref(),
+        let Some(address) = row.try_get::<Option<String>, _>("address")? else {
+            return Ok(Outcome::Skipped(
+                "the user has no e-mail address".to_string(),
+            ));
         };
-        Ok(match delivery.channel.as_str() {
-            "email" => {
-                let Some(email) = &self.channels.email else {
-                    return Ok(Outcome::Skipped("e-mail is not configured".to_string()));
-                };
-                let Some(address) = row.try_get::<Option<String>, _>("address")? else {
-                    return Ok(Outcome::Skipped(
-                        "the user has no e-mail address".to_string(),
-                    ));
-                };
-                let name: Option<String> = row.try_get("recipient_name")?;
-                let name = name.unwrap_or_default();
-                let (subject, text, html) = facts.email(&name);
-                match email.send(&address, &name, &subject, text, html).await {
-                    Ok(()) => Outcome::Sent,
-                    Err(failure) => Outcome::Failed(failure),
-                }
-            }
-            "push" => self.push(delivery, &facts).await?,
-            _ => {
-                let Some(sms) = &self.channels.sms else {
-                    return Ok(Outcome::Skipped("SMS is not configured".to_string()));
-                };
-                let Some(phone) = row.try_get::<Option<String>, _>("phone")? else {
-                    return Ok(Outcome::Skipped(
-                        "the user gave no phone number".to_string(),
-                    ));
-                };
-                match sms
-                    .send(
-                        delivery.id,
-                        &phone,
-                        &format!("Telemed: {}", facts.discreet()),
-                    )
-                    .await
-                {
-                    Ok(()) => Outcome::Sent,
-                    Err(failure) => Outcome::Failed(failure),
-                }
-            }
+        let name: Option<String> = row.try_get("recipient_name")?;
+        let name = name.unwrap_or_default();
+        let (subject, text, html) = facts.email(&name);
+        Ok(
+            match email.send(&address, &name, &subject, text, html).await {
+                Ok(()) => Outcome::Sent,
+                Err(failure) => Outcome::Failed(failure),
+            },
+        )
+    }
+
+    /// Sends the SMS to the user's phone.
+    async fn sms(
+        &self,
+        delivery: &Claimed,
+        row: &PgRow,
+        facts: &Facts<'_>,
+    ) -> Result<Outcome, sqlx::Error> {
+        let Some(sms) = &self.channels.sms else {
+            return Ok(Outcome::Skipped("SMS is not configured".to_string()));
+        };
+        let Some(phone) = row.try_get::<Option<String>, _>("phone")? else {
+            return Ok(Outcome::Skipped(
+                "the user gave no phone number".to_string(),
+            ));
+        };
+        let text = format!("Telemed: {}", facts.discreet());
+        Ok(match sms.send(delivery.id, &phone, &text).await {
+            Ok(()) => Outcome::Sent,
+            Err(failure) => Outcome::Failed(failure),
         })
     }
 

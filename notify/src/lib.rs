@@ -7,22 +7,27 @@
 //!
 //! # Where things live
 //!
-//! - this root: [`NotifyConfig`] (the settings of `serve`), [`Channels`] (the configured
-//!   channels), [`wanted_by_default`] (a channel's default preference).
+//! - this root: [`NotifyConfig`] (the settings of `serve`; its secrets are
+//!   `secrecy::SecretString`s), [`Channels`] (the configured channels), [`wanted_by_default`]
+//!   (a channel's default preference).
 //! - `channels`: e-mail (lettre), Web Push (VAPID, RFC 8291) and SMS (webhook) senders, and
 //!   how a failure is classed (retry or give up).
-//! - [`dispatcher`]: claims due outbox rows, checks preferences, renders, sends, retries with
-//!   back-off; one [`Dispatcher`] per process.
+//! - `dispatcher`: [`Dispatcher`], one per process, started under the process's
+//!   `telemed_tasks::Background`: claims due outbox rows, checks preferences, renders, sends,
+//!   retries with back-off. On a graceful stop it sends and records the deliveries it has
+//!   claimed before it returns.
 //! - `render`: titles and bodies of each notification kind, times in the recipient's zone.
 //! - `view`: [`NotificationView`], the in-app notification as the REST list and the
 //!   `notification` live event show it.
 
 mod channels;
-pub mod dispatcher;
+mod dispatcher;
 mod render;
 mod view;
 
 use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
 
 pub use channels::{Email, Push, Sms, Subscription};
 pub use dispatcher::Dispatcher;
@@ -34,22 +39,22 @@ pub fn wanted_by_default(channel: &str) -> bool {
     channel != "sms"
 }
 
-/// Notification settings of `serve`.
+/// Notification settings of `serve`; the secrets among them print redacted.
 #[derive(Clone, Debug)]
 pub struct NotifyConfig {
     /// SMTP server URL (lettre's form: `smtp://user:pass@host:587`, `smtps://host`,
     /// `smtp://host:25?tls=required`); e-mail is off without it.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<SecretString>,
     /// The sender, e.g. `Telemed <no-reply@example.org>`.
     pub smtp_from: String,
     /// VAPID private key (base64url of the 32-byte P-256 scalar); push is off without it.
-    pub vapid_private_key: Option<String>,
+    pub vapid_private_key: Option<SecretString>,
     /// VAPID contact (`mailto:` or `https:` URL).
     pub vapid_subject: String,
     /// SMS provider webhook; SMS is off without it.
     pub sms_webhook_url: Option<String>,
     /// Bearer token for the SMS webhook.
-    pub sms_webhook_token: Option<String>,
+    pub sms_webhook_token: Option<SecretString>,
     /// How often the dispatcher looks for due deliveries.
     pub poll_interval: Duration,
     /// First retry delay; doubles with each attempt (at most an hour).
@@ -95,13 +100,13 @@ impl Channels {
         Ok(Self {
             email: config
                 .smtp_url
-                .as_deref()
-                .map(|url| Email::new(url, &config.smtp_from))
+                .as_ref()
+                .map(|url| Email::new(url.expose_secret(), &config.smtp_from))
                 .transpose()?,
             push: config
                 .vapid_private_key
-                .as_deref()
-                .map(|key| Push::new(key, &config.vapid_subject))
+                .as_ref()
+                .map(|key| Push::new(key.expose_secret(), &config.vapid_subject))
                 .transpose()?,
             sms: config
                 .sms_webhook_url

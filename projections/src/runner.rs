@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Row};
 use telemed_domain::Position;
+use telemed_tasks::{Background, CancellationToken};
 use tokio::sync::watch;
 
 use crate::event::StoredEvent;
@@ -274,7 +275,7 @@ impl Default for RunnerConfig {
     }
 }
 
-/// Runs a set of projections, one task each, until dropped or the shutdown signal fires.
+/// Runs a set of projections in one task, until the process stops.
 pub struct ProjectionRunner {
     pool: PgPool,
     projections: Vec<Arc<dyn Projection>>,
@@ -296,18 +297,18 @@ impl ProjectionRunner {
         }
     }
 
-    /// Starts the runner task, woken by `wakeups` (see [`crate::wakeup`]); it stops when
-    /// `shutdown` changes to `true`.
-    pub fn spawn(self, wakeups: watch::Receiver<u64>, shutdown: watch::Receiver<bool>) -> Progress {
+    /// Starts the runner task under `background`, woken by `wakeups` (see [`crate::wakeup`]);
+    /// when the process stops it finishes the batch in hand and returns.
+    pub fn spawn(self, wakeups: watch::Receiver<u64>, background: &Background) -> Progress {
         let names: Vec<&'static str> = self.projections.iter().map(|p| p.name()).collect();
         let progress = Progress::new(&names);
-        tokio::spawn(run(
+        background.spawn(run(
             self.pool,
             self.projections,
             self.config,
             progress.clone(),
             wakeups,
-            shutdown,
+            background.token(),
         ));
         progress
     }
@@ -330,12 +331,12 @@ async fn run(
     config: RunnerConfig,
     progress: Progress,
     mut wakeups: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut connection: Option<PgConnection> = None;
     let mut known: Option<Vec<Position>> = None;
     let mut failures: u32 = 0;
-    while !*shutdown.borrow() {
+    while !stop.is_cancelled() {
         wakeups.borrow_and_update();
         let outcome = match connected(&pool, &mut connection).await {
             Ok(conn) => step(conn, &projections, &config, &progress, &mut known)
@@ -379,7 +380,7 @@ async fn run(
         tokio::select! {
             _ = wakeups.changed() => {}
             _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
+            () = stop.cancelled() => {}
         }
     }
 }

@@ -8,15 +8,20 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use telemed_tasks::Background;
 use tokio::sync::watch;
 
 /// The channel the event store notifies.
 pub const CHANNEL: &str = "telemed_events";
 
-/// Starts the listener task; the receiver's value changes on every wake-up.
-pub fn spawn(pool: PgPool) -> watch::Receiver<u64> {
+/// Starts the listener task under `background`; the receiver's value changes on every
+/// wake-up. It ends when the process stops or every receiver is gone.
+pub fn spawn(pool: PgPool, background: &Background) -> watch::Receiver<u64> {
     let (sender, receiver) = watch::channel(0u64);
-    tokio::spawn(listen(pool, sender));
+    let stop = background.token();
+    background.spawn(async move {
+        stop.run_until_cancelled(listen(pool, sender)).await;
+    });
     receiver
 }
 

@@ -33,6 +33,7 @@ mod races;
 mod scale_out;
 mod scheduling;
 mod sessions;
+mod shutdown;
 mod socketio;
 mod stream;
 mod sweeper;

@@ -704,7 +704,7 @@ async fn provider() -> (String, mpsc::UnboundedReceiver<Received>) {
 }
 
 /// A browser's push keys: (secret, p256dh, auth).
-fn device_keys() -> (web_push_native::p256::SecretKey, String, [u8; 16]) {
+pub(crate) fn device_keys() -> (web_push_native::p256::SecretKey, String, [u8; 16]) {
     let mut bytes = [0u8; 32];
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -724,7 +724,7 @@ async fn push_and_sms_reach_devices_without_health_information() {
     let (vapid_secret, _, _) = device_keys();
     let vapid = URL_SAFE_NO_PAD.encode(vapid_secret.to_bytes());
     let channels = |config: &mut telemed_api::Config| {
-        config.notify.vapid_private_key = Some(vapid.clone());
+        config.notify.vapid_private_key = Some(vapid.clone().into());
         config.notify.vapid_subject = "mailto:ops@telemed.test".into();
         config.notify.sms_webhook_url = Some(format!("{provider_url}/sms"));
         config.notify.sms_webhook_token = Some("sms-secret".into());

@@ -16,7 +16,8 @@ use telemed_domain::{Position, UserId};
 use telemed_projections::runner::{RunnerConfig, load_checkpoint};
 use telemed_projections::stream::read_after;
 use telemed_projections::{Projection, ProjectionError, ProjectionRunner, Settled, StoredEvent};
-use tokio::sync::{Notify, watch};
+use telemed_tasks::Background;
+use tokio::sync::Notify;
 
 use crate::helpers::{
     TestApp, TestDb, doctor_profile, eventually, expect_status, patient_profile, spawn_app,
@@ -132,15 +133,17 @@ fn runner(
     pool: &PgPool,
     projection: Recorder,
     batch_size: i64,
-) -> (telemed_projections::Progress, watch::Sender<bool>) {
-    let (stop, stopped) = watch::channel(false);
+) -> (telemed_projections::Progress, Background) {
+    let background = Background::new();
     let config = RunnerConfig {
         batch_size,
         poll_interval: Duration::from_millis(50),
     };
-    let progress = ProjectionRunner::new(pool.clone(), vec![Arc::new(projection)], config)
-        .spawn(telemed_projections::wakeup::spawn(pool.clone()), stopped);
-    (progress, stop)
+    let progress = ProjectionRunner::new(pool.clone(), vec![Arc::new(projection)], config).spawn(
+        telemed_projections::wakeup::spawn(pool.clone(), &background),
+        &background,
+    );
+    (progress, background)
 }
 
 #[tokio::test]

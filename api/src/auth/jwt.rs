@@ -105,7 +105,7 @@ impl JwtKeys {
     }
 
     /// Checks signature, algorithm, issuer, audience, expiry and issue time. Each reason for a
-    /// refusal has its own `detail` (see [`refusal`]); none quotes the token or the secret.
+    /// refusal has its own `detail` (see `refusal`); none quotes the token or the secret.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, ApiError> {
         if names_another_algorithm(token) {
             return Err(ApiError::Unauthenticated(UNACCEPTED_ALGORITHM.into()));

@@ -17,6 +17,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use telemed_domain::{Role, UserId};
+use telemed_tasks::Background;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -129,21 +130,12 @@ impl Sessions {
         Self { pool, ttl }
     }
 
-    /// Deletes refresh tokens expired for a day, every hour until `stop`.
-    pub fn spawn_cleanup(
-        self: &std::sync::Arc<Self>,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
+    /// Deletes refresh tokens expired for a day, at once and every hour, under `background`.
+    pub fn spawn_cleanup(self: &std::sync::Arc<Self>, background: &Background) {
         let sessions = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                    _ = stop.changed() => return,
-                }
-                if *stop.borrow() {
-                    return;
-                }
+        background.every(Duration::from_secs(3600), move || {
+            let sessions = sessions.clone();
+            async move {
                 let deleted = sqlx::query(
                     "DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'",
                 )

@@ -57,7 +57,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<JwtKeys>::from_ref(state);
-        // The rate-limit middleware may have verified this request's token already.
+        // `crate::auth::identify` has verified a valid token already.
         let claims = match parts.extensions.get::<VerifiedToken>() {
             Some(verified) => verified.clone(),
             None => keys.verify(bearer_token(&parts.headers)?)?,

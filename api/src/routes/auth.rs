@@ -19,10 +19,16 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+}
+
+/// Registration and sign-in: the routes limited per client address rather than per caller
+/// (see [`crate::rate_limit::sign_in_attempts`]).
+pub fn sign_in_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
 }
 
 /// A refresh token to trade.

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha1::Sha1;
 use telemed_domain::UserId;
@@ -86,7 +87,7 @@ pub fn ice_servers_for(state: &AppState, user: UserId) -> Result<IceServers, Api
             .duration_since(UNIX_EPOCH)
             .map_err(ApiError::internal)?
             .as_secs();
-        let (username, credential) = turn_credentials(secret, user, now + ttl);
+        let (username, credential) = turn_credentials(secret.expose_secret(), user, now + ttl);
         servers.push(IceServer {
             urls: ice.turn_urls.clone(),
             username: Some(username),

@@ -38,7 +38,9 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
     let (router, api) = routes();
     let socketio = crate::live::socketio::layer(state.live.clone(), body_limit as u64);
     router
-        .fallback_service(crate::web::router(web_dir))
+        .fallback_service(
+            crate::web::router(web_dir).layer(middleware::from_fn(crate::rate_limit::per_caller)),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(openapi::Document::new(api)))
         .layer(axum::Extension(crate::extract::json::BodyLimit(body_limit)))
@@ -49,9 +51,10 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::rate_limit::layer,
+            state.jwt.clone(),
+            crate::auth::identify,
         ))
+        .layer(axum::Extension(state.rate_limits.clone()))
         .layer(middleware::from_fn(request_id_layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(socketio)
@@ -88,6 +91,11 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .merge(calendar::router())
         .merge(crate::live::ws::router())
         .merge(openapi::router())
+        .route_layer(middleware::from_fn(crate::rate_limit::per_caller))
+        .merge(
+            auth::sign_in_router()
+                .route_layer(middleware::from_fn(crate::rate_limit::sign_in_attempts)),
+        )
         .split_for_parts();
     openapi::document_common_answers(&mut api);
     enums::document_response_enums(&mut api);

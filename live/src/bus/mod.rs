@@ -29,7 +29,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, watch};
+use telemed_tasks::Background;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::hub::{Delivery, Hub};
@@ -124,7 +125,7 @@ impl Bus {
         jwt: Arc<dyn Tokens>,
         waiting: Arc<WaitingRoom>,
         nats_url: Option<&str>,
-        shutdown: watch::Receiver<bool>,
+        background: &Background,
     ) -> Result<Self, BusError> {
         let origin = Uuid::new_v4();
         let (outgoing, queued) = mpsc::channel(OUTGOING_QUEUE);
@@ -137,10 +138,10 @@ impl Bus {
         });
         let backend = match nats_url {
             None => {
-                notify::start(pool, receiver, queued, shutdown);
+                notify::start(pool, receiver, queued, background);
                 Backend::Notify
             }
-            Some(url) => Backend::Nats(nats::start(url, receiver, queued, shutdown).await?),
+            Some(url) => Backend::Nats(nats::start(url, receiver, queued, background).await?),
         };
         Ok(Self {
             origin,

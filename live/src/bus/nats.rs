@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::{mpsc, watch};
+use telemed_tasks::{Background, CancellationToken};
+use tokio::sync::mpsc;
 
 use super::{BusError, Channel, Outgoing, RETRY, Receiver};
 
@@ -41,7 +42,7 @@ pub(super) async fn start(
     url: &str,
     receiver: Arc<Receiver>,
     queued: mpsc::Receiver<Outgoing>,
-    shutdown: watch::Receiver<bool>,
+    background: &Background,
 ) -> Result<async_nats::Client, BusError> {
     let (connected, connections) = mpsc::unbounded_channel();
     let client = async_nats::ConnectOptions::new()
@@ -64,20 +65,25 @@ pub(super) async fn start(
         .subscribe(ALL)
         .await
         .map_err(|error| BusError::Nats(error.to_string()))?;
-    tokio::spawn(send(client.clone(), queued, shutdown.clone()));
-    tokio::spawn(listen(subscriber, connections, receiver, shutdown));
+    background.spawn(send(client.clone(), queued, background.token()));
+    background.spawn(listen(
+        subscriber,
+        connections,
+        receiver,
+        background.token(),
+    ));
     Ok(client)
 }
 
 async fn send(
     client: async_nats::Client,
     mut queued: mpsc::Receiver<Outgoing>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     loop {
         let message = tokio::select! {
             message = queued.recv() => message,
-            _ = shutdown.changed() => return,
+            () = stop.cancelled() => return,
         };
         let Some(message) = message else { return };
         // Dropped while disconnected rather than buffered: delivered late, a typing indicator
@@ -100,7 +106,7 @@ async fn listen(
     mut subscriber: async_nats::Subscriber,
     mut connections: mpsc::UnboundedReceiver<()>,
     receiver: Arc<Receiver>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut reload = tokio::time::interval(RELOAD);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -131,7 +137,7 @@ async fn listen(
                     tracing::warn!(%error, "cannot reload revoked sessions");
                 }
             }
-            _ = shutdown.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }

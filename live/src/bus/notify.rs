@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{mpsc, watch};
+use telemed_tasks::{Background, CancellationToken};
+use tokio::sync::mpsc;
 
 use super::{Channel, Outgoing, RETRY, Receiver};
 use crate::waiting;
@@ -39,22 +40,18 @@ pub(super) fn start(
     pool: PgPool,
     receiver: Arc<Receiver>,
     queued: mpsc::Receiver<Outgoing>,
-    shutdown: watch::Receiver<bool>,
+    background: &Background,
 ) {
-    tokio::spawn(send(pool.clone(), queued, shutdown.clone()));
-    tokio::spawn(listen(pool, receiver, shutdown));
+    background.spawn(send(pool.clone(), queued, background.token()));
+    background.spawn(listen(pool, receiver, background.token()));
 }
 
-async fn send(
-    pool: PgPool,
-    mut queued: mpsc::Receiver<Outgoing>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn send(pool: PgPool, mut queued: mpsc::Receiver<Outgoing>, stop: CancellationToken) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let received = tokio::select! {
             received = queued.recv_many(&mut batch, BATCH) => received,
-            _ = shutdown.changed() => return,
+            () = stop.cancelled() => return,
         };
         if received == 0 {
             return;
@@ -100,8 +97,8 @@ async fn park(pool: &PgPool, text: &str) -> Result<i64, sqlx::Error> {
     Ok(id)
 }
 
-async fn listen(pool: PgPool, receiver: Arc<Receiver>, mut shutdown: watch::Receiver<bool>) {
-    while !*shutdown.borrow() {
+async fn listen(pool: PgPool, receiver: Arc<Receiver>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -127,7 +124,7 @@ async fn listen(pool: PgPool, receiver: Arc<Receiver>, mut shutdown: watch::Rece
         loop {
             let notification = tokio::select! {
                 received = listener.recv() => received,
-                _ = shutdown.changed() => return,
+                () = stop.cancelled() => return,
             };
             let notification = match notification {
                 Ok(notification) => notification,

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use telemed_domain::{AppointmentId, CallId, Role, UserId, appointment, call};
 use telemed_projections::event::StoredEvent;
-use tokio::sync::{mpsc, watch};
+use telemed_tasks::{Background, CancellationToken};
+use tokio::sync::mpsc;
 
 use super::bus::Bus;
 use super::hub::{Delivery, Hub, Membership};
@@ -171,10 +172,17 @@ impl WaitingRoom {
     }
 
     /// Sends the room's messages on the bus, and a heartbeat every [`HEARTBEAT`], forgetting
-    /// processes silent for [`SILENCE`], until `shutdown`.
-    pub fn spawn(self: &Arc<Self>, outbox: Outbox, bus: Bus, shutdown: watch::Receiver<bool>) {
-        tokio::spawn(send(outbox, bus, shutdown.clone()));
-        tokio::spawn(heartbeat(self.clone(), shutdown));
+    /// processes silent for [`SILENCE`], under `background` until the process stops.
+    pub fn spawn(self: &Arc<Self>, outbox: Outbox, bus: Bus, background: &Background) {
+        background.spawn(send(outbox, bus, background.token()));
+        let waiting = self.clone();
+        background.every(HEARTBEAT, move || {
+            waiting.with(|room| {
+                room.expire(Instant::now(), SILENCE);
+                room.heartbeat();
+            });
+            std::future::ready(())
+        });
     }
 
     /// Every patient waiting for `doctor`, first come first.
@@ -215,29 +223,15 @@ fn observe(room: &mut Room, event: &StoredEvent) {
     }
 }
 
-async fn send(mut outbox: Outbox, bus: Bus, mut shutdown: watch::Receiver<bool>) {
+async fn send(mut outbox: Outbox, bus: Bus, stop: CancellationToken) {
     loop {
         let message = tokio::select! {
             message = outbox.0.recv() => message,
-            _ = shutdown.changed() => return,
+            () = stop.cancelled() => return,
         };
         let Some(message) = message else { return };
         // Lost messages are made good by the next heartbeat.
         bus.send_waiting(serde_json::to_string(&message).unwrap_or_default());
-    }
-}
-
-async fn heartbeat(waiting: Arc<WaitingRoom>, mut shutdown: watch::Receiver<bool>) {
-    let mut ticks = tokio::time::interval(HEARTBEAT);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        waiting.with(|room| {
-            room.expire(Instant::now(), SILENCE);
-            room.heartbeat();
-        });
     }
 }
 
