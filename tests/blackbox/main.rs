@@ -35,6 +35,7 @@ mod sessions;
 mod socketio;
 mod stream;
 mod sweeper;
+mod tamper;
 mod timezones;
 mod unread;
 mod waiting_room;
