@@ -198,19 +198,26 @@ pub async fn unsealed(executor: impl PgExecutor<'_>, head: Head) -> Result<i64, 
         .await
 }
 
+/// Appends entry `$1`, only onto the entry `$1 - 1` with link `$12` (the head the sealer
+/// believes in; none for the first entry) and only if the chain does not hold `$1` (or the
+/// event) yet. Equality lookups only: the plan stays an index probe however the table grows
+/// within one transaction (a range test such as `n >= $1` was planned as a scan of the then
+/// empty table and made a rebuild quadratic).
 const SEAL: &str = "INSERT INTO event_chain (n, transaction_id, global_position, aggregate_type,
     aggregate_id, sequence, event_type, recorded_at, payload_sha256, metadata_sha256, link)
-  VALUES ($1, $2::text::xid8, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+  SELECT $1, $2::text::xid8, $3, $4, $5, $6, $7, $8, $9, $10, $11
+   WHERE $1 = 1 OR EXISTS (SELECT 1 FROM event_chain WHERE n = $1 - 1 AND link = $12)
+  ON CONFLICT DO NOTHING";
 
-/// Appends `event` to the chain, unless it is sealed already (at or before the head).
-pub async fn seal(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sqlx::Error> {
-    let current = head(&mut *conn).await?;
-    if current.events > 0 && event.position <= current.position {
-        return Ok(());
-    }
-    let link = next_link(&current.hash, event);
-    sqlx::query(SEAL)
-        .bind(current.events + 1)
+/// Appends `event` onto `onto`, if `onto` is still the head; whether it did.
+async fn append(
+    conn: &mut PgConnection,
+    onto: &Head,
+    event: &StoredEvent,
+    link: &Hash,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(SEAL)
+        .bind(onto.events + 1)
         .bind(event.position.transaction_id.to_string())
         .bind(event.position.global_position)
         .bind(&event.aggregate_type)
@@ -221,13 +228,77 @@ pub async fn seal(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), sq
         .bind(sha256(&canonical_json(&event.payload)).as_slice())
         .bind(sha256(&canonical_json(&event.metadata)).as_slice())
         .bind(link.as_slice())
+        .bind(onto.hash.as_slice())
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+const HOLDS: &str = "SELECT EXISTS (SELECT 1 FROM event_chain WHERE n = $1 AND link = $2)";
+
+/// Whether the chain holds `head` (as of this transaction).
+async fn holds(conn: &mut PgConnection, head: &Head) -> Result<bool, sqlx::Error> {
+    if head.events == 0 {
+        return Ok(false);
+    }
+    sqlx::query_scalar(HOLDS)
+        .bind(head.events)
+        .bind(head.hash.as_slice())
+        .fetch_one(conn)
+        .await
+}
+
+/// Appends `event` to the chain, unless it is sealed already (at or before the head), and
+/// returns the head after it. `believed` is the head after the previous call, if known: it
+/// saves reading the head per event, and a stale one (another process sealed on, or the
+/// transaction that sealed it rolled back) is noticed by the append and read afresh.
+pub async fn seal(
+    conn: &mut PgConnection,
+    event: &StoredEvent,
+    believed: Option<Head>,
+) -> Result<Head, sqlx::Error> {
+    let (mut current, mut fresh) = match believed {
+        Some(head) if event.position > head.position => (head, false),
+        // Sealed already (a rebuild replays the log), if the believed head is really there.
+        Some(head) if holds(&mut *conn, &head).await? => return Ok(head),
+        _ => (head(&mut *conn).await?, true),
+    };
+    loop {
+        if current.events > 0 && event.position <= current.position {
+            return Ok(current);
+        }
+        let link = next_link(&current.hash, event);
+        if append(conn, &current, event, &link).await? {
+            return Ok(Head {
+                position: event.position,
+                hash: link,
+                events: current.events + 1,
+            });
+        }
+        if fresh {
+            return Err(sqlx::Error::Protocol(
+                "the chain's head moved while sealing (a sealer outside the runner?)".into(),
+            ));
+        }
+        current = head(&mut *conn).await?;
+        fresh = true;
+    }
 }
 
 /// The sealer, run by the projection runner (see the module documentation).
-pub struct ChainProjection;
+#[derive(Default)]
+pub struct ChainProjection {
+    /// The head after the last event sealed by this instance.
+    believed: std::sync::Mutex<Option<Head>>,
+}
+
+impl ChainProjection {
+    fn believed(&self) -> std::sync::MutexGuard<'_, Option<Head>> {
+        self.believed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 #[async_trait]
 impl Projection for ChainProjection {
@@ -245,7 +316,10 @@ impl Projection for ChainProjection {
         tx: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        Ok(seal(tx, event).await?)
+        let believed = *self.believed();
+        let sealed = seal(tx, event, believed).await;
+        *self.believed() = sealed.as_ref().ok().copied();
+        Ok(sealed.map(|_| ())?)
     }
 }
 

@@ -52,6 +52,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(conversations::ConversationsProjection),
         Arc::new(calls::CallsProjection),
         Arc::new(notifications::NotificationsProjection),
-        Arc::new(chain::ChainProjection),
+        Arc::new(chain::ChainProjection::default()),
     ]
 }
