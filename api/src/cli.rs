@@ -378,6 +378,13 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             }
             let written = crate::audit::export(&pool, after, &mut out).await?;
             eprintln!("exported {written} events");
+            let head = telemed_projections::chain::head(&pool).await?;
+            eprintln!(
+                "chain head {} at position {} ({} events sealed): keep it for `telemed audit verify --head … --at …`",
+                hex::encode(head.hash),
+                head.position,
+                head.events
+            );
             Ok(())
         }
         AuditCommand::Import(args) => {

@@ -154,6 +154,22 @@ async fn verify_agrees_with_the_served_head_and_a_rebuild_leaves_the_chain() {
         text(&kept.stdout).contains(&format!("kept head {hash} at position {position} matches"))
     );
 
+    // An export names the head to keep.
+    let exported = tokio::process::Command::new(TestApp::binary())
+        .args(["audit", "export"])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .await
+        .unwrap();
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    assert!(
+        text(&exported.stderr).contains(&format!(
+            "chain head {hash} at position {position} ({events} events sealed)"
+        )),
+        "{}",
+        text(&exported.stderr)
+    );
+
     // An auditor who kept an earlier head can check it too.
     let early = sealed(app, "n = 3").await;
     let early_link: Vec<u8> = sqlx::query_scalar("SELECT link FROM event_chain WHERE n = 3")
