@@ -431,3 +431,37 @@ async fn a_rewritten_chain_still_fails_against_a_kept_head() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_cut_off_tail_still_fails_against_a_kept_head() {
+    let (c, auditor) = sealed_history().await;
+    let kept = audit_head(&c.app, &auditor).await;
+    let last = sealed(&c.app, "n = (SELECT max(n) FROM event_chain)").await;
+    // The superuser removes the newest event and its entry: the shorter chain agrees with the
+    // shorter log...
+    tamper(
+        &c.app,
+        &format!("DELETE FROM events WHERE global_position = {}", last.gpos),
+    )
+    .await;
+    sqlx::raw_sql(&format!(
+        "ALTER TABLE event_chain DISABLE TRIGGER USER;
+         DELETE FROM event_chain WHERE n = {};
+         ALTER TABLE event_chain ENABLE TRIGGER USER;",
+        last.n
+    ))
+    .execute(&c.app.pool)
+    .await
+    .unwrap();
+    let alone = verify(&c.app, &[]).await;
+    assert!(alone.status.success(), "{}", text(&alone.stderr));
+    // ...but the auditor's kept head names the position that is gone.
+    let position = kept["position"].as_str().unwrap();
+    assert_eq!(position, format!("{}-{}", last.xid, last.gpos));
+    assert_found(
+        &c.app,
+        &["--head", kept["hash"].as_str().unwrap(), "--at", position],
+        &format!("kept head at position {position}: no event at that position any more"),
+    )
+    .await;
+}
