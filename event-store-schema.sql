@@ -424,3 +424,40 @@ CREATE INDEX IF NOT EXISTS notification_deliveries_due ON notification_deliverie
 CREATE INDEX IF NOT EXISTS notification_deliveries_sending ON notification_deliveries (claimed_until)
     WHERE state = 'sending';
 CREATE INDEX IF NOT EXISTS notification_deliveries_appointment ON notification_deliveries (appointment_id);
+
+-- ---------------------------------------------------------------------------------------------
+-- Tamper evidence (projections/src/chain.rs): a hash chain over the log in commit-safe order.
+-- Entry n links SHA-256(link n-1 ‖ canonical bytes of event n); the head is the last entry.
+-- Written by the projection "chain" (its checkpoint is in projection_checkpoints) behind the
+-- writers; a rebuild leaves sealed entries alone. The event's identity and the digests of its
+-- payload and metadata are kept to name what changed, or which event went missing.
+-- Append-only, enforced like the log.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS event_chain (
+    n               bigint      PRIMARY KEY CHECK (n > 0),
+    transaction_id  xid8        NOT NULL,
+    global_position bigint      NOT NULL UNIQUE,
+    aggregate_type  text        NOT NULL,
+    aggregate_id    text        NOT NULL,
+    sequence        bigint      NOT NULL,
+    event_type      text        NOT NULL,
+    recorded_at     timestamptz NOT NULL,
+    payload_sha256  bytea       NOT NULL CHECK (octet_length(payload_sha256) = 32),
+    metadata_sha256 bytea       NOT NULL CHECK (octet_length(metadata_sha256) = 32),
+    link            bytea       NOT NULL CHECK (octet_length(link) = 32)
+);
+
+CREATE OR REPLACE FUNCTION event_chain_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the event chain is append-only: % on event_chain is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER event_chain_append_only
+    BEFORE UPDATE OR DELETE ON event_chain
+    FOR EACH ROW EXECUTE FUNCTION event_chain_refuse_change();
+
+CREATE OR REPLACE TRIGGER event_chain_no_truncate
+    BEFORE TRUNCATE ON event_chain
+    FOR EACH STATEMENT EXECUTE FUNCTION event_chain_refuse_change();

@@ -50,6 +50,21 @@ enum AuditCommand {
     Export(ExportArgs),
     /// Append an export to an empty database and rebuild the read models from it.
     Import(ImportArgs),
+    /// Recompute the hash chain from the log and compare it with the sealed links (and a head
+    /// kept earlier); exits non-zero naming the first event that differs.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// A head hash kept earlier (64 hex digits, from `GET /api/v1/audit/head` or a verify).
+    #[arg(long, requires = "at")]
+    head: Option<String>,
+    /// The position token that kept head was given at.
+    #[arg(long, requires = "head")]
+    at: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -356,9 +371,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => create_user(args).await,
         Command::Rebuild(args) => rebuild(args).await,
         Command::Openapi => print_openapi(),
-        Command::Audit {
-            command: AuditCommand::Export(args),
-        } => {
+        Command::Audit { command } => audit(command).await,
+    }
+}
+
+/// `telemed audit …`.
+async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Export(args) => {
             let after = match args.after.as_deref() {
                 None => Position::START,
                 Some(text) => text
@@ -377,11 +397,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let written = crate::audit::export(&pool, after, &mut out).await?;
             eprintln!("exported {written} events");
+            let head = telemed_projections::chain::head(&pool).await?;
+            eprintln!(
+                "chain head {} at position {} ({} events sealed): keep it for `telemed audit verify --head … --at …`",
+                hex::encode(head.hash),
+                head.position,
+                head.events
+            );
             Ok(())
         }
-        Command::Audit {
-            command: AuditCommand::Import(args),
-        } => {
+        AuditCommand::Import(args) => {
             let pool = connect(&args.database).await?;
             database::migrate(&pool).await?;
             let imported = match args.file.as_deref() {
@@ -398,6 +423,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("imported {imported} events; read models rebuilt");
             Ok(())
         }
+        AuditCommand::Verify(args) => verify_chain(args).await,
+    }
+}
+
+/// `telemed audit verify`: prints `ok: …` or fails naming the first difference.
+async fn verify_chain(args: VerifyArgs) -> anyhow::Result<()> {
+    use telemed_projections::chain::{self, KeptHead, Verdict};
+    let kept = match (args.head.as_deref(), args.at.as_deref()) {
+        (Some(head), Some(at)) => {
+            let hash = hex::decode(head.trim())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| anyhow::anyhow!("--head {head:?} is not 64 hex digits"))?;
+            let at = at
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--at {at:?} is not a position token"))?;
+            Some(KeptHead { hash, at })
+        }
+        _ => None,
+    };
+    let pool = connect(&args.database).await?;
+    database::migrate(&pool).await?;
+    match chain::verify(&pool, kept).await? {
+        Verdict::Intact(head) => {
+            println!(
+                "ok: {} events, head {} at position {}",
+                head.events,
+                hex::encode(head.hash),
+                head.position
+            );
+            if let Some(kept) = kept {
+                println!(
+                    "kept head {} at position {} matches",
+                    hex::encode(kept.hash),
+                    kept.at
+                );
+            }
+            let unsealed = chain::unsealed(&pool, head).await?;
+            if unsealed > 0 {
+                eprintln!(
+                    "{unsealed} newer events are not sealed yet (a running server seals them)"
+                );
+            }
+            Ok(())
+        }
+        Verdict::Differs(difference) => bail!("the log differs from its hash chain: {difference}"),
     }
 }
 

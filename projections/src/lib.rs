@@ -20,11 +20,13 @@
 //! - [`notifications`]: in-app notifications, and the outbox of e-mail, push and SMS deliveries.
 //! - [`preferences`]: users' notification channel preferences.
 //! - [`feeds`]: who a calendar feed token belongs to.
+//! - [`chain`]: the tamper-evident hash chain over the log, its sealer, head and verification.
 
 pub mod appointments;
 pub mod audit;
 pub mod availability;
 pub mod calls;
+pub mod chain;
 pub mod conversations;
 pub mod event;
 pub mod feeds;
@@ -50,5 +52,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(conversations::ConversationsProjection),
         Arc::new(calls::CallsProjection),
         Arc::new(notifications::NotificationsProjection),
+        Arc::new(chain::ChainProjection::default()),
     ]
 }

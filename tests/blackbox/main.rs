@@ -37,6 +37,7 @@ mod shutdown;
 mod socketio;
 mod stream;
 mod sweeper;
+mod tamper;
 mod timezones;
 mod unread;
 mod waiting_room;

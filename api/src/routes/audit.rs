@@ -1,4 +1,5 @@
-//! The audit log: the whole event history, paged by position token, for auditors and admins.
+//! The audit log: the whole event history, paged by position token, the head of its hash
+//! chain (tamper evidence), and the access log, for auditors and admins.
 
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +24,39 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(events))
         .routes(routes!(access))
+        .routes(routes!(head))
+}
+
+/// The newest sealed link of the log's hash chain.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChainHead {
+    /// Position token of the last sealed event (`0-0` before the first).
+    #[schema(example = "812-7")]
+    position: String,
+    /// SHA-256 link after that event, 64 lowercase hex digits (64 zeros before the first).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    hash: String,
+    /// How many events the chain seals.
+    events: i64,
+}
+
+/// The head of the hash chain over the log: keep it, and `telemed audit verify --head HASH
+/// --at POSITION` later proves the history up to it unchanged.
+#[utoipa::path(get, path = "/api/v1/audit/head", tag = "audit",
+    security(("bearer" = [])),
+    responses((status = 200, body = ChainHead),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an auditor or admin")))]
+async fn head(State(state): State<AppState>, user: AuthUser) -> Result<Json<ChainHead>, ApiError> {
+    user.require(
+        &[Role::Auditor, Role::Admin],
+        "read the head of the audit chain",
+    )?;
+    let head = telemed_projections::chain::head(&state.pool).await?;
+    Ok(Json(ChainHead {
+        position: head.position.to_string(),
+        hash: hex::encode(head.hash),
+        events: head.events,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -6,6 +6,7 @@ import { paths } from "@/shared/paths";
 import { Page } from "@/shared/ui/Page";
 import { Empty, ErrorState, Loading } from "@/shared/ui/states";
 import { fetchEvents } from "./api";
+import { ChainHeadCard } from "./ChainHead";
 import { EventTable } from "./EventTable";
 import { FilterForm, type FilterField } from "./FilterForm";
 import { aggregateLabel, aggregateTypeOptions, eventFiltersOf, withQuery, type EventFilters } from "./model";
@@ -53,6 +54,8 @@ export function AuditLogPage() {
       </p>
       <FilterForm key={key} label="Filter events" fields={fields} initial={{ ...filters }} error={fieldError} onApply={apply} />
       {(filters.aggregate_type || filters.aggregate_id) && <FilterSummary filters={filters} />}
+
+      <ChainHeadCard />
 
       <LiveTail tail={tail} zone={zone} filtered={Boolean(filters.aggregate_type || filters.aggregate_id)} />
 

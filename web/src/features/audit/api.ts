@@ -21,3 +21,15 @@ export async function fetchAccess(filters: AccessFilters, after?: string, limit 
   const page = must(await api.GET("/api/v1/audit/access", { params: { query } }));
   return { items: page.entries, next: page.next };
 }
+
+/** The head of the log's hash chain: keep it to prove later that the history up to it is unchanged. */
+export async function fetchChainHead(): Promise<ChainHead> {
+  return must(await api.GET("/api/v1/audit/head"));
+}
+
+/** The newest sealed link of the hash chain over the log. */
+export interface ChainHead {
+  position: string;
+  hash: string;
+  events: number;
+}

@@ -224,6 +224,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The head of the hash chain over the log: keep it, and `telemed audit verify --head HASH
+         *     --at POSITION` later proves the history up to it unchanged.
+         */
+        get: operations["head"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -1090,6 +1110,21 @@ export interface components {
          *     [`MAX_CANDIDATE`] bytes serialised.
          */
         Candidate: Record<string, never>;
+        /** @description The newest sealed link of the log's hash chain. */
+        ChainHead: {
+            /**
+             * Format: int64
+             * @description How many events the chain seals.
+             */
+            events: number;
+            /** @description SHA-256 link after that event, 64 lowercase hex digits (64 zeros before the first). */
+            hash: string;
+            /**
+             * @description Position token of the last sealed event (`0-0` before the first).
+             * @example 812-7
+             */
+            position: string;
+        };
         /** @description `chat:read` data. */
         ChatRead: {
             /**
@@ -3443,6 +3478,65 @@ export interface operations {
             };
             /** @description bad token, limit or filter */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    head: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainHead"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not an auditor or admin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
