@@ -174,10 +174,20 @@ pub async fn serve_baseline() -> anyhow::Result<()> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     println!("port={}", listener.local_addr()?.port());
     let (sender, _) = broadcast::channel::<Arc<str>>(4096);
+    relay(listener, sender).await
+}
+
+/// Relays for every connection `listener` accepts. A connection receives what is broadcast
+/// from the moment it is accepted: subscribed before its handshake is answered, since a client
+/// counts itself connected (and the benchmark sends its probe) once it has the answer. (It
+/// used to subscribe after the handshake: a probe sent in between was lost to that client,
+/// "only 15 of 16 frames arrived", which was this relay's, not the application's.)
+async fn relay(listener: TcpListener, sender: broadcast::Sender<Arc<str>>) -> anyhow::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let sender = sender.clone();
+        let mut receiver = sender.subscribe();
         tokio::spawn(async move {
             let Ok(socket) =
                 tokio_tungstenite::accept_async_with_config(stream, Some(small_buffers())).await
@@ -185,7 +195,6 @@ pub async fn serve_baseline() -> anyhow::Result<()> {
                 return;
             };
             let (mut sink, mut source) = socket.split();
-            let mut receiver = sender.subscribe();
             loop {
                 tokio::select! {
                     frame = receiver.recv() => match frame {
@@ -440,4 +449,40 @@ pub async fn measure(
         latency: Latencies::of(&samples).context("no latency samples")?,
         fanout_per_second: (count as u64 * burst) as f64 / fanout.as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_relay_sends_a_client_what_is_broadcast_once_it_is_accepted() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (sender, _) = broadcast::channel::<Arc<str>>(16);
+        tokio::spawn(relay(listener, sender.clone()));
+        // Accepted, its handshake not even asked for yet.
+        let stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
+        let accepted = async {
+            while sender.receiver_count() == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), accepted)
+            .await
+            .expect("the relay listens to a connection from its accept on");
+        sender.send(Arc::from("probe")).unwrap();
+        let (mut socket, _) =
+            tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), stream)
+                .await
+                .unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("the probe in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame, Message::text("probe"));
+    }
 }

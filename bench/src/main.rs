@@ -391,11 +391,15 @@ async fn run_live(args: &Args, url: &str) -> anyhow::Result<()> {
             "live: {count} WebSocket clients (auditors on `audit`), {probes} probes one by one, then a burst of {burst}"
         );
         let server = live::ChildServer::start("--serve-telemed", url).await?;
-        let ours = live::measure(&server, Some(&pool), count, probes, burst).await;
+        let ours = live::measure(&server, Some(&pool), count, probes, burst)
+            .await
+            .context("telemed");
         server.stop().await;
         let ours = ours?;
         let relay = live::ChildServer::start("--serve-baseline", url).await?;
-        let base = live::measure(&relay, None, count, probes, burst).await;
+        let base = live::measure(&relay, None, count, probes, burst)
+            .await
+            .context("baseline relay");
         relay.stop().await;
         let base = base?;
         for (name, run) in [("telemed", &ours), ("baseline relay", &base)] {

@@ -317,6 +317,18 @@ pub struct SdpSignal {
     pub sdp: Sdp,
 }
 
+impl SdpSignal {
+    /// The offer or answer as the other participant gets it, from `from`.
+    pub fn relayed(self, from: UserId) -> Relayed<SdpPayload> {
+        let payload = SdpPayload { sdp: self.sdp };
+        Relayed {
+            call_id: self.call_id,
+            from,
+            payload,
+        }
+    }
+}
+
 /// `call:ice` data.
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -327,6 +339,20 @@ pub struct IceSignal {
     pub call_id: CallId,
     /// The candidate.
     pub candidate: Candidate,
+}
+
+impl IceSignal {
+    /// The candidate as the other participant gets it, from `from`.
+    pub fn relayed(self, from: UserId) -> Relayed<CandidatePayload> {
+        let payload = CandidatePayload {
+            candidate: self.candidate,
+        };
+        Relayed {
+            call_id: self.call_id,
+            from,
+            payload,
+        }
+    }
 }
 
 /// `call:hangup` data.

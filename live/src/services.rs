@@ -22,10 +22,7 @@ use crate::context::{Context, Page};
 use crate::feed::{deliveries, store_head};
 use crate::hub::{Delivery, Hub};
 use crate::identity::{Identity, Tokens};
-use crate::protocol::{
-    CandidatePayload, ChatRead, ChatSend, ClientEvent, Hangup, IceSignal, Relayed, SdpPayload,
-    SdpSignal, ServerEvent, Typing,
-};
+use crate::protocol::{ChatRead, ChatSend, ClientEvent, Hangup, ServerEvent, Typing};
 use crate::session::Session;
 use crate::topic::Topic;
 use crate::waiting::{self, WaitingRoom};
@@ -255,34 +252,19 @@ impl Context for Services {
             ClientEvent::ChatSend(send) => self.chat_send(user, send).await,
             ClientEvent::ChatRead(read) => self.chat_read(user, read).await,
             ClientEvent::ChatTyping(chat) => self.chat_typing(user, chat.appointment_id).await,
-            ClientEvent::CallOffer(SdpSignal { call_id, sdp }) => {
-                let offer = |from| {
-                    ServerEvent::CallOffer(Relayed {
-                        call_id,
-                        from,
-                        payload: SdpPayload { sdp },
-                    })
-                };
+            ClientEvent::CallOffer(s) => {
+                let call_id = s.call_id;
+                let offer = |from| ServerEvent::CallOffer(s.relayed(from));
                 self.relay(user, call_id, false, offer).await
             }
-            ClientEvent::CallAnswer(SdpSignal { call_id, sdp }) => {
-                let answer = |from| {
-                    ServerEvent::CallAnswer(Relayed {
-                        call_id,
-                        from,
-                        payload: SdpPayload { sdp },
-                    })
-                };
+            ClientEvent::CallAnswer(s) => {
+                let call_id = s.call_id;
+                let answer = |from| ServerEvent::CallAnswer(s.relayed(from));
                 self.relay(user, call_id, true, answer).await
             }
-            ClientEvent::CallIce(IceSignal { call_id, candidate }) => {
-                let ice = |from| {
-                    ServerEvent::CallIce(Relayed {
-                        call_id,
-                        from,
-                        payload: CandidatePayload { candidate },
-                    })
-                };
+            ClientEvent::CallIce(s) => {
+                let call_id = s.call_id;
+                let ice = |from| ServerEvent::CallIce(s.relayed(from));
                 self.relay(user, call_id, false, ice).await
             }
             ClientEvent::CallHangup(hangup) => self.hangup(user, hangup).await,
