@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpSocket;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Loopback source addresses the clients spread over (127.0.0.2 …), past the ephemeral-port
 /// limit of one address pair.
@@ -40,9 +41,15 @@ impl Sio {
             .connect(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
             .await?;
         stream.set_nodelay(true)?;
-        let (mut socket, _) = tokio_tungstenite::client_async(
+        // Small buffers: 10 000 clients at tungstenite's default 128 KiB read buffer each
+        // would hold over a gigabyte in this process.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (mut socket, _) = tokio_tungstenite::client_async_with_config(
             format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
             stream,
+            Some(config),
         )
         .await
         .context("Engine.IO handshake")?;
