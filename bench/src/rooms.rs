@@ -54,7 +54,15 @@ pub struct Figures {
     pub ack: Latencies,
     /// Send → read by the other participant.
     pub delivery: Latencies,
+    /// Messages sent that their receiver never read (none arrived for `SILENCE`), or that
+    /// were never acked (that room's sender then stops).
+    pub lost: usize,
+    /// Messages sent.
+    pub sent: usize,
 }
+
+/// How long a client waits for its next ack or probe before counting the rest as lost.
+pub const SILENCE: Duration = Duration::from_secs(30);
 
 /// Inserts `count` confirmed appointments starting in five minutes straight into the store
 /// (registration's password hashing would dominate the set-up otherwise).
@@ -245,6 +253,36 @@ impl Ports {
 }
 
 type Samples = Arc<Mutex<Vec<Duration>>>;
+type Stamps = Arc<Mutex<Vec<Option<Instant>>>>;
+
+/// What the clients of one workload share: each message's send time, the latency samples,
+/// and the moment the last sample was taken.
+#[derive(Clone, Default)]
+struct Shared {
+    acks: Samples,
+    deliveries: Samples,
+    last: Arc<Mutex<Option<Instant>>>,
+    lost: Arc<std::sync::atomic::AtomicUsize>,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Shared {
+    fn record(&self, into: &Samples, samples: &mut Vec<Duration>, last: Option<Instant>) {
+        if let Ok(mut all) = into.lock() {
+            all.append(samples);
+        }
+        if let (Ok(mut latest), Some(last)) = (self.last.lock(), last) {
+            *latest = Some(latest.map_or(last, |l| l.max(last)));
+        }
+    }
+
+    fn take(samples: &Samples) -> Vec<Duration> {
+        samples
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
 
 /// Runs `workload` with `messages` per room, every room at once.
 pub async fn measure(
@@ -254,8 +292,7 @@ pub async fn measure(
     messages: usize,
 ) -> anyhow::Result<Figures> {
     let keys = keys();
-    let acks: Samples = Arc::default();
-    let deliveries: Samples = Arc::default();
+    let shared = Shared::default();
     // Connect everyone first.
     let mut pairs = Vec::with_capacity(rooms.len());
     for (index, room) in rooms.iter().enumerate() {
@@ -273,13 +310,13 @@ pub async fn measure(
     let began = Instant::now();
     let mut tasks = Vec::new();
     for (room, sender, receiver) in pairs {
-        let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; messages]));
+        let sent_at: Stamps = Arc::new(Mutex::new(vec![None; messages]));
         tasks.push(tokio::spawn(receive(
             receiver,
             workload,
             messages,
             sent_at.clone(),
-            deliveries.clone(),
+            shared.clone(),
         )));
         tasks.push(tokio::spawn(send(
             sender,
@@ -287,80 +324,104 @@ pub async fn measure(
             workload,
             messages,
             sent_at,
-            acks.clone(),
+            shared.clone(),
         )));
     }
     for task in tasks {
-        tokio::time::timeout(Duration::from_secs(300), task)
-            .await
-            .context("the workload took over 5 minutes")?
-            .context("a client panicked")??;
+        task.await.context("a client panicked")??;
     }
-    let elapsed = began.elapsed();
-    let acks = std::mem::take(&mut *acks.lock().map_err(|_| anyhow::anyhow!("lock"))?);
-    let deliveries = std::mem::take(&mut *deliveries.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+    let last = shared
+        .last
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .unwrap_or(began);
+    let elapsed = last
+        .saturating_duration_since(began)
+        .max(Duration::from_millis(1));
+    let acks = Shared::take(&shared.acks);
+    let deliveries = Shared::take(&shared.deliveries);
     Ok(Figures {
         per_second: deliveries.len() as f64 / elapsed.as_secs_f64(),
         ack: Latencies::of(&acks).context("no acks")?,
         delivery: Latencies::of(&deliveries).context("no deliveries")?,
+        lost: shared.lost.load(std::sync::atomic::Ordering::SeqCst),
+        sent: shared.sent.load(std::sync::atomic::Ordering::SeqCst),
     })
 }
 
-/// The receiver of one room: reads until `messages` probes have arrived.
+/// The receiver of one room: reads until `messages` probes have arrived, or none has for
+/// `SILENCE` (the rest are counted as lost).
 async fn receive(
     mut receiver: Sio,
     workload: Workload,
     messages: usize,
-    sent_at: Arc<Mutex<Vec<Option<Instant>>>>,
-    deliveries: Samples,
+    sent_at: Stamps,
+    shared: Shared,
 ) -> anyhow::Result<()> {
     let expected = workload.received_as();
-    let mut got = 0;
     let mut samples = Vec::with_capacity(messages);
-    while got < messages {
-        let packet = receiver.packet().await?;
+    let mut last = None;
+    while samples.len() < messages {
+        let Ok(packet) = tokio::time::timeout(SILENCE, receiver.packet()).await else {
+            let sent = sent_at
+                .lock()
+                .map_err(|_| anyhow::anyhow!("lock"))?
+                .iter()
+                .flatten()
+                .count();
+            let lost = sent.saturating_sub(samples.len());
+            shared
+                .lost
+                .fetch_add(lost, std::sync::atomic::Ordering::SeqCst);
+            break;
+        };
+        let packet = packet?;
         if !packet.starts_with("42") || !packet.contains(expected) {
             continue;
         }
         if let Some(n) = probe_of(&packet) {
             let at = Instant::now();
             let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("lock"))?[n];
-            if let Some(sent) = sent {
-                samples.push(at.saturating_duration_since(sent));
-            }
-            got += 1;
+            samples.push(at.saturating_duration_since(sent.unwrap_or(at)));
+            last = Some(at);
         }
     }
-    deliveries
-        .lock()
-        .map_err(|_| anyhow::anyhow!("lock"))?
-        .append(&mut samples);
+    shared.record(&shared.deliveries, &mut samples, last);
     Ok(())
 }
 
-/// The sender of one room: `messages` events one after another, each awaiting its ack.
+/// The sender of one room: `messages` events one after another, each awaiting its ack (for
+/// `SILENCE` at most: then the sender stops and its receiver counts the rest as lost).
 async fn send(
     mut sender: Sio,
     room: Room,
     workload: Workload,
     messages: usize,
-    sent_at: Arc<Mutex<Vec<Option<Instant>>>>,
-    acks: Samples,
+    sent_at: Stamps,
+    shared: Shared,
 ) -> anyhow::Result<()> {
     let mut samples = Vec::with_capacity(messages);
+    let mut last = None;
     for n in 0..messages {
         let (event, data) = workload.event(&room, n);
         let sent = Instant::now();
         sent_at.lock().map_err(|_| anyhow::anyhow!("lock"))?[n] = Some(sent);
-        let ack = sender.emit_with_ack(event, &data).await?;
+        shared
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Ok(ack) = tokio::time::timeout(SILENCE, sender.emit_with_ack(event, &data)).await
+        else {
+            break;
+        };
+        let ack = ack?;
         if ack.contains("\"error\"") {
             bail!("{event} refused: {ack}");
         }
-        samples.push(sent.elapsed());
+        let at = Instant::now();
+        samples.push(at - sent);
+        last = Some(at);
     }
-    acks.lock()
-        .map_err(|_| anyhow::anyhow!("lock"))?
-        .append(&mut samples);
+    shared.record(&shared.acks, &mut samples, last);
     Ok(())
 }
 

@@ -249,10 +249,20 @@ fn check_open_files(idle: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `12,345 msg/s; delivery p50 … p99 …; ack p50 … p99 …`.
+/// `12,345 msg/s; delivery p50 … p99 …; ack p50 … p99 …[; N of M LOST]`.
 fn describe(f: &Figures) -> String {
+    let lost = if f.lost > 0 {
+        format!(
+            "; {} of {} LOST (never read within {} s)",
+            thousands(f.lost as f64),
+            thousands(f.sent as f64),
+            rooms::SILENCE.as_secs()
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} msg/s; delivery p50 {} p99 {}; ack p50 {} p99 {}",
+        "{} msg/s; delivery p50 {} p99 {}; ack p50 {} p99 {}{lost}",
         thousands(f.per_second),
         ms(f.delivery.p50),
         ms(f.delivery.p99),
