@@ -284,6 +284,43 @@ impl Shared {
     }
 }
 
+/// Connects every room's sender and receiver for `workload`, many rooms at once (connecting
+/// them one by one could outlast the first connections' ping timeout, as nothing reads them
+/// until the workload starts).
+async fn connect_pairs(
+    ports: Ports,
+    rooms: &[Room],
+    workload: Workload,
+) -> anyhow::Result<Vec<(Room, Sio, Sio)>> {
+    let keys = keys();
+    let mut pairs = Vec::with_capacity(rooms.len());
+    let mut connecting = tokio::task::JoinSet::new();
+    for (index, room) in rooms.iter().enumerate() {
+        if connecting.len() >= 64
+            && let Some(joined) = connecting.join_next().await
+        {
+            pairs.push(joined??);
+        }
+        let (sender, receiver) = match workload {
+            Workload::Chat => ((room.patient, Role::Patient), (room.doctor, Role::Doctor)),
+            Workload::Signaling => ((room.doctor, Role::Doctor), (room.patient, Role::Patient)),
+        };
+        let sender_auth = auth(&keys, sender.0, sender.1, room.appointment)?;
+        let receiver_auth = auth(&keys, receiver.0, receiver.1, room.appointment)?;
+        let room = room.clone();
+        connecting.spawn(async move {
+            let source = sio::source(index);
+            let sender = Sio::connect(ports.sender, source, &sender_auth).await?;
+            let receiver = Sio::connect(ports.receiver, source, &receiver_auth).await?;
+            Ok::<_, anyhow::Error>((room, sender, receiver))
+        });
+    }
+    while let Some(joined) = connecting.join_next().await {
+        pairs.push(joined??);
+    }
+    Ok(pairs)
+}
+
 /// Runs `workload` with `messages` per room, every room at once.
 pub async fn measure(
     ports: Ports,
@@ -291,22 +328,8 @@ pub async fn measure(
     workload: Workload,
     messages: usize,
 ) -> anyhow::Result<Figures> {
-    let keys = keys();
     let shared = Shared::default();
-    // Connect everyone first.
-    let mut pairs = Vec::with_capacity(rooms.len());
-    for (index, room) in rooms.iter().enumerate() {
-        let (sender, receiver) = match workload {
-            Workload::Chat => ((room.patient, Role::Patient), (room.doctor, Role::Doctor)),
-            Workload::Signaling => ((room.doctor, Role::Doctor), (room.patient, Role::Patient)),
-        };
-        let source = sio::source(index);
-        let sender_auth = auth(&keys, sender.0, sender.1, room.appointment)?;
-        let receiver_auth = auth(&keys, receiver.0, receiver.1, room.appointment)?;
-        let sender = Sio::connect(ports.sender, source, &sender_auth).await?;
-        let receiver = Sio::connect(ports.receiver, source, &receiver_auth).await?;
-        pairs.push((room.clone(), sender, receiver));
-    }
+    let pairs = connect_pairs(ports, rooms, workload).await?;
     let began = Instant::now();
     let mut tasks = Vec::new();
     for (room, sender, receiver) in pairs {
