@@ -59,6 +59,9 @@ pub struct Figures {
     pub lost: usize,
     /// Messages sent.
     pub sent: usize,
+    /// Why connections the server closed mid-run ended (their rooms' unread messages are
+    /// in `lost`).
+    pub closed: Vec<String>,
 }
 
 /// How long a client waits for its next ack or probe before counting the rest as lost.
@@ -264,6 +267,7 @@ struct Shared {
     last: Arc<Mutex<Option<Instant>>>,
     lost: Arc<std::sync::atomic::AtomicUsize>,
     sent: Arc<std::sync::atomic::AtomicUsize>,
+    closed: Arc<Mutex<Vec<String>>>,
 }
 
 impl Shared {
@@ -274,6 +278,27 @@ impl Shared {
         if let (Ok(mut latest), Some(last)) = (self.last.lock(), last) {
             *latest = Some(latest.map_or(last, |l| l.max(last)));
         }
+    }
+
+    fn close(&self, why: String) {
+        if let Ok(mut closed) = self.closed.lock() {
+            closed.push(why);
+        }
+    }
+
+    /// Counts the messages sent in a room but not among its `received` as lost.
+    fn lose(&self, sent_at: &Stamps, received: usize) -> anyhow::Result<()> {
+        let sent = sent_at
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .iter()
+            .flatten()
+            .count();
+        self.lost.fetch_add(
+            sent.saturating_sub(received),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        Ok(())
     }
 
     fn take(samples: &Samples) -> Vec<Duration> {
@@ -369,6 +394,11 @@ pub async fn measure(
         delivery: Latencies::of(&deliveries).context("no deliveries")?,
         lost: shared.lost.load(std::sync::atomic::Ordering::SeqCst),
         sent: shared.sent.load(std::sync::atomic::Ordering::SeqCst),
+        closed: shared
+            .closed
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default(),
     })
 }
 
@@ -386,19 +416,17 @@ async fn receive(
     let mut last = None;
     while samples.len() < messages {
         let Ok(packet) = tokio::time::timeout(SILENCE, receiver.packet()).await else {
-            let sent = sent_at
-                .lock()
-                .map_err(|_| anyhow::anyhow!("lock"))?
-                .iter()
-                .flatten()
-                .count();
-            let lost = sent.saturating_sub(samples.len());
-            shared
-                .lost
-                .fetch_add(lost, std::sync::atomic::Ordering::SeqCst);
+            shared.lose(&sent_at, samples.len())?;
             break;
         };
-        let packet = packet?;
+        let packet = match packet {
+            Ok(packet) => packet,
+            Err(error) => {
+                shared.close(format!("receiver: {error:#}"));
+                shared.lose(&sent_at, samples.len())?;
+                break;
+            }
+        };
         if !packet.starts_with("42") || !packet.contains(expected) {
             continue;
         }
@@ -436,7 +464,13 @@ async fn send(
         else {
             break;
         };
-        let ack = ack?;
+        let ack = match ack {
+            Ok(ack) => ack,
+            Err(error) => {
+                shared.close(format!("sender: {error:#}"));
+                break;
+            }
+        };
         if ack.contains("\"error\"") {
             bail!("{event} refused: {ack}");
         }

@@ -26,6 +26,9 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 pub struct Sio {
     socket: Socket,
     next_ack: u64,
+    /// The last `error` event or disconnect packet the server sent, for the message when it
+    /// closes the connection.
+    last_error: Option<String>,
 }
 
 impl Sio {
@@ -71,6 +74,7 @@ impl Sio {
         Ok(Self {
             socket,
             next_ack: 1,
+            last_error: None,
         })
     }
 
@@ -87,7 +91,16 @@ impl Sio {
     /// The next Socket.IO packet's text, answering Engine.IO pings on the way.
     pub async fn packet(&mut self) -> anyhow::Result<String> {
         loop {
-            let text = Self::text(&mut self.socket).await?;
+            let text = match Self::text(&mut self.socket).await {
+                Ok(text) => text,
+                Err(error) => match &self.last_error {
+                    Some(last) => bail!("{error} after {last}"),
+                    None => return Err(error),
+                },
+            };
+            if text.starts_with("42[\"error\"") || text.starts_with("41") {
+                self.last_error = Some(text.clone());
+            }
             if text == "2" {
                 self.socket.send(Message::text("3")).await?;
                 continue;

@@ -261,8 +261,15 @@ fn describe(f: &Figures) -> String {
     } else {
         String::new()
     };
+    let closed = match f.closed.first() {
+        Some(first) => format!(
+            "; {} connections CLOSED by the server (first: {first})",
+            f.closed.len()
+        ),
+        None => String::new(),
+    };
     format!(
-        "{} msg/s; delivery p50 {} p99 {}; ack p50 {} p99 {}{lost}",
+        "{} msg/s; delivery p50 {} p99 {}; ack p50 {} p99 {}{lost}{closed}",
         thousands(f.per_second),
         ms(f.delivery.p50),
         ms(f.delivery.p99),
