@@ -16,7 +16,6 @@
 //! of the baseline's.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,13 +28,12 @@ use std::sync::Mutex;
 use telemed_api::auth::jwt::JwtKeys;
 use telemed_api::config::DEVELOPMENT_JWT_SECRET;
 use telemed_domain::{Role, UserId};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::process::{Child, Command};
 use tokio::sync::{Notify, broadcast};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::servers::ChildServer;
 use crate::stats::Latencies;
 
 /// Loopback source addresses the clients spread over.
@@ -103,56 +101,6 @@ fn probe_of(text: &str) -> Option<u64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
-}
-
-/// A server child process and its port.
-pub struct ChildServer {
-    child: Child,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-}
-
-impl ChildServer {
-    /// Starts this binary with `mode` (`--serve-telemed` or `--serve-baseline`).
-    pub async fn start(mode: &str, database_url: &str) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("this benchmark's path")?;
-        let mut child = Command::new(exe)
-            .arg(mode)
-            .env("DATABASE_URL", database_url)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("start the server process")?;
-        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let port = loop {
-            let line = lines
-                .next_line()
-                .await?
-                .context("the server process ended before reporting its port")?;
-            if let Some(port) = line.strip_prefix("port=") {
-                break port.trim().parse().context("port")?;
-            }
-        };
-        Ok(Self { child, port })
-    }
-
-    /// Resident memory, in bytes.
-    pub fn rss(&self) -> anyhow::Result<u64> {
-        let pid = self.child.id().context("the server process is gone")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .context("no VmRSS")?;
-        Ok(kib * 1024)
-    }
-
-    /// Stops it.
-    pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
 }
 
 /// Serves the real application (the `--serve-telemed` child): prints `port=N`, serves until

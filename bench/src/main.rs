@@ -1,8 +1,10 @@
 //! `bench`: Telemed's benchmark program. It prints figures; it is not a test.
 //!
-//! In one run, against a fresh database `telemed_bench_<uuid>` on the PostgreSQL server named
-//! by `DATABASE_URL` (a server-level admin URL, as for the tests; the database is dropped at
-//! the end):
+//! Every suite runs against a fresh database `telemed_bench_<uuid>` on the PostgreSQL server
+//! named by `DATABASE_URL` (a server-level admin URL, as for the tests; the database is dropped
+//! at the end) and reports ratios against a baseline measured in the same run.
+//!
+//! `--suite scheduling` (the default), in one run:
 //!
 //! - (a) the raw append ceiling: 32 connections doing what postgres-es does per command
 //!   (load an aggregate, append its next event) on a scratch copy of `events`;
@@ -11,10 +13,21 @@
 //! - (c) sequential booking latency for a doctor with 10 000 past appointments against a new
 //!   doctor (the history is made by a second server whose clock runs 400 days behind).
 //!
+//! `--suite live` (WebSocket fan-out, [`live`]), `--suite chat` (posting cost against
+//! conversation length, [`chat`]) and `--suite rooms` (Socket.IO chat, signaling and idle
+//! memory: Telemed against a socketioxide relay and the Node reference relay in `bench/node/`,
+//! [`versus`]).
+//!
 //! ```sh
-//! DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres \
-//!     cargo run --release -p telemed-bench -- [--quick]
+//! cargo build --release -p telemed-bench -p telemed-api
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!     target/release/bench [--quick] [--suite rooms]
 //! ```
+//!
+//! Modules: [`api`] (HTTP client of the application), [`bookings`], [`ceiling`], [`chat`],
+//! [`history`], [`live`], [`rooms`] (two-person-room workloads and the socketioxide relay),
+//! [`servers`] (child processes: this binary's serving modes, `telemed serve`, the Node
+//! relay), [`sio`] (the Socket.IO wire-protocol client), [`stats`], [`versus`].
 //!
 //! No tracing subscriber is installed, so the application's logs stay quiet.
 
@@ -30,7 +43,10 @@ mod chat;
 mod history;
 mod live;
 mod rooms;
+mod servers;
+mod sio;
 mod stats;
+mod versus;
 
 use std::time::Duration;
 
@@ -81,8 +97,9 @@ struct Args {
     #[arg(long)]
     keep_database: bool,
     /// Which benchmark: `scheduling` (append ceiling, bookings, history), `live` (WebSocket
-    /// fan-out), `chat` (posting cost against conversation length) or `rooms` (chat and
-    /// signaling throughput over Socket.IO in two-person rooms).
+    /// fan-out), `chat` (posting cost against conversation length) or `rooms` (chat, signaling
+    /// and idle memory over Socket.IO in two-person rooms: Telemed on one and on two processes
+    /// against a socketioxide relay and the Node reference relay).
     #[arg(long, value_enum, default_value = "scheduling")]
     suite: Suite,
     /// Connected clients of the live benchmark, one run each.
@@ -100,6 +117,10 @@ struct Args {
     /// Two-person rooms of the rooms benchmark.
     #[arg(long, default_value_t = 500)]
     rooms: usize,
+    /// Idle connections held for the rooms benchmark's memory figure (default 10 000, 2 000
+    /// with --quick).
+    #[arg(long)]
+    idle: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -278,62 +299,14 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<Report> {
 }
 
 async fn run_rooms(args: &Args, url: &str) -> anyhow::Result<()> {
-    let pool = telemed_api::database::pool(url, 4)?;
-    telemed_api::database::migrate(&pool)
-        .await
-        .context("migrate")?;
     let (chat_messages, signals) = if args.quick { (5, 30) } else { (20, 100) };
-    let server = live::ChildServer::start("--serve-telemed", url).await?;
-    let outcome = async {
-        let mut rooms = rooms::seed(&pool, args.rooms).await?;
-        rooms::start_calls(server.port, &mut rooms).await?;
-        println!(
-            "rooms: {} two-person rooms ({} Socket.IO connections); chat {chat_messages} messages per room, signaling {signals} call:ice per room",
-            args.rooms,
-            args.rooms * 2
-        );
-        let chat = rooms::measure(&server, &rooms, rooms::Workload::Chat, chat_messages, false).await?;
-        let signaling =
-            rooms::measure(&server, &rooms, rooms::Workload::Signaling, signals, false).await?;
-        Ok::<_, anyhow::Error>((rooms, chat, signaling))
-    }
-    .await;
-    server.stop().await;
-    let (rooms, chat, signaling) = outcome?;
-    let relay = live::ChildServer::start("--serve-sio-baseline", url).await?;
-    let baseline = async {
-        let chat =
-            rooms::measure(&relay, &rooms, rooms::Workload::Chat, chat_messages, true).await?;
-        let signaling =
-            rooms::measure(&relay, &rooms, rooms::Workload::Signaling, signals, true).await?;
-        Ok::<_, anyhow::Error>((chat, signaling))
-    }
-    .await;
-    relay.stop().await;
-    let (base_chat, base_signaling) = baseline?;
-    pool.close().await;
-    println!();
-    println!("summary");
-    for (name, ours, base) in [
-        ("chat (stored before ack)", &chat, &base_chat),
-        ("signaling (call:ice relay)", &signaling, &base_signaling),
-    ] {
-        println!(
-            "{name}: {} msg/s = {:.0} % of the plain relay's {} msg/s; ack p50 {} p99 {} (relay {} / {}); delivery p50 {} p99 {} (relay {} / {})",
-            thousands(ours.per_second),
-            ours.per_second / base.per_second * 100.0,
-            thousands(base.per_second),
-            ms(ours.ack.p50),
-            ms(ours.ack.p99),
-            ms(base.ack.p50),
-            ms(base.ack.p99),
-            ms(ours.delivery.p50),
-            ms(ours.delivery.p99),
-            ms(base.delivery.p50),
-            ms(base.delivery.p99),
-        );
-    }
-    Ok(())
+    let settings = versus::Settings {
+        rooms: args.rooms,
+        chat_messages,
+        signals,
+        idle: args.idle.unwrap_or(if args.quick { 2_000 } else { 10_000 }),
+    };
+    versus::run(url, &settings).await
 }
 
 /// Target: posting at message 10 000 costs at most this much more than at message 10.
@@ -390,13 +363,13 @@ async fn run_live(args: &Args, url: &str) -> anyhow::Result<()> {
         println!(
             "live: {count} WebSocket clients (auditors on `audit`), {probes} probes one by one, then a burst of {burst}"
         );
-        let server = live::ChildServer::start("--serve-telemed", url).await?;
+        let server = servers::ChildServer::start("--serve-telemed", url).await?;
         let ours = live::measure(&server, Some(&pool), count, probes, burst)
             .await
             .context("telemed");
         server.stop().await;
         let ours = ours?;
-        let relay = live::ChildServer::start("--serve-baseline", url).await?;
+        let relay = servers::ChildServer::start("--serve-baseline", url).await?;
         let base = live::measure(&relay, None, count, probes, burst)
             .await
             .context("baseline relay");

@@ -1,20 +1,22 @@
 //! Chat and signaling through Socket.IO in two-person rooms: R rooms (a doctor and a patient
 //! of a confirmed appointment, with a ringing call), 2R connections speaking the Socket.IO v4
-//! wire protocol (Engine.IO 4 over WebSocket, written here), against the real server in a child
-//! process; and, in the same run, the same load against a plain socketioxide room relay (no
-//! auth, no storage) as the baseline.
+//! wire protocol (`crate::sio`), against any server that speaks Telemed's vocabulary for them:
+//! Telemed itself, the plain socketioxide relay below and the Node relay in `bench/node/`.
+//! Every client sends the same handshake, `auth: {token, appointment_id}` (Telemed ignores the
+//! room, as it knows its users' appointments; the relays join the appointment's room).
 //!
-//! - chat: every patient sends M messages one after another (`chat:send`, acked once stored);
-//! - signaling: every doctor sends M `call:ice` to the patient (acked once relayed).
+//! - chat: every patient sends M messages one after another (`chat:send`, acked once stored
+//!   by Telemed, once relayed by the relays), read by the doctor as `chat:message`;
+//! - signaling: every doctor sends M `call:ice` to the patient (acked once relayed);
+//! - idle memory: N connections of N users, each alone, held open; the server's RSS growth
+//!   per connection.
 //!
-//! Reported: acked messages per second, ack latency and sender → receiver latency (p50/p99).
+//! Reported: delivered messages per second, ack latency and sender → receiver latency.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use telemed_api::auth::jwt::JwtKeys;
@@ -24,11 +26,16 @@ use telemed_domain::calendar::Interval;
 use telemed_domain::values::FreeText;
 use telemed_domain::{AppointmentId, DayId, ReservationId, Role, UserId};
 use time::OffsetDateTime;
-use tokio::net::TcpSocket;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::live::ChildServer;
+use crate::servers::ChildServer;
+use crate::sio::{self, Sio};
 use crate::stats::Latencies;
+
+/// Connections held before the idle-memory baseline is read (warm-up of the server's tables,
+/// arenas and, for Node, its JIT).
+const IDLE_WARM_UP: usize = 100;
+/// Pause before each RSS reading, so that allocations of the connecting phase settle.
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// One room: a confirmed appointment's two participants.
 #[derive(Clone)]
@@ -41,13 +48,24 @@ pub struct Room {
 
 /// What one workload measured on one server.
 pub struct Figures {
-    /// Acked messages per second (all rooms together).
+    /// Messages read by their receivers per second (all rooms together).
     pub per_second: f64,
     /// Send → ack.
     pub ack: Latencies,
     /// Send → read by the other participant.
     pub delivery: Latencies,
+    /// Messages sent that their receiver never read (none arrived for `SILENCE`), or that
+    /// were never acked (that room's sender then stops).
+    pub lost: usize,
+    /// Messages sent.
+    pub sent: usize,
+    /// Why connections the server closed mid-run ended (their rooms' unread messages are
+    /// in `lost`).
+    pub closed: Vec<String>,
 }
+
+/// How long a client waits for its next ack or probe before counting the rest as lost.
+pub const SILENCE: Duration = Duration::from_secs(30);
 
 /// Inserts `count` confirmed appointments starting in five minutes straight into the store
 /// (registration's password hashing would dominate the set-up otherwise).
@@ -130,9 +148,27 @@ pub async fn seed(pool: &PgPool, count: usize) -> anyhow::Result<Vec<Room>> {
     Ok(rooms)
 }
 
-/// Starts a call in every room (as the doctor).
+/// Tokens signed with the secret every server under test is given.
+fn keys() -> JwtKeys {
+    JwtKeys::new(DEVELOPMENT_JWT_SECRET, Duration::from_secs(3600))
+}
+
+/// The handshake `auth` of `user` in `role` for the room of `appointment`.
+fn auth(
+    keys: &JwtKeys,
+    user: UserId,
+    role: Role,
+    appointment: AppointmentId,
+) -> anyhow::Result<Value> {
+    let token = keys
+        .issue(user, role, uuid::Uuid::new_v4())
+        .map_err(|e| anyhow::anyhow!("token: {e}"))?;
+    Ok(json!({ "token": token, "appointment_id": appointment }))
+}
+
+/// Starts a call in every room (as the doctor), through Telemed's REST API on `port`.
 pub async fn start_calls(port: u16, rooms: &mut [Room]) -> anyhow::Result<()> {
-    let keys = JwtKeys::new(DEVELOPMENT_JWT_SECRET, Duration::from_secs(3600));
+    let keys = keys();
     let client = reqwest::Client::new();
     for room in rooms.iter_mut() {
         let token = keys
@@ -156,92 +192,6 @@ pub async fn start_calls(port: u16, rooms: &mut [Room]) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// A Socket.IO v4 client (Engine.IO 4 over WebSocket, namespace `/`), just enough for the
-/// benchmark: connect with `auth`, emit with an ack, read events, answer pings.
-struct Sio {
-    socket: Socket,
-    next_ack: u64,
-}
-
-impl Sio {
-    async fn connect(port: u16, source: u8, auth: &Value) -> anyhow::Result<Self> {
-        let tcp = TcpSocket::new_v4()?;
-        tcp.bind(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
-            0,
-        ))?;
-        let stream = tcp
-            .connect(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
-            .await?;
-        stream.set_nodelay(true)?;
-        let (mut socket, _) = tokio_tungstenite::client_async(
-            format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
-            stream,
-        )
-        .await
-        .context("Engine.IO handshake")?;
-        // Engine.IO open ("0{…}"), then Socket.IO CONNECT with auth ("40{…}").
-        let open = Self::text(&mut socket).await?;
-        if !open.starts_with('0') {
-            bail!("expected an Engine.IO open packet, got {open}");
-        }
-        socket.send(Message::text(format!("40{auth}"))).await?;
-        loop {
-            let text = Self::text(&mut socket).await?;
-            if text.starts_with("40") {
-                break;
-            }
-            if text.starts_with("44") {
-                bail!("connect error: {text}");
-            }
-        }
-        Ok(Self {
-            socket,
-            next_ack: 1,
-        })
-    }
-
-    async fn text(socket: &mut Socket) -> anyhow::Result<String> {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
-                Some(Ok(_)) => {}
-                other => bail!("connection ended: {other:?}"),
-            }
-        }
-    }
-
-    /// The next Socket.IO packet's text, answering Engine.IO pings on the way.
-    async fn packet(&mut self) -> anyhow::Result<String> {
-        loop {
-            let text = Self::text(&mut self.socket).await?;
-            if text == "2" {
-                self.socket.send(Message::text("3")).await?;
-                continue;
-            }
-            return Ok(text);
-        }
-    }
-
-    /// Emits `event` with `data` and waits for its ack; returns the ack's payload.
-    async fn emit_with_ack(&mut self, event: &str, data: &Value) -> anyhow::Result<String> {
-        let id = self.next_ack;
-        self.next_ack += 1;
-        self.socket
-            .send(Message::text(format!("42{id}{}", json!([event, data]))))
-            .await?;
-        let prefix = format!("43{id}");
-        loop {
-            let packet = self.packet().await?;
-            if let Some(rest) = packet.strip_prefix(&prefix) {
-                return Ok(rest.to_string());
-            }
-        }
-    }
-}
-
 /// `probe-<n>-end` in a text.
 fn probe(n: usize) -> String {
     format!("probe-{n}-end")
@@ -255,135 +205,311 @@ fn probe_of(text: &str) -> Option<usize> {
 /// Which workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
-    /// `chat:send`, stored before the ack.
+    /// `chat:send`, read as `chat:message`.
     Chat,
     /// `call:ice`, relayed to the other participant.
     Signaling,
 }
 
-/// Runs `workload` with `messages` per room on `server` (`baseline`: the plain relay).
+impl Workload {
+    /// The event message `n` of `room` is sent as, with its data.
+    fn event(self, room: &Room, n: usize) -> (&'static str, Value) {
+        match self {
+            Workload::Chat => (
+                "chat:send",
+                json!({ "appointment_id": room.appointment, "content": probe(n) }),
+            ),
+            Workload::Signaling => (
+                "call:ice",
+                json!({ "call_id": room.call.clone().unwrap_or_default(), "candidate": probe(n) }),
+            ),
+        }
+    }
+
+    /// The event the receiver reads it as (quoted, as it appears in the packet).
+    fn received_as(self) -> &'static str {
+        match self {
+            Workload::Chat => "\"chat:message\"",
+            Workload::Signaling => "\"call:ice\"",
+        }
+    }
+}
+
+/// Where the two participants of every room connect: the sender's and the receiver's server
+/// (the same one unless the run spans two processes).
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    /// The sender's server.
+    pub sender: u16,
+    /// The receiver's server.
+    pub receiver: u16,
+}
+
+impl Ports {
+    /// Both participants on `server`.
+    pub fn one(server: &ChildServer) -> Self {
+        Self {
+            sender: server.port,
+            receiver: server.port,
+        }
+    }
+}
+
+type Samples = Arc<Mutex<Vec<Duration>>>;
+type Stamps = Arc<Mutex<Vec<Option<Instant>>>>;
+
+/// What the clients of one workload share: each message's send time, the latency samples,
+/// and the moment the last sample was taken.
+#[derive(Clone, Default)]
+struct Shared {
+    acks: Samples,
+    deliveries: Samples,
+    last: Arc<Mutex<Option<Instant>>>,
+    lost: Arc<std::sync::atomic::AtomicUsize>,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+    closed: Arc<Mutex<Vec<String>>>,
+}
+
+impl Shared {
+    fn record(&self, into: &Samples, samples: &mut Vec<Duration>, last: Option<Instant>) {
+        if let Ok(mut all) = into.lock() {
+            all.append(samples);
+        }
+        if let (Ok(mut latest), Some(last)) = (self.last.lock(), last) {
+            *latest = Some(latest.map_or(last, |l| l.max(last)));
+        }
+    }
+
+    fn close(&self, why: String) {
+        if let Ok(mut closed) = self.closed.lock() {
+            closed.push(why);
+        }
+    }
+
+    /// Counts the messages sent in a room but not among its `received` as lost.
+    fn lose(&self, sent_at: &Stamps, received: usize) -> anyhow::Result<()> {
+        let sent = sent_at
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .iter()
+            .flatten()
+            .count();
+        self.lost.fetch_add(
+            sent.saturating_sub(received),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        Ok(())
+    }
+
+    fn take(samples: &Samples) -> Vec<Duration> {
+        samples
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
+
+/// Connects every room's sender and receiver for `workload`, many rooms at once (connecting
+/// them one by one could outlast the first connections' ping timeout, as nothing reads them
+/// until the workload starts).
+async fn connect_pairs(
+    ports: Ports,
+    rooms: &[Room],
+    workload: Workload,
+) -> anyhow::Result<Vec<(Room, Sio, Sio)>> {
+    let keys = keys();
+    let mut pairs = Vec::with_capacity(rooms.len());
+    let mut connecting = tokio::task::JoinSet::new();
+    for (index, room) in rooms.iter().enumerate() {
+        if connecting.len() >= 64
+            && let Some(joined) = connecting.join_next().await
+        {
+            pairs.push(joined??);
+        }
+        let (sender, receiver) = match workload {
+            Workload::Chat => ((room.patient, Role::Patient), (room.doctor, Role::Doctor)),
+            Workload::Signaling => ((room.doctor, Role::Doctor), (room.patient, Role::Patient)),
+        };
+        let sender_auth = auth(&keys, sender.0, sender.1, room.appointment)?;
+        let receiver_auth = auth(&keys, receiver.0, receiver.1, room.appointment)?;
+        let room = room.clone();
+        connecting.spawn(async move {
+            let source = sio::source(index);
+            let sender = Sio::connect(ports.sender, source, &sender_auth).await?;
+            let receiver = Sio::connect(ports.receiver, source, &receiver_auth).await?;
+            Ok::<_, anyhow::Error>((room, sender, receiver))
+        });
+    }
+    while let Some(joined) = connecting.join_next().await {
+        pairs.push(joined??);
+    }
+    Ok(pairs)
+}
+
+/// Runs `workload` with `messages` per room, every room at once.
 pub async fn measure(
-    server: &ChildServer,
+    ports: Ports,
     rooms: &[Room],
     workload: Workload,
     messages: usize,
-    baseline: bool,
 ) -> anyhow::Result<Figures> {
-    let keys = Arc::new(JwtKeys::new(
-        DEVELOPMENT_JWT_SECRET,
-        Duration::from_secs(3600),
-    ));
-    let acks = Arc::new(Mutex::new(Vec::new()));
-    let deliveries = Arc::new(Mutex::new(Vec::new()));
-    let auth = |user: UserId, role: Role, room: &Room| -> anyhow::Result<Value> {
-        Ok(if baseline {
-            json!({ "room": room.appointment.to_string() })
-        } else {
-            json!({ "token": keys.issue(user, role, uuid::Uuid::new_v4()).map_err(|e| anyhow::anyhow!("token: {e}"))? })
-        })
-    };
-    // Connect everyone first.
-    let mut pairs = Vec::with_capacity(rooms.len());
-    for (index, room) in rooms.iter().enumerate() {
-        let source = 2 + (index % 8) as u8;
-        let (sender_user, sender_role, receiver_user, receiver_role) = match workload {
-            Workload::Chat => (room.patient, Role::Patient, room.doctor, Role::Doctor),
-            Workload::Signaling => (room.doctor, Role::Doctor, room.patient, Role::Patient),
-        };
-        let sender =
-            Sio::connect(server.port, source, &auth(sender_user, sender_role, room)?).await?;
-        let receiver = Sio::connect(
-            server.port,
-            source,
-            &auth(receiver_user, receiver_role, room)?,
-        )
-        .await?;
-        pairs.push((room.clone(), sender, receiver));
-    }
+    let shared = Shared::default();
+    let pairs = connect_pairs(ports, rooms, workload).await?;
     let began = Instant::now();
     let mut tasks = Vec::new();
-    for (room, mut sender, mut receiver) in pairs {
-        let (acks, deliveries) = (acks.clone(), deliveries.clone());
-        let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; messages]));
-        let sent_for_receiver = sent_at.clone();
-        let expected_event = match (baseline, workload) {
-            (true, _) => "\"relay\"",
-            (false, Workload::Chat) => "\"chat:message\"",
-            (false, Workload::Signaling) => "\"call:ice\"",
-        };
-        tasks.push(tokio::spawn(async move {
-            let mut got = 0;
-            let mut samples = Vec::with_capacity(messages);
-            while got < messages {
-                let packet = receiver.packet().await?;
-                if !packet.starts_with("42") || !packet.contains(expected_event) {
-                    continue;
-                }
-                if let Some(n) = probe_of(&packet) {
-                    let at = Instant::now();
-                    let sent = sent_for_receiver
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("lock"))?[n];
-                    if let Some(sent) = sent {
-                        samples.push(at.saturating_duration_since(sent));
-                    }
-                    got += 1;
-                }
-            }
-            deliveries
-                .lock()
-                .map_err(|_| anyhow::anyhow!("lock"))?
-                .append(&mut samples);
-            Ok::<_, anyhow::Error>(())
-        }));
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::with_capacity(messages);
-            for n in 0..messages {
-                let (event, data) = match (baseline, workload) {
-                    (true, _) => ("relay", json!({ "text": probe(n) })),
-                    (false, Workload::Chat) => (
-                        "chat:send",
-                        json!({ "appointment_id": room.appointment, "content": probe(n) }),
-                    ),
-                    (false, Workload::Signaling) => (
-                        "call:ice",
-                        json!({ "call_id": room.call.clone().unwrap_or_default(), "candidate": probe(n) }),
-                    ),
-                };
-                let sent = Instant::now();
-                sent_at.lock().map_err(|_| anyhow::anyhow!("lock"))?[n] = Some(sent);
-                let ack = sender.emit_with_ack(event, &data).await?;
-                if ack.contains("\"error\"") {
-                    bail!("{event} refused: {ack}");
-                }
-                samples.push(sent.elapsed());
-            }
-            acks.lock()
-                .map_err(|_| anyhow::anyhow!("lock"))?
-                .append(&mut samples);
-            Ok::<_, anyhow::Error>(())
-        }));
+    for (room, sender, receiver) in pairs {
+        let sent_at: Stamps = Arc::new(Mutex::new(vec![None; messages]));
+        tasks.push(tokio::spawn(receive(
+            receiver,
+            workload,
+            messages,
+            sent_at.clone(),
+            shared.clone(),
+        )));
+        tasks.push(tokio::spawn(send(
+            sender,
+            room,
+            workload,
+            messages,
+            sent_at,
+            shared.clone(),
+        )));
     }
     for task in tasks {
-        tokio::time::timeout(Duration::from_secs(300), task)
-            .await
-            .context("the workload took over 5 minutes")?
-            .context("a client panicked")??;
+        task.await.context("a client panicked")??;
     }
-    let elapsed = began.elapsed();
-    let acks = std::mem::take(&mut *acks.lock().map_err(|_| anyhow::anyhow!("lock"))?);
-    let deliveries = std::mem::take(&mut *deliveries.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+    let last = shared
+        .last
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .unwrap_or(began);
+    let elapsed = last
+        .saturating_duration_since(began)
+        .max(Duration::from_millis(1));
+    let acks = Shared::take(&shared.acks);
+    let deliveries = Shared::take(&shared.deliveries);
     Ok(Figures {
-        per_second: acks.len() as f64 / elapsed.as_secs_f64(),
+        per_second: deliveries.len() as f64 / elapsed.as_secs_f64(),
         ack: Latencies::of(&acks).context("no acks")?,
         delivery: Latencies::of(&deliveries).context("no deliveries")?,
+        lost: shared.lost.load(std::sync::atomic::Ordering::SeqCst),
+        sent: shared.sent.load(std::sync::atomic::Ordering::SeqCst),
+        closed: shared
+            .closed
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default(),
     })
 }
 
-/// The baseline (the `--serve-sio-baseline` child): a socketioxide server where a client
-/// joins the room named in its handshake `auth` and every `relay` event goes to the others in
-/// the room, acked once sent. No auth, no storage.
+/// The receiver of one room: reads until `messages` probes have arrived, or none has for
+/// `SILENCE` (the rest are counted as lost).
+async fn receive(
+    mut receiver: Sio,
+    workload: Workload,
+    messages: usize,
+    sent_at: Stamps,
+    shared: Shared,
+) -> anyhow::Result<()> {
+    let expected = workload.received_as();
+    let mut samples = Vec::with_capacity(messages);
+    let mut last = None;
+    while samples.len() < messages {
+        let Ok(packet) = tokio::time::timeout(SILENCE, receiver.packet()).await else {
+            shared.lose(&sent_at, samples.len())?;
+            break;
+        };
+        let packet = match packet {
+            Ok(packet) => packet,
+            Err(error) => {
+                shared.close(format!("receiver: {error:#}"));
+                shared.lose(&sent_at, samples.len())?;
+                break;
+            }
+        };
+        if !packet.starts_with("42") || !packet.contains(expected) {
+            continue;
+        }
+        if let Some(n) = probe_of(&packet) {
+            let at = Instant::now();
+            let sent = sent_at.lock().map_err(|_| anyhow::anyhow!("lock"))?[n];
+            samples.push(at.saturating_duration_since(sent.unwrap_or(at)));
+            last = Some(at);
+        }
+    }
+    shared.record(&shared.deliveries, &mut samples, last);
+    Ok(())
+}
+
+/// The sender of one room: `messages` events one after another, each awaiting its ack (for
+/// `SILENCE` at most: then the sender stops and its receiver counts the rest as lost).
+async fn send(
+    mut sender: Sio,
+    room: Room,
+    workload: Workload,
+    messages: usize,
+    sent_at: Stamps,
+    shared: Shared,
+) -> anyhow::Result<()> {
+    let mut samples = Vec::with_capacity(messages);
+    let mut last = None;
+    for n in 0..messages {
+        let (event, data) = workload.event(&room, n);
+        let sent = Instant::now();
+        sent_at.lock().map_err(|_| anyhow::anyhow!("lock"))?[n] = Some(sent);
+        shared
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Ok(ack) = tokio::time::timeout(SILENCE, sender.emit_with_ack(event, &data)).await
+        else {
+            break;
+        };
+        let ack = match ack {
+            Ok(ack) => ack,
+            Err(error) => {
+                shared.close(format!("sender: {error:#}"));
+                break;
+            }
+        };
+        if ack.contains("\"error\"") {
+            bail!("{event} refused: {ack}");
+        }
+        let at = Instant::now();
+        samples.push(at - sent);
+        last = Some(at);
+    }
+    shared.record(&shared.acks, &mut samples, last);
+    Ok(())
+}
+
+/// Server RSS growth per idle authenticated Socket.IO connection, `count` held at once (each
+/// a patient with no account, alone in a room of its own), after a warm-up of
+/// `IDLE_WARM_UP` connections.
+pub async fn idle_memory(server: &ChildServer, count: usize) -> anyhow::Result<f64> {
+    let keys = keys();
+    let fresh = |_| auth(&keys, UserId::new(), Role::Patient, AppointmentId::new());
+    let warm = IDLE_WARM_UP.min(count / 10);
+    let mut held = sio::hold(server.port, warm, 0, fresh).await?;
+    tokio::time::sleep(SETTLE).await;
+    let before = server.rss()?;
+    let after = async {
+        held.extend(sio::hold(server.port, count - warm, warm, fresh).await?);
+        tokio::time::sleep(SETTLE).await;
+        server.rss()
+    }
+    .await;
+    for handle in &held {
+        handle.abort();
+    }
+    Ok(after?.saturating_sub(before) as f64 / (count - warm).max(1) as f64)
+}
+
+/// The baseline (the `--serve-sio-baseline` child): a plain socketioxide relay speaking the
+/// same events as Telemed in rooms of two. A client joins the room of the `appointment_id` in
+/// its handshake `auth` (its token is not checked); `call:ice` goes to the other member as
+/// `call:ice`, `chat:send` as `chat:message`, each acked once relayed. No storage.
 pub async fn serve_baseline() -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     use socketioxide::SocketIo;
     use socketioxide::extract::{AckSender, Data, SocketRef, TryData};
     let (layer, io) = SocketIo::new_layer();
@@ -392,21 +518,40 @@ pub async fn serve_baseline() -> anyhow::Result<()> {
         async |socket: SocketRef, TryData(auth): TryData<Value>| {
             let room = auth
                 .ok()
-                .and_then(|a| a["room"].as_str().map(str::to_string))
+                .and_then(|a| a["appointment_id"].as_str().map(str::to_string))
                 .unwrap_or_default();
             socket.join(room.clone());
+            let ice_room = room.clone();
             socket.on(
-                "relay",
+                "call:ice",
                 async move |socket: SocketRef, Data(data): Data<Value>, ack: AckSender| {
-                    let _ = socket.to(room.clone()).emit("relay", &data).await;
+                    let relayed = json!({ "call_id": data["call_id"], "from": socket.id.to_string(), "candidate": data["candidate"] });
+                    let _ = socket.to(ice_room.clone()).emit("call:ice", &relayed).await;
                     let _ = ack.send(&json!({ "ok": true }));
+                },
+            );
+            socket.on(
+                "chat:send",
+                async move |socket: SocketRef, Data(data): Data<Value>, ack: AckSender| {
+                    let message = json!({
+                        "id": uuid::Uuid::new_v4(),
+                        "appointment_id": room,
+                        "sender_id": socket.id.to_string(),
+                        "content": data["content"],
+                        "sent_at": OffsetDateTime::now_utc().unix_timestamp(),
+                    });
+                    let _ = socket.to(room.clone()).emit("chat:message", &message).await;
+                    let _ = ack.send(&message);
                 },
             );
         },
     );
     let app = axum::Router::new().layer(layer);
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
     println!("port={}", listener.local_addr()?.port());
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, app).await?;
     Ok(())
 }
