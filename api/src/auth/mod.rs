@@ -21,7 +21,7 @@ pub async fn identify(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let verified = crate::extract::bearer_token(request.headers())
+    let verified = telemed_live::ws::bearer_token(request.headers())
         .ok()
         .and_then(|token| keys.verify(token).ok());
     if let Some(verified) = verified {

@@ -46,7 +46,7 @@ impl AuthUser {
     }
 }
 
-pub use telemed_live::ws::bearer_token;
+use telemed_live::ws::bearer_token;
 
 impl<S> FromRequestParts<S> for AuthUser
 where

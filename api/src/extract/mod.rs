@@ -6,7 +6,7 @@ mod path;
 mod query;
 mod request_id;
 
-pub use auth_user::{AuthUser, bearer_token};
+pub use auth_user::AuthUser;
 pub use json::ApiJson;
 pub use path::ApiPath;
 pub use query::ApiQuery;

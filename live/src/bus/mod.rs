@@ -35,10 +35,22 @@ use uuid::Uuid;
 
 use super::hub::{Delivery, Hub};
 use super::topic::Topic;
-use super::waiting::WaitingRoom;
 use crate::identity::Tokens;
 
 pub use notify::REVOKED_CHANNEL;
+
+/// The NOTIFY channel of the waiting room's replica traffic (with NATS: subject
+/// `telemed.waiting`).
+pub const WAITING_CHANNEL: &str = "telemed_waiting";
+
+/// A replica kept on every process from the bus's `Waiting` channel (the waiting room): the bus
+/// hands it each message and tells it when listening (re)starts, without knowing what it is.
+pub trait Replica: Send + Sync {
+    /// Applies a message another process sent.
+    fn receive(&self, text: &str);
+    /// The bus (re)started listening: the replica asks for the others' state and offers its own.
+    fn listening(&self);
+}
 
 /// Messages waiting to be sent to the other processes before new ones are dropped.
 const OUTGOING_QUEUE: usize = 8_192;
@@ -123,7 +135,7 @@ impl Bus {
         pool: PgPool,
         hub: Arc<Hub>,
         jwt: Arc<dyn Tokens>,
-        waiting: Arc<WaitingRoom>,
+        waiting: Arc<dyn Replica>,
         nats_url: Option<&str>,
         background: &Background,
     ) -> Result<Self, BusError> {
@@ -224,7 +236,7 @@ struct Receiver {
     pool: PgPool,
     hub: Arc<Hub>,
     jwt: Arc<dyn Tokens>,
-    waiting: Arc<WaitingRoom>,
+    waiting: Arc<dyn Replica>,
 }
 
 impl Receiver {

@@ -14,7 +14,6 @@ use telemed_tasks::{Background, CancellationToken};
 use tokio::sync::mpsc;
 
 use super::{Channel, Outgoing, RETRY, Receiver};
-use crate::waiting;
 
 /// The NOTIFY channel of ephemeral events.
 pub const CHANNEL: &str = "telemed_live";
@@ -31,7 +30,7 @@ fn name(channel: Channel) -> &'static str {
     match channel {
         Channel::Live => CHANNEL,
         Channel::Revoked => REVOKED_CHANNEL,
-        Channel::Waiting => waiting::CHANNEL,
+        Channel::Waiting => super::WAITING_CHANNEL,
     }
 }
 
@@ -108,7 +107,7 @@ async fn listen(pool: PgPool, receiver: Arc<Receiver>, stop: CancellationToken) 
             }
         };
         if let Err(error) = listener
-            .listen_all([CHANNEL, REVOKED_CHANNEL, waiting::CHANNEL])
+            .listen_all([CHANNEL, REVOKED_CHANNEL, super::WAITING_CHANNEL])
             .await
         {
             tracing::warn!(%error, "live bus LISTEN failed; retrying");

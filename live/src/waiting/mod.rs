@@ -3,12 +3,13 @@
 //!
 //! - [`message`]: entries, reasons, statuses and the bus messages.
 //! - [`room`]: the bookkeeping (pure, unit-tested).
-//! - [`client`]: the client events `waiting:checkin`, `waiting:leave`, `waiting:list`.
+//!
+//! The client events `waiting:checkin`, `waiting:leave`, `waiting:list` are handled in
+//! `services::waiting`, which asks this room.
 //!
 //! [`WaitingRoom`] runs one [`room::Room`] per process under a lock: each change's deliveries
 //! reach the hub, and its messages the bus, in the order of the changes.
 
-pub mod client;
 pub mod message;
 pub mod room;
 
@@ -22,14 +23,14 @@ use telemed_projections::event::StoredEvent;
 use telemed_tasks::{Background, CancellationToken};
 use tokio::sync::mpsc;
 
-use super::bus::Bus;
+use super::bus::{Bus, Replica};
 use super::hub::{Delivery, Hub, Membership};
 use super::topic::Topic;
 use message::{Message, NodeId};
 use room::{Effect, Room};
 
 /// The NOTIFY channel of the waiting room's bus (with NATS: subject `telemed.waiting`).
-pub const CHANNEL: &str = "telemed_waiting";
+pub const CHANNEL: &str = super::bus::WAITING_CHANNEL;
 /// How often a process sends its snapshot.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long a silent process is believed alive.
@@ -132,9 +133,11 @@ impl WaitingRoom {
             (membership, presence, pending)
         })
     }
+}
 
+impl Replica for WaitingRoom {
     /// Applies a message of the bus.
-    pub fn receive(&self, text: &str) {
+    fn receive(&self, text: &str) {
         match serde_json::from_str::<Message>(text) {
             Ok(message) => self.with(|room| room.receive(message, Instant::now())),
             Err(error) => tracing::warn!(%error, "waiting room: unreadable bus message"),
@@ -142,10 +145,12 @@ impl WaitingRoom {
     }
 
     /// The bus (re)started listening: asks every process for its share, and offers ours.
-    pub fn listening(&self) {
+    fn listening(&self) {
         self.with(Room::hello);
     }
+}
 
+impl WaitingRoom {
     /// Follows the store's events (from the live feed): calls starting and ending, appointments
     /// closing.
     pub fn observe(&self, events: &[StoredEvent]) {

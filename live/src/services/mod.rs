@@ -1,6 +1,11 @@
 //! [`Services`]: the live subsystem's real [`Context`]: the store for replays, the read models
 //! for topic access, and the commands each client event calls (chat, signaling, the waiting
 //! room). Built once per process by the composition root.
+//!
+//! - [`waiting`]: the waiting room's client events (`waiting:checkin`, `waiting:leave`,
+//!   `waiting:list`).
+
+mod waiting;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,7 +30,7 @@ use crate::identity::{Identity, Tokens};
 use crate::protocol::{ChatRead, ChatSend, ClientEvent, Hangup, ServerEvent, Typing};
 use crate::session::Session;
 use crate::topic::Topic;
-use crate::waiting::{self, WaitingRoom};
+use crate::waiting::WaitingRoom;
 
 /// Events read from the store per page of a replay.
 const REPLAY_PAGE: i64 = 500;
@@ -268,13 +273,9 @@ impl Context for Services {
                 self.relay(user, call_id, false, ice).await
             }
             ClientEvent::CallHangup(hangup) => self.hangup(user, hangup).await,
-            ClientEvent::WaitingCheckin(w) => {
-                waiting::client::check_in(self, user, w.appointment_id).await
-            }
-            ClientEvent::WaitingLeave(w) => {
-                waiting::client::leave(self, user, w.appointment_id).await
-            }
-            ClientEvent::WaitingList(_) => waiting::client::list(self, user),
+            ClientEvent::WaitingCheckin(w) => waiting::check_in(self, user, w.appointment_id).await,
+            ClientEvent::WaitingLeave(w) => waiting::leave(self, user, w.appointment_id).await,
+            ClientEvent::WaitingList(_) => waiting::list(self, user),
             ClientEvent::Resume(_) | ClientEvent::Subscribe(_) | ClientEvent::Unsubscribe(_) => {
                 Err(ApiError::internal(anyhow_free(
                     "a session event reached the services",

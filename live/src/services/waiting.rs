@@ -6,10 +6,10 @@ use telemed_domain::call::CallError;
 use telemed_domain::{AppointmentId, Role};
 use telemed_problem::ApiError;
 
-use super::message::{Entry, Reason, rfc3339};
-use super::room::CallLive;
+use super::Services;
 use crate::identity::Identity;
-use crate::services::Services;
+use crate::waiting::message::{Entry, Reason, rfc3339};
+use crate::waiting::room::CallLive;
 
 /// Checks that `user` is the patient of appointment `id`: others 404, its doctor 403.
 async fn patient_of(live: &Services, user: &Identity, id: AppointmentId) -> Result<(), ApiError> {
