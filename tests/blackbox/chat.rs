@@ -426,18 +426,15 @@ async fn two_hundred_concurrent_senders_in_a_hundred_rooms_have_every_message_st
         doctors.push(doctor);
     }
     let patients = app.patients(ROOMS, 10).await;
-    let booking = patients.iter().enumerate().map(|(n, patient)| {
+    let mut rooms = Vec::with_capacity(ROOMS);
+    for (n, patient) in patients.iter().enumerate() {
         let doctor = &doctors[n % DOCTORS];
         let start = day + Duration::hours(8) + Duration::minutes(15 * (n / DOCTORS) as i64);
-        let app = &app;
-        async move {
-            let booked = app
-                .book(patient, &doctor.id, start, start + Duration::minutes(15))
-                .await;
-            booked["id"].as_str().unwrap().to_string()
-        }
-    });
-    let rooms = futures::future::join_all(booking).await;
+        let booked = app
+            .book(patient, &doctor.id, start, start + Duration::minutes(15))
+            .await;
+        rooms.push(booked["id"].as_str().unwrap().to_string());
+    }
 
     // Both participants of every room post at once, each its messages one after the other.
     let senders = rooms.iter().enumerate().flat_map(|(n, room)| {
