@@ -140,7 +140,7 @@ impl Chat {
             pool: pool.clone(),
             executor: Executor::new(pool.clone()),
             appointments: Store::new(pool, ()),
-            messages: Store::new(pool, ()),
+            messages: Store::batched(pool, ()),
             reads: Store::new(pool, ()),
             clock,
             grace,

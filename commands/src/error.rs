@@ -34,14 +34,18 @@ impl<E: std::error::Error> CommandError<E> {
 
 /// Classifies a database error: connection trouble is "unavailable", the rest "internal".
 pub fn classify_sqlx(error: sqlx::Error) -> (bool, BoxError) {
-    let unavailable = matches!(
+    (is_unavailable(&error), Box::new(error))
+}
+
+/// Whether a database error is connection trouble (rather than a bug or a refusal).
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
         error,
         sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
-    ) || matches!(&error, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")));
-    (unavailable, Box::new(error))
+    ) || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }
 
 impl<E: std::error::Error> From<sqlx::Error> for CommandError<E> {

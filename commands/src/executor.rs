@@ -4,6 +4,7 @@
 //! Read models come from the global stream reader, not from cqrs-es queries, so nothing is
 //! dispatched in-process after a commit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_es::Aggregate;
@@ -12,13 +13,13 @@ use sqlx::{PgPool, Row};
 use telemed_domain::{NamedCommand, Position};
 
 use crate::context::CommandContext;
-use crate::error::CommandError;
+use crate::error::{BoxError, CommandError, is_unavailable};
 use crate::store::{AppendError, Source, Store};
 
 /// How often a command is tried when another writer commits to the same aggregate first.
 /// Each round lets at least one writer through, so this bounds the contention a command
 /// survives (20 simultaneous edits of one profile all succeed; see the black-box tests).
-const MAX_ATTEMPTS: u32 = 30;
+pub(crate) const MAX_ATTEMPTS: u32 = 30;
 
 const LAST_POSITION: &str = "
 SELECT transaction_id::text AS xid, global_position
@@ -94,15 +95,7 @@ impl Executor {
         let mut attempt = 1;
         loop {
             let mut loaded = store.load(id, source).await?;
-            let sink = EventSink::default();
-            let decided = match loaded
-                .aggregate
-                .handle(command.clone(), store.services(), &sink)
-                .await
-            {
-                Ok(()) => Ok(sink.collect().await),
-                Err(e) => Err(e),
-            };
+            let decided = decide(store.services(), &mut loaded.aggregate, command.clone()).await;
             match decided {
                 Err(_) if loaded.cached => source = Source::Database,
                 Err(e) => return Err(CommandError::Rejected(e)),
@@ -128,6 +121,10 @@ impl Executor {
                     Err(AppendError::Database(e)) => {
                         store.forget(id);
                         return Err(CommandError::from(e));
+                    }
+                    Err(AppendError::Batch(e)) => {
+                        store.forget(id);
+                        return Err(shared_error(&e));
                     }
                     Err(AppendError::Serialization(e)) => return Err(CommandError::Internal(e)),
                 },
@@ -174,9 +171,31 @@ pub async fn last_position(
     Ok(Some(Position::new(xid, row.try_get("global_position")?)))
 }
 
+/// Decides `command` on `aggregate`, which applies the events decided (as cqrs-es's
+/// `EventSink` does), and returns them.
+pub(crate) async fn decide<A: Aggregate>(
+    services: &A::Services,
+    aggregate: &mut A,
+    command: A::Command,
+) -> Result<Vec<A::Event>, A::Error> {
+    let sink = EventSink::default();
+    aggregate.handle(command, services, &sink).await?;
+    Ok(sink.collect().await)
+}
+
+/// A database failure shared by the appends of a group commit, sorted like any other.
+fn shared_error<E: std::error::Error>(error: &Arc<sqlx::Error>) -> CommandError<E> {
+    let source: BoxError = Box::new(Arc::clone(error));
+    if is_unavailable(error) {
+        CommandError::Unavailable(source)
+    } else {
+        CommandError::Internal(source)
+    }
+}
+
 /// A short, growing pause with full jitter between attempts (at most ~40 ms), so that the
 /// losers of one round do not collide again in the next.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ceiling = u64::from(attempt.min(10)) * 4;
     let random: u64 = rand::random();
     Duration::from_millis(1 + random % ceiling.max(1))

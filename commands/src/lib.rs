@@ -9,12 +9,14 @@
 //!
 //! - [`context`]: who is acting and why ([`Actor`], [`CommandContext`]) → event metadata.
 //! - [`executor`]: the cqrs-es frameworks and [`Executor::execute`] with bounded retry.
+//! - [`store`]: loading and appending aggregates, the aggregate cache, and (`store::batcher`)
+//!   group commit of concurrent appends.
 //! - [`error`]: [`CommandError`], what a command can fail with besides its domain error.
 //! - [`accounts`]: registration and login; credentials live in a mutable table, not in events.
 //! - [`profiles`]: doctor, patient and staff profile commands.
 //! - [`scheduling`]: availability windows, the booking rules, cancel, confirm, outcomes; its
 //!   `booking` module holds the booking flow (time checks, the doctor-day from the
-//!   availability read model, claim, reserve, record, compensate, keyed retries) and
+//!   availability read model, claim + reserve + record in one transaction, keyed retries) and
 //!   reschedule.
 //! - [`calls`]: call sessions (one live call per appointment), ring timeouts, where signaling
 //!   may go.

@@ -394,3 +394,102 @@ async fn read_markers_are_stored_and_announced() {
     let problem = expect_problem(foreign, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem_fields(&problem), vec!["up_to"]);
 }
+
+/// Where each stored chat message sits in the commit order: message id → (transaction id,
+/// global position).
+async fn stored_messages(app: &TestApp) -> std::collections::HashMap<String, (u64, i64, i64)> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, transaction_id::text, global_position, count(*) OVER (PARTITION BY aggregate_id)
+           FROM events WHERE aggregate_type = 'chat_message'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(id, xid, position, copies)| (id, (xid.parse().unwrap(), position, copies)))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_senders_in_a_hundred_rooms_have_every_message_stored_once_in_order()
+{
+    const ROOMS: usize = 100;
+    const DOCTORS: usize = 4;
+    const MESSAGES: usize = 5;
+    let app = spawn_app().await;
+    let day = days_ahead(4);
+    let mut doctors = Vec::new();
+    for _ in 0..DOCTORS {
+        let doctor = app.doctor().await;
+        app.open_window(&doctor, day + Duration::hours(8), day + Duration::hours(18))
+            .await;
+        doctors.push(doctor);
+    }
+    let patients = app.patients(ROOMS, 10).await;
+    let mut rooms = Vec::with_capacity(ROOMS);
+    for (n, patient) in patients.iter().enumerate() {
+        let doctor = &doctors[n % DOCTORS];
+        let start = day + Duration::hours(8) + Duration::minutes(15 * (n / DOCTORS) as i64);
+        let booked = app
+            .book(patient, &doctor.id, start, start + Duration::minutes(15))
+            .await;
+        rooms.push(booked["id"].as_str().unwrap().to_string());
+    }
+
+    // Both participants of every room post at once, each its messages one after the other.
+    let senders = rooms.iter().enumerate().flat_map(|(n, room)| {
+        [
+            (&doctors[n % DOCTORS], room, format!("d{n}")),
+            (&patients[n], room, format!("p{n}")),
+        ]
+    });
+    let sending = senders.map(|(user, room, sender)| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/appointments/{room}/messages");
+            let mut acked = Vec::new();
+            for n in 0..MESSAGES {
+                let body = json!({ "content": format!("{sender} #{n}"), "client_msg_id": format!("{sender}-{n}") });
+                let message = expect_status(
+                    app.post(&path, Some(&user.token), &body).await,
+                    StatusCode::CREATED,
+                )
+                .await;
+                acked.push(message["id"].as_str().unwrap().to_string());
+            }
+            (sender, acked)
+        }
+    });
+    let acked = futures::future::join_all(sending).await;
+
+    // Every acknowledged message is stored once, and each sender's in the order sent.
+    let stored = stored_messages(&app).await;
+    assert_eq!(stored.len(), 2 * ROOMS * MESSAGES, "messages stored");
+    for (sender, ids) in &acked {
+        let positions: Vec<(u64, i64)> = ids
+            .iter()
+            .map(|id| {
+                let (xid, position, copies) = stored[id];
+                assert_eq!(copies, 1, "{sender}: message {id} stored {copies} times");
+                (xid, position)
+            })
+            .collect();
+        assert!(
+            positions.is_sorted(),
+            "{sender}: stored out of the order sent: {positions:?}"
+        );
+    }
+    assert_eq!(
+        app.rows_in("chat_messages").await,
+        (2 * ROOMS * MESSAGES) as i64
+    );
+    // Concurrent posts were committed together (group commit), not one transaction each.
+    let transactions: std::collections::HashSet<u64> =
+        stored.values().map(|(xid, _, _)| *xid).collect();
+    assert!(
+        transactions.len() < stored.len(),
+        "{} messages in {} transactions",
+        stored.len(),
+        transactions.len()
+    );
+}

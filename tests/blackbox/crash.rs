@@ -1,6 +1,7 @@
-//! Crash survival: `kill -9` the server under load (bookings and chat); after a restart every
-//! acknowledged command's events are in the store, clients retrying with their keys create no
-//! duplicates, and every read model equals a full rebuild. Keyed bookings in flight at the
+//! Crash survival: `kill -9` the server under load (bookings and chat from many devices, so
+//! the kill finds chat messages being group-committed); after a restart every acknowledged
+//! command's events are in the store (each device's messages in the order sent), clients
+//! retrying with their keys create no duplicates, and every read model equals a full rebuild. Keyed bookings in flight at the
 //! kill are taken over by their first retry, on the new process, without a wait.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,9 @@ use crate::helpers::{
     TestApp, TestDb, User, assert_same_read_models, eventually, expect_status, hold_read_models,
     keys_in_progress, read_models, spawn_process, spawn_process_with,
 };
+
+/// Devices that each participant of the chat posts from at once.
+const CHAT_DEVICES: usize = 8;
 
 /// What the clients were told before the crash.
 #[derive(Clone, Default)]
@@ -121,8 +125,15 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
             }
         }));
     }
-    // Chatters: both participants post until the server is gone.
-    for (side, user) in [("d", doctor.clone()), ("p", chatter.clone())] {
+    // Chatters: both participants post from several devices at once until the server is gone,
+    // so that the kill finds appends being group-committed.
+    let devices = (0..CHAT_DEVICES).flat_map(|device| {
+        [
+            (format!("d{device}"), doctor.clone()),
+            (format!("p{device}"), chatter.clone()),
+        ]
+    });
+    for (side, user) in devices {
         let (app, progress, room) = (app.clone(), progress.clone(), room.clone());
         load.push(tokio::spawn(async move {
             for n in 0.. {
@@ -177,6 +188,27 @@ async fn a_killed_server_loses_nothing_acknowledged_and_its_read_models_equal_a_
             .await
             .unwrap();
         assert!(events >= 1, "acknowledged {id} has no events");
+    }
+    // Each device's acknowledged messages are stored once, in the order it sent them.
+    let commit_order: BTreeMap<String, (u64, i64)> = sqlx::query_as::<_, (String, String, i64)>(
+        "SELECT aggregate_id, transaction_id::text, global_position
+           FROM events WHERE aggregate_type = 'chat_message'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, xid, position)| (id, (xid.parse().unwrap(), position)))
+    .collect();
+    for device in 0..CHAT_DEVICES {
+        for side in ["d", "p"] {
+            let prefix = format!("{side}{device}-");
+            let positions: Vec<(u64, i64)> = (0..)
+                .map_while(|n| acknowledged.messages.get(&format!("{prefix}{n}")))
+                .map(|id| commit_order[id])
+                .collect();
+            assert!(positions.is_sorted(), "{prefix}: {positions:?}");
+        }
     }
 
     // Restart; the clients retry every message whose answer they may have missed.
