@@ -121,6 +121,11 @@ impl Hub {
         })
     }
 
+    /// How many events a connection may fall behind before it is dropped (config `live_queue`).
+    pub fn queue(&self) -> usize {
+        self.queue
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         // Every change to the registry is completed under one lock; a panic elsewhere while
         // holding it cannot leave it half-changed.

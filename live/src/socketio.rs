@@ -6,15 +6,24 @@
 //! whose message names the problem. Client events reach one task per socket through a fallback
 //! handler (so both transports share one dispatcher, and events are handled in order); acks are
 //! Socket.IO acks whose argument is the ack data, or `{error: problem}`.
+//!
+//! The session is started (the hub joined, the live floor read) in the connect middleware,
+//! before the CONNECT packet goes out, so an event committed once the client is connected
+//! reaches it. Each socket's Engine.IO buffer holds the hub's per-connection queue and some
+//! more; a delivery waits for room in it (backpressure, like the WebSocket's send) rather than
+//! failing, and a session that ends (a slow consumer the hub dropped, an expired token) is
+//! told why before it is disconnected.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef as Socket;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::{Notify, mpsc};
 
 use crate::hub::Delivery;
@@ -24,6 +33,19 @@ use crate::session::{Ending, Outbound, Session};
 
 /// Client events a socket may have waiting before it is handled.
 const INBOUND_QUEUE: usize = 64;
+
+/// Packets a socket's Engine.IO buffer holds beyond the hub's queue: acks, the ending's
+/// error and disconnect, pings.
+const BUFFER_SLACK: usize = INBOUND_QUEUE + 16;
+/// How often a delivery waiting for room in a full buffer tries again (engineioxide has no
+/// way to await room).
+const ROOM_POLL: Duration = Duration::from_millis(1);
+/// How long the ending's error and disconnect may wait for room.
+const ENDING_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A session started by the connect middleware, taken by the connect handler.
+#[derive(Clone)]
+struct Started(Arc<Mutex<Option<Session<Services>>>>);
 
 /// The handshake's `auth` payload.
 #[derive(Deserialize)]
@@ -51,58 +73,66 @@ pub fn layer(state: Arc<Services>, max_payload: u64) -> SocketIoLayer {
         // As on the native WebSocket: a larger message ends that connection only, before it
         // is buffered (socketioxide's default is 64 MiB).
         .ws_max_message_size(super::ws::MAX_FRAME_BYTES)
+        // engineioxide's default (128 packets) is far below what the hub lets a connection
+        // fall behind; the hub's queue is the one limit.
+        .max_buffer_size(state.hub.queue() + BUFFER_SLACK)
         .build_layer();
-    let authorize = {
-        let state = state.clone();
-        move |TryData(auth): TryData<Auth>| {
-            let state = state.clone();
-            async move { verify(&state, auth.ok()).map(|_| ()) }
-        }
-    };
-    let connect = move |socket: SocketRef, TryData(auth): TryData<Auth>| {
+    let authorize = move |socket: SocketRef, TryData(auth): TryData<Auth>| {
         let state = state.clone();
         async move {
-            // The middleware accepted this token a moment ago; verify again for its claims.
-            let Ok(verified) = verify(&state, auth.ok()) else {
-                let _ = socket.disconnect();
-                return;
-            };
-            let (sender, inbound) = mpsc::channel(INBOUND_QUEUE);
-            socket.on_fallback(
-                move |Event(event): Event, TryData(data): TryData<Value>, ack: AckSender| {
-                    let sender = sender.clone();
-                    async move {
-                        let data = data.unwrap_or(Value::Null);
-                        // A client flooding faster than it is served loses the excess.
-                        if sender.try_send((event, data, ack)).is_err() {
-                            tracing::debug!("socket.io client event dropped: queue full");
-                        }
-                    }
-                },
-            );
-            let gone = Arc::new(Notify::new());
-            socket.on_disconnect({
-                let gone = gone.clone();
-                move || {
-                    let gone = gone.clone();
-                    async move { gone.notify_one() }
+            let identity = verify(&state, auth.ok())?;
+            // Joined before the CONNECT packet: no window in which the client's events pass by.
+            let session = state.session(identity).await.map_err(|error| match error {
+                telemed_problem::ApiError::Unauthenticated(detail) => {
+                    Refused(format!("unauthenticated: {detail}"))
                 }
-            });
-            // Handlers first: events the client sends right after connecting wait in the
-            // queue while the session starts.
-            let session = match state.session(verified).await {
-                Ok(session) => session,
-                Err(error) => {
-                    tracing::warn!(%error, "socket.io session could not start");
-                    let _ = socket.disconnect();
-                    return;
+                other => {
+                    tracing::warn!(error = %other, "socket.io session could not start");
+                    Refused(format!("unavailable: {other}"))
                 }
-            };
-            tokio::spawn(serve(socket, session, inbound, gone));
+            })?;
+            socket
+                .extensions
+                .insert(Started(Arc::new(Mutex::new(Some(session)))));
+            Ok::<(), Refused>(())
         }
     };
     io.ns("/", connect.with(authorize));
     layer
+}
+
+/// The connect handler: the session the middleware started, served by its own task.
+async fn connect(socket: SocketRef) {
+    let session = socket
+        .extensions
+        .remove::<Started>()
+        .and_then(|Started(slot)| slot.lock().ok()?.take());
+    let Some(session) = session else {
+        let _ = socket.disconnect();
+        return;
+    };
+    let (sender, inbound) = mpsc::channel(INBOUND_QUEUE);
+    socket.on_fallback(
+        move |Event(event): Event, TryData(data): TryData<Value>, ack: AckSender| {
+            let sender = sender.clone();
+            async move {
+                let data = data.unwrap_or(Value::Null);
+                // A client flooding faster than it is served loses the excess.
+                if sender.try_send((event, data, ack)).is_err() {
+                    tracing::debug!("socket.io client event dropped: queue full");
+                }
+            }
+        },
+    );
+    let gone = Arc::new(Notify::new());
+    socket.on_disconnect({
+        let gone = gone.clone();
+        move || {
+            let gone = gone.clone();
+            async move { gone.notify_one() }
+        }
+    });
+    tokio::spawn(serve(socket, session, inbound, gone));
 }
 
 fn verify(state: &Services, auth: Option<Auth>) -> Result<Identity, Refused> {
@@ -116,7 +146,34 @@ fn verify(state: &Services, auth: Option<Auth>) -> Result<Identity, Refused> {
 
 impl Outbound for SocketRef {
     async fn deliver(&mut self, delivery: &Delivery) -> bool {
-        self.emit(delivery.event, &delivery.data).is_ok()
+        emit_when_room(self, delivery.event, &delivery.data, None).await
+    }
+}
+
+/// Emits `event`, waiting while the socket's buffer is full (at most `patience`, if given);
+/// `false` once the socket is closed or the wait is over.
+async fn emit_when_room<T: serde::Serialize + ?Sized>(
+    socket: &Socket,
+    event: &str,
+    data: &T,
+    patience: Option<Duration>,
+) -> bool {
+    let deadline = patience.map(|patience| tokio::time::Instant::now() + patience);
+    loop {
+        match socket.emit(event, data) {
+            Ok(()) => return true,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+                    tracing::debug!(event, "socket.io buffer stayed full: giving up");
+                    return false;
+                }
+                tokio::time::sleep(ROOM_POLL).await;
+            }
+            Err(error) => {
+                tracing::debug!(event, %error, "socket.io emit failed");
+                return false;
+            }
+        }
     }
 }
 
@@ -154,7 +211,16 @@ async fn serve(
             _ = &mut expiry => break Ending::TokenExpired,
         }
     };
-    let problem = ending.problem();
-    let _ = socket.emit("error", &problem.problem());
-    let _ = socket.disconnect();
+    // Told why, then disconnected: both wait (bounded) for room behind the events before them.
+    let problem = ending.problem().problem();
+    if !emit_when_room(&socket, "error", &problem, Some(ENDING_PATIENCE)).await {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + ENDING_PATIENCE;
+    while let Err(SocketError::InternalChannelFull) = socket.clone().disconnect() {
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(ROOM_POLL).await;
+    }
 }

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::auth::{altered, unix_now};
 use crate::helpers::{TestApp, expect_status, spawn_app};
+use crate::scheduling::days_ahead;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -457,6 +458,126 @@ impl RawSocketIo {
             );
         }
     }
+}
+
+impl RawSocketIo {
+    /// Sends `["subscribe", {topic}]` with ack id `id` and expects `{ok: true}`.
+    async fn subscribe(&mut self, topic: &str, id: u64) {
+        let packet = json!(["subscribe", { "topic": topic }]);
+        self.send_text(&format!("42{id}{packet}")).await;
+        assert_eq!(self.ack(id).await, Some(json!({ "ok": true })), "{topic}");
+    }
+
+    /// Sends a bad subscription with ack id `id` and returns the server events (`[name, data]`)
+    /// that arrived before its ack: every live event waiting when it was read.
+    async fn events_before_ack(&mut self, id: u64) -> Vec<(String, Value)> {
+        self.send_text(&format!(r#"42{id}["subscribe",{{"topic":"nope"}}]"#))
+            .await;
+        let prefix = format!("43{id}");
+        let mut events = Vec::new();
+        while let Some(packet) = self.next_text().await {
+            if packet.starts_with(&prefix) {
+                return events;
+            }
+            if let Some(args) = packet.strip_prefix("42") {
+                let args: Vec<Value> = serde_json::from_str(args).unwrap();
+                events.push((args[0].as_str().unwrap().to_string(), args[1].clone()));
+            }
+        }
+        panic!("the connection ended after {} events", events.len());
+    }
+
+    /// The next server event named `event` (other packets skipped).
+    async fn event(&mut self, event: &str) -> Value {
+        while let Some(packet) = self.next_text().await {
+            if let Some(args) = packet.strip_prefix("42") {
+                let args: Vec<Value> = serde_json::from_str(args).unwrap();
+                if args[0] == event {
+                    return args[1].clone();
+                }
+            }
+        }
+        panic!("the connection ended before {event}");
+    }
+}
+
+/// Events in the burst test: far more than engineioxide's default buffer of 128 packets, and,
+/// padded to 16 KB, more than the loopback socket buffers hold, yet within the hub's queue
+/// (1 024).
+const BURST: usize = 1000;
+
+#[tokio::test]
+async fn a_burst_larger_than_the_transport_buffer_reaches_a_slow_reader_whole() {
+    let app = spawn_app().await;
+    let auditor = app.staff("auditor").await;
+    let mut slow = RawSocketIo::connect(&app, &auditor.token).await;
+    slow.subscribe("audit", 1).await;
+    let mut witness = RawSocketIo::connect(&app, &auditor.token).await;
+    witness.subscribe("audit", 1).await;
+
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'test_burst', 'burst', s, 'Burst', '1', jsonb_build_object('pad', repeat('x', 16000)), '{}'::jsonb
+           FROM generate_series(1, $1) AS s",
+    )
+    .bind(i32::try_from(BURST).unwrap())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    // The witness reads as fast as it can: once it has every event, the hub has handed the
+    // burst to the slow socket too, which has read nothing yet.
+    for _ in 0..BURST {
+        witness.event("audit:event").await;
+    }
+    let received = slow.events_before_ack(99).await;
+    let audited = received
+        .iter()
+        .filter(|(event, _)| event == "audit:event")
+        .count();
+    assert_eq!(
+        audited, BURST,
+        "the slow reader got {audited} of {BURST} events"
+    );
+}
+
+/// Connect-then-commit rounds in the connect-window test.
+const CONNECT_ROUNDS: i64 = 20;
+
+#[tokio::test]
+async fn an_event_committed_as_soon_as_the_client_is_connected_reaches_it() {
+    let app = spawn_app().await;
+    let doctor = app.doctor().await;
+    let mut witness = RawSocketIo::connect(&app, &doctor.token).await;
+    let mut missed = Vec::new();
+    for round in 0..CONNECT_ROUNDS {
+        let mut fresh = RawSocketIo::connect(&app, &doctor.token).await;
+        // The client has its connect packet: commit at once (straight into the store, the
+        // quickest commit there is; the feed maps any doctor-day event to the doctor).
+        let day = days_ahead(3 + round).date();
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('doctor_day', $1, 1, 'Touched', '1', '{}'::jsonb, '{}'::jsonb)",
+        )
+        .bind(format!("{}:{day}", doctor.id))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        // Once the long-connected witness has the event, the hub has handed it to every
+        // member; the fresh socket's answer to a later request follows it.
+        let position = witness.event("availability:updated").await["position"].clone();
+        let received = fresh.events_before_ack(7).await;
+        if !received
+            .iter()
+            .any(|(event, data)| event == "availability:updated" && data["position"] == position)
+        {
+            missed.push(round);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} of {CONNECT_ROUNDS} fresh sockets missed the event committed right after their connect: rounds {missed:?}",
+        missed.len()
+    );
 }
 
 /// What a bad packet does to its own connection.
