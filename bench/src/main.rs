@@ -29,6 +29,7 @@ mod ceiling;
 mod chat;
 mod history;
 mod live;
+mod rebuild;
 mod rooms;
 mod stats;
 
@@ -82,7 +83,8 @@ struct Args {
     keep_database: bool,
     /// Which benchmark: `scheduling` (append ceiling, bookings, history), `live` (WebSocket
     /// fan-out), `chat` (posting cost against conversation length) or `rooms` (chat and
-    /// signaling throughput over Socket.IO in two-person rooms).
+    /// signaling throughput over Socket.IO in two-person rooms) or `rebuild` (`telemed rebuild`
+    /// of every read model over a large store, with read-your-writes commands meanwhile).
     #[arg(long, value_enum, default_value = "scheduling")]
     suite: Suite,
     /// Connected clients of the live benchmark, one run each.
@@ -100,6 +102,9 @@ struct Args {
     /// Two-person rooms of the rooms benchmark.
     #[arg(long, default_value_t = 500)]
     rooms: usize,
+    /// Events in the store of the rebuild benchmark (at least).
+    #[arg(long, default_value_t = 100_000)]
+    rebuild_events: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -108,6 +113,7 @@ enum Suite {
     Live,
     Chat,
     Rooms,
+    Rebuild,
 }
 
 /// Everything measured, for the summary.
@@ -131,10 +137,12 @@ async fn main() -> anyhow::Result<()> {
         return rooms::serve_baseline().await;
     }
     let (database, admin) = create_database(&args.database_url).await?;
-    if matches!(args.suite, Suite::Chat | Suite::Rooms) {
+    if matches!(args.suite, Suite::Chat | Suite::Rooms | Suite::Rebuild) {
         print_load("at start");
         let outcome = if args.suite == Suite::Chat {
             run_chat(&args, &database.url).await
+        } else if args.suite == Suite::Rebuild {
+            rebuild::run(&database.url, args.rebuild_events).await
         } else {
             run_rooms(&args, &database.url).await
         };

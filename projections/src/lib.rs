@@ -10,7 +10,8 @@
 //! - [`wakeup`]: LISTEN/NOTIFY wake-ups that survive database restarts.
 //! - [`runner`]: the [`Projection`] trait and the runner that applies batches and moves each
 //!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes.
-//! - [`rebuild`]: rebuilding a projection from position zero while the service runs.
+//! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
+//!   ones and swapping them in, while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
 //! - [`availability`]: windows and reservations per doctor; free-slot computation.
 //! - [`appointments`]: appointments, lists and dashboard queries.
@@ -22,13 +23,16 @@
 //! - [`feeds`]: who a calendar feed token belongs to.
 
 pub mod appointments;
+mod appointments_batch;
 pub mod audit;
 pub mod availability;
 pub mod calls;
+mod calls_batch;
 pub mod conversations;
 pub mod event;
 pub mod feeds;
 pub mod notifications;
+mod notifications_batch;
 pub mod preferences;
 pub mod profiles;
 pub mod rebuild;
