@@ -1,6 +1,5 @@
 //! The `notifications` projection's batches, set-based: the batch's appointments (as this
-//! projection knows them) and their outbox rows are loaded once (the outbox rows locked, as the
-//! dispatchers update them too), the events are folded into them in memory exactly as
+//! projection knows them) and their outbox rows are loaded once, the events are folded into them in memory exactly as
 //! [`crate::notifications`]' per-event statements change them, and then written back: new
 //! notifications in one INSERT, appointments in one upsert, new deliveries in one INSERT and
 //! changed ones in one UPDATE.
@@ -145,13 +144,13 @@ impl Batch {
                 },
             );
         }
-        // Locked in one order, so two batches (or a rebuild and the live runner) cannot
-        // deadlock on them.
+        // Read, not locked: most batches (all of a rebuild's, nearly) change none of them, and
+        // the write of a changed one re-checks that it is still pending, as the per-event
+        // statements do (the dispatchers may have claimed it meanwhile).
         for row in sqlx::query(
             "SELECT delivery_id, dedupe_key, channel, user_id, kind, appointment_id,
                     notification_id, due_at, next_attempt_at, state, last_error
-               FROM notification_deliveries WHERE appointment_id = ANY($1)
-              ORDER BY delivery_id FOR UPDATE",
+               FROM notification_deliveries WHERE appointment_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -558,7 +557,7 @@ impl Batch {
                         last_error = x.error, updated_at = now()
                    FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
                                $5::text[]) AS x(id, due, next, state, error)
-                  WHERE d.delivery_id = x.id",
+                  WHERE d.delivery_id = x.id AND d.state IN ('scheduled', 'retrying')",
             )
             .bind(changed.iter().map(|d| d.id).collect::<Vec<_>>())
             .bind(changed.iter().map(|d| d.due).collect::<Vec<_>>())

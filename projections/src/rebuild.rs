@@ -30,7 +30,7 @@ use crate::runner::{
 use crate::stream::{read_after, wait_until_readable};
 
 /// Events read and applied per transaction while filling the scratch tables.
-pub const BATCH: i64 = 5_000;
+pub const BATCH: i64 = 10_000;
 /// The schema the new tables are built in.
 pub const SCRATCH: &str = "telemed_rebuild";
 /// How long a rebuild waits for older transactions to end before rebuilding what is readable
@@ -86,7 +86,7 @@ pub async fn rebuild_all(
         .bind(REBUILD_LOCK)
         .execute(&mut conn)
         .await?;
-    let outcome = rebuild_on(&mut conn, projections, options).await;
+    let outcome = rebuild_on(pool, &mut conn, projections, options).await;
     // Best effort: the session's end releases the lock anyway.
     let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCRATCH} CASCADE"))
         .execute(&mut conn)
@@ -96,6 +96,7 @@ pub async fn rebuild_all(
 }
 
 async fn rebuild_on(
+    pool: &PgPool,
     conn: &mut PgConnection,
     projections: &[&dyn Projection],
     options: Options,
@@ -113,7 +114,7 @@ async fn rebuild_on(
         .await?;
 
     let started = Instant::now();
-    let (events, cursor) = fill(conn, projections).await?;
+    let (events, cursor) = fill(pool, conn, projections).await?;
     for table in &tables {
         sqlx::query(&format!("ANALYZE {SCRATCH}.{table}"))
             .execute(&mut *conn)
@@ -141,16 +142,27 @@ async fn rebuild_on(
 /// Replays the log into the scratch tables, a short transaction per batch, holding no lock the
 /// live runner takes; returns how many events it applied and the position of the last.
 async fn fill(
+    pool: &PgPool,
     conn: &mut PgConnection,
     projections: &[&dyn Projection],
 ) -> Result<(u64, Position), ProjectionError> {
+    // Reads ahead on a pool connection: the next batch is read and decoded while this one is
+    // applied.
+    let read = |after: Position| {
+        let pool = pool.clone();
+        tokio::spawn(async move { read_after(&pool, after, BATCH).await })
+    };
     let mut cursor = Position::START;
     let mut events = 0u64;
+    let mut next = read(cursor);
     loop {
-        let batch = read_after(&mut *conn, cursor, BATCH).await?;
+        let batch = next
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("the log reader stopped: {e}")))??;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((events, cursor));
         };
+        next = read(last);
         let mut tx = conn.begin().await?;
         // Like the runner's batches: a crash loses nothing that cannot be replayed.
         sqlx::query("SET LOCAL synchronous_commit = off")
