@@ -9,7 +9,10 @@
 //! - [`stream`]: reading the log in commit-safe order from a position.
 //! - [`wakeup`]: LISTEN/NOTIFY wake-ups that survive database restarts.
 //! - [`runner`]: the [`Projection`] trait and the runner that applies batches and moves each
-//!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes.
+//!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes. A projection
+//!   applies a batch set-based where it pays: `appointments_batch`, `calls_batch` and
+//!   `notifications_batch` fold rows in memory and write each table once; conversations and
+//!   availability insert many rows per statement.
 //! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
 //!   ones and swapping them in, while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.

@@ -7,8 +7,9 @@
 //! 2. The rebuild's own connection puts the scratch schema first on its `search_path`, so the
 //!    projections' unchanged SQL writes there (tables they do not own, such as the outbox,
 //!    still resolve to the live ones), and replays the log in short transactions of
-//!    [`BATCH`] events each, holding no lock the live runner needs: the live read models keep
-//!    moving and commands' read-your-writes waits are not held up.
+//!    [`BATCH`] events each (the next batch read ahead on a pool connection meanwhile), holding
+//!    no lock the live runner needs: the live read models keep moving and commands'
+//!    read-your-writes waits are not held up.
 //! 3. The swap, one short transaction: lock the projections' checkpoint rows (the live runner
 //!    waits from here), apply the events committed meanwhile, drop each live table and move
 //!    its scratch twin into its place, move the checkpoints. Readers see the old tables until
