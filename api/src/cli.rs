@@ -282,6 +282,9 @@ struct RebuildArgs {
     /// Only this projection (default: all).
     #[arg(long)]
     projection: Option<String>,
+    /// Tests only: before swapping the new tables in, wait until this advisory lock key is free.
+    #[arg(long, hide = true)]
+    hold_before_swap: Option<i64>,
 }
 
 impl ServeArgs {
@@ -575,10 +578,27 @@ async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         }
         None => projections,
     };
-    for projection in selected {
-        let applied = telemed_projections::rebuild::rebuild(&pool, projection.as_ref()).await?;
-        println!("rebuilt {}: {applied} events", projection.name());
+    let options = telemed_projections::rebuild::Options {
+        hold_before_swap: args.hold_before_swap,
+    };
+    let started = std::time::Instant::now();
+    let rebuilt = telemed_projections::rebuild::rebuild_all(
+        &pool,
+        &telemed_projections::rebuild::refs(&selected),
+        options,
+    )
+    .await?;
+    for projection in &selected {
+        println!("rebuilt {}: {} events", projection.name(), rebuilt.events);
     }
+    println!(
+        "{} events in {:.3} s (filling {:.3} s, swap {:.3} s with {} events that arrived meanwhile)",
+        rebuilt.events,
+        started.elapsed().as_secs_f64(),
+        rebuilt.fill.as_secs_f64(),
+        rebuilt.swap.as_secs_f64(),
+        rebuilt.caught_up,
+    );
     Ok(())
 }
 

@@ -42,6 +42,7 @@ mod ceiling;
 mod chat;
 mod history;
 mod live;
+mod rebuild;
 mod rooms;
 mod servers;
 mod sio;
@@ -97,9 +98,10 @@ struct Args {
     #[arg(long)]
     keep_database: bool,
     /// Which benchmark: `scheduling` (append ceiling, bookings, history), `live` (WebSocket
-    /// fan-out), `chat` (posting cost against conversation length) or `rooms` (chat, signaling
+    /// fan-out), `chat` (posting cost against conversation length), `rooms` (chat, signaling
     /// and idle memory over Socket.IO in two-person rooms: Telemed on one and on two processes
-    /// against a socketioxide relay and the Node reference relay).
+    /// against a socketioxide relay and the Node reference relay) or `rebuild` (`telemed
+    /// rebuild` of every read model over a large store, with read-your-writes commands meanwhile).
     #[arg(long, value_enum, default_value = "scheduling")]
     suite: Suite,
     /// Connected clients of the live benchmark, one run each.
@@ -121,6 +123,9 @@ struct Args {
     /// with --quick).
     #[arg(long)]
     idle: Option<usize>,
+    /// Events in the store of the rebuild benchmark (at least).
+    #[arg(long, default_value_t = 100_000)]
+    rebuild_events: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -129,6 +134,7 @@ enum Suite {
     Live,
     Chat,
     Rooms,
+    Rebuild,
 }
 
 /// Everything measured, for the summary.
@@ -152,10 +158,12 @@ async fn main() -> anyhow::Result<()> {
         return rooms::serve_baseline().await;
     }
     let (database, admin) = create_database(&args.database_url).await?;
-    if matches!(args.suite, Suite::Chat | Suite::Rooms) {
+    if matches!(args.suite, Suite::Chat | Suite::Rooms | Suite::Rebuild) {
         print_load("at start");
         let outcome = if args.suite == Suite::Chat {
             run_chat(&args, &database.url).await
+        } else if args.suite == Suite::Rebuild {
+            rebuild::run(&database.url, args.rebuild_events).await
         } else {
             run_rooms(&args, &database.url).await
         };

@@ -102,6 +102,45 @@ impl Projection for AppointmentsProjection {
         touch(tx, &target, at).await?;
         Ok(())
     }
+
+    /// Folds the batch into the rows it touches in memory (loaded first when they exist) and
+    /// writes each once, in one upsert.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut decoded = Vec::new();
+        for event in events {
+            if event.aggregate_type != telemed_domain::appointment::AGGREGATE_TYPE {
+                continue;
+            }
+            let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
+                continue;
+            };
+            decoded.push((id, event, event.decode::<AppointmentEvent>()?));
+        }
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows = crate::appointments_batch::load(tx, &ids).await?;
+        let mut changed = std::collections::HashSet::new();
+        for (id, event, change) in decoded {
+            if crate::appointments_batch::fold(&mut rows, id, event, change) {
+                changed.insert(id);
+            }
+        }
+        let changed: Vec<_> = rows
+            .into_iter()
+            .filter(|(id, _)| changed.contains(id))
+            .map(|(_, row)| row)
+            .collect();
+        crate::appointments_batch::store(tx, changed).await?;
+        Ok(())
+    }
 }
 
 /// The row an event changes, and where that event stands: its sequence in the appointment

@@ -73,6 +73,156 @@ impl Projection for AvailabilityProjection {
         }
         Ok(())
     }
+
+    /// New windows and reservations go in multi-row INSERTs, one per table; a change, removal
+    /// or release first writes the table's pending rows, so each table sees its events in order.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut windows = NewWindows::default();
+        let mut reservations = NewReservations::default();
+        for event in events {
+            if event.aggregate_type != telemed_domain::availability::AGGREGATE_TYPE {
+                continue;
+            }
+            match event.decode()? {
+                AvailabilityEvent::WindowOpened {
+                    day,
+                    window_id,
+                    interval,
+                } => windows.push(&day, window_id, interval),
+                AvailabilityEvent::SlotReserved {
+                    day,
+                    reservation_id,
+                    appointment_id,
+                    patient_id,
+                    interval,
+                } => reservations.push(
+                    &day,
+                    (reservation_id, appointment_id, patient_id),
+                    interval,
+                    event.recorded_at,
+                ),
+                AvailabilityEvent::WindowChanged { .. }
+                | AvailabilityEvent::WindowRemoved { .. } => {
+                    windows.flush(tx).await?;
+                    self.apply(tx, event).await?;
+                }
+                AvailabilityEvent::SlotReleased { .. } => {
+                    reservations.flush(tx).await?;
+                    self.apply(tx, event).await?;
+                }
+            }
+        }
+        windows.flush(tx).await?;
+        reservations.flush(tx).await?;
+        Ok(())
+    }
+}
+
+/// Windows opened in a batch, not yet written.
+#[derive(Default)]
+struct NewWindows {
+    ids: Vec<Uuid>,
+    doctors: Vec<Uuid>,
+    days: Vec<String>,
+    dates: Vec<Date>,
+    starts: Vec<OffsetDateTime>,
+    ends: Vec<OffsetDateTime>,
+}
+
+impl NewWindows {
+    fn push(&mut self, day: &DayId, window_id: WindowId, interval: Interval) {
+        self.ids.push(window_id.as_uuid());
+        self.doctors.push(day.doctor.as_uuid());
+        self.days.push(day.to_string());
+        self.dates.push(day.date);
+        self.starts.push(interval.start);
+        self.ends.push(interval.end);
+    }
+
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(self);
+        sqlx::query(
+            "INSERT INTO availability_windows (window_id, doctor_id, day_id, local_date, start_at, end_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::date[],
+                                  $5::timestamptz[], $6::timestamptz[])",
+        )
+        .bind(rows.ids)
+        .bind(rows.doctors)
+        .bind(rows.days)
+        .bind(rows.dates)
+        .bind(rows.starts)
+        .bind(rows.ends)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Reservations made in a batch, not yet written.
+#[derive(Default)]
+struct NewReservations {
+    ids: Vec<Uuid>,
+    appointments: Vec<Uuid>,
+    doctors: Vec<Uuid>,
+    patients: Vec<Uuid>,
+    days: Vec<String>,
+    dates: Vec<Date>,
+    starts: Vec<OffsetDateTime>,
+    ends: Vec<OffsetDateTime>,
+    reserved: Vec<OffsetDateTime>,
+}
+
+impl NewReservations {
+    fn push(
+        &mut self,
+        day: &DayId,
+        (id, appointment, patient): (ReservationId, AppointmentId, UserId),
+        interval: Interval,
+        reserved_at: OffsetDateTime,
+    ) {
+        self.ids.push(id.as_uuid());
+        self.appointments.push(appointment.as_uuid());
+        self.doctors.push(day.doctor.as_uuid());
+        self.patients.push(patient.as_uuid());
+        self.days.push(day.to_string());
+        self.dates.push(day.date);
+        self.starts.push(interval.start);
+        self.ends.push(interval.end);
+        self.reserved.push(reserved_at);
+    }
+
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(self);
+        sqlx::query(
+            "INSERT INTO reservations (reservation_id, appointment_id, doctor_id, patient_id, day_id,
+                                       local_date, start_at, end_at, reserved_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                                  $6::date[], $7::timestamptz[], $8::timestamptz[],
+                                  $9::timestamptz[])",
+        )
+        .bind(rows.ids)
+        .bind(rows.appointments)
+        .bind(rows.doctors)
+        .bind(rows.patients)
+        .bind(rows.days)
+        .bind(rows.dates)
+        .bind(rows.starts)
+        .bind(rows.ends)
+        .bind(rows.reserved)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
 }
 
 async fn window_opened(

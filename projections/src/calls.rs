@@ -108,6 +108,45 @@ impl Projection for CallsProjection {
         }
         Ok(())
     }
+
+    /// Folds the batch into the calls it touches in memory (loaded first when they exist) and
+    /// writes each once, in one upsert.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut decoded = Vec::new();
+        for event in events {
+            if event.aggregate_type != AGGREGATE_TYPE {
+                continue;
+            }
+            let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
+                continue;
+            };
+            decoded.push((id, event.position.to_string(), event.decode::<CallEvent>()?));
+        }
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows = crate::calls_batch::load(tx, &ids).await?;
+        let mut changed = std::collections::HashSet::new();
+        for (id, position, change) in decoded {
+            if crate::calls_batch::fold(&mut rows, id, position, change) {
+                changed.insert(id);
+            }
+        }
+        let changed: Vec<_> = rows
+            .into_iter()
+            .filter(|(id, _)| changed.contains(id))
+            .map(|(_, row)| row)
+            .collect();
+        crate::calls_batch::store(tx, changed).await?;
+        Ok(())
+    }
 }
 
 /// Call `id` of the appointment rings, called by `caller_id` at `at`.

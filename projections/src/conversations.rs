@@ -131,6 +131,110 @@ impl Projection for ConversationsProjection {
         }
         Ok(())
     }
+
+    /// Messages in one multi-row INSERT, read markers in one upsert (the last of each
+    /// reader's markers in the batch, as applying them in turn would leave).
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut messages = Messages::default();
+        let mut reads: Vec<(Uuid, Uuid, Uuid, OffsetDateTime)> = Vec::new();
+        for event in events {
+            match event.aggregate_type.as_str() {
+                MESSAGE_AGGREGATE_TYPE => {
+                    let Ok(id) = event.aggregate_id.parse::<MessageId>() else {
+                        continue;
+                    };
+                    let decoded: MessageEvent = event.decode()?;
+                    messages.push(MessageView::from_event(id, &decoded, event.position), event);
+                }
+                READ_AGGREGATE_TYPE => {
+                    let ReadEvent::MessagesRead {
+                        appointment_id,
+                        user_id,
+                        up_to,
+                        at,
+                        ..
+                    } = event.decode()?;
+                    let key = (appointment_id.as_uuid(), user_id.as_uuid());
+                    reads.retain(|(a, u, ..)| (*a, *u) != key);
+                    reads.push((key.0, key.1, up_to.as_uuid(), at));
+                }
+                _ => {}
+            }
+        }
+        messages.insert(tx).await?;
+        if !reads.is_empty() {
+            sqlx::query(UPSERT_READS)
+                .bind(reads.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(reads.iter().map(|r| r.1).collect::<Vec<_>>())
+                .bind(reads.iter().map(|r| r.2).collect::<Vec<_>>())
+                .bind(reads.iter().map(|r| r.3).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+const INSERT_MESSAGES: &str = "INSERT INTO chat_messages
+    (message_id, appointment_id, sender_id, content, client_msg_id, sent_at, xid, gpos, position)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[])
+ON CONFLICT (message_id) DO NOTHING";
+
+const UPSERT_READS: &str = "INSERT INTO chat_reads (appointment_id, user_id, up_to, read_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[])
+ON CONFLICT (appointment_id, user_id) DO UPDATE SET up_to = EXCLUDED.up_to,
+                                                    read_at = EXCLUDED.read_at";
+
+/// Message rows of a batch, column by column.
+#[derive(Default)]
+struct Messages {
+    ids: Vec<Uuid>,
+    appointments: Vec<Uuid>,
+    senders: Vec<Uuid>,
+    contents: Vec<String>,
+    client_ids: Vec<Option<String>>,
+    sent: Vec<OffsetDateTime>,
+    xids: Vec<i64>,
+    gpos: Vec<i64>,
+    positions: Vec<String>,
+}
+
+impl Messages {
+    fn push(&mut self, view: MessageView, event: &StoredEvent) {
+        self.ids.push(view.id.as_uuid());
+        self.appointments.push(view.appointment_id.as_uuid());
+        self.senders.push(view.sender_id.as_uuid());
+        self.contents.push(view.content);
+        self.client_ids.push(view.client_msg_id);
+        self.sent.push(view.sent_at);
+        self.xids.push(event.position.transaction_id as i64);
+        self.gpos.push(event.position.global_position);
+        self.positions.push(view.position);
+    }
+
+    async fn insert(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(INSERT_MESSAGES)
+            .bind(self.ids)
+            .bind(self.appointments)
+            .bind(self.senders)
+            .bind(self.contents)
+            .bind(self.client_ids)
+            .bind(self.sent)
+            .bind(self.xids)
+            .bind(self.gpos)
+            .bind(self.positions)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
 }
 
 const COLUMNS: &str =

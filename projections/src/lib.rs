@@ -9,8 +9,12 @@
 //! - [`stream`]: reading the log in commit-safe order from a position.
 //! - [`wakeup`]: LISTEN/NOTIFY wake-ups that survive database restarts.
 //! - [`runner`]: the [`Projection`] trait and the runner that applies batches and moves each
-//!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes.
-//! - [`rebuild`]: rebuilding a projection from position zero while the service runs.
+//!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes. A projection
+//!   applies a batch set-based where it pays: `appointments_batch`, `calls_batch` and
+//!   `notifications_batch` fold rows in memory and write each table once; conversations and
+//!   availability insert many rows per statement.
+//! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
+//!   ones and swapping them in, while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
 //! - [`availability`]: windows and reservations per doctor; free-slot computation.
 //! - [`appointments`]: appointments, lists and dashboard queries.
@@ -23,14 +27,17 @@
 //! - [`chain`]: the tamper-evident hash chain over the log, its sealer, head and verification.
 
 pub mod appointments;
+mod appointments_batch;
 pub mod audit;
 pub mod availability;
 pub mod calls;
+mod calls_batch;
 pub mod chain;
 pub mod conversations;
 pub mod event;
 pub mod feeds;
 pub mod notifications;
+mod notifications_batch;
 pub mod preferences;
 pub mod profiles;
 pub mod rebuild;

@@ -30,6 +30,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::event::StoredEvent;
+use crate::notifications_batch::{Batch, Change};
 use crate::runner::{Projection, ProjectionError};
 
 /// Builds `notifications` and `notification_appointments`, and fills the outbox.
@@ -50,9 +51,9 @@ pub const REMINDERS: [(&str, Duration); 2] = [
 
 /// Channels for changes and messages (SMS is for reminders only: it costs the operator money
 /// and its body cannot say anything useful without health information).
-const CHANGE_CHANNELS: [&str; 2] = ["email", "push"];
+pub(crate) const CHANGE_CHANNELS: [&str; 2] = ["email", "push"];
 /// Channels for reminders.
-const REMINDER_CHANNELS: [&str; 3] = ["email", "push", "sms"];
+pub(crate) const REMINDER_CHANNELS: [&str; 3] = ["email", "push", "sms"];
 
 /// Namespace of notification and delivery ids (UUID v5).
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6e6f_7469_6669_6361_7469_6f6e_7330_0001);
@@ -62,7 +63,7 @@ pub fn notification_id(position: &str, user: UserId) -> Uuid {
     Uuid::new_v5(&ID_NAMESPACE, format!("{position}/{user}").as_bytes())
 }
 
-fn delivery_id(dedupe_key: &str, channel: &str) -> Uuid {
+pub(crate) fn delivery_id(dedupe_key: &str, channel: &str) -> Uuid {
     Uuid::new_v5(&ID_NAMESPACE, format!("{dedupe_key}#{channel}").as_bytes())
 }
 
@@ -143,6 +144,36 @@ impl Projection for NotificationsProjection {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Set-based: see [`crate::notifications_batch`].
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut changes = Vec::new();
+        for event in events {
+            match event.aggregate_type.as_str() {
+                APPOINTMENT => {
+                    let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
+                        continue;
+                    };
+                    changes.push(Change::Appointment(event, id, event.decode()?));
+                }
+                MESSAGE_AGGREGATE_TYPE => changes.push(Change::Message(event, event.decode()?)),
+                _ => {}
+            }
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::load(tx, &changes).await?;
+        for change in changes {
+            batch.fold(change);
+        }
+        batch.store(tx).await?;
+        Ok(())
     }
 }
 

@@ -33,7 +33,8 @@ pub trait Projection: Send + Sync + 'static {
     /// Unique, stable name (the checkpoint key).
     fn name(&self) -> &'static str;
 
-    /// The tables this projection alone writes; emptied before a rebuild.
+    /// The tables this projection alone writes; a rebuild builds fresh twins of them and swaps
+    /// them in (see [`crate::rebuild`]).
     fn tables(&self) -> &'static [&'static str];
 
     /// Applies one event inside the batch's transaction. Events this projection does not care
@@ -43,6 +44,22 @@ pub trait Projection: Send + Sync + 'static {
         tx: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError>;
+
+    /// Applies `events`, in order, inside the batch's transaction: the same as [`apply`] on
+    /// each in turn (a later event overrides an earlier one), which is what this default does.
+    /// Projections override it with set-based SQL where that pays.
+    ///
+    /// [`apply`]: Projection::apply
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a projection could not apply an event.
@@ -471,12 +488,10 @@ async fn step(
         // Another process (or a rebuild) moved a checkpoint; start over from the table.
         return Ok(Step::Applied);
     }
-    for event in &events {
-        for (projection, checkpoint) in projections.iter().zip(&checkpoints) {
-            if event.position > *checkpoint {
-                projection.apply(&mut tx, event).await?;
-            }
-        }
+    // Projections write only their own tables, so each can take its part of the batch at once.
+    for (projection, checkpoint) in projections.iter().zip(&checkpoints) {
+        let past = events.partition_point(|e| e.position <= *checkpoint);
+        projection.apply_batch(&mut tx, &events[past..]).await?;
     }
     let behind: Vec<&str> = names
         .iter()

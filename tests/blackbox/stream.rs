@@ -1,6 +1,7 @@
 //! The global stream reader and projection runner: commit-safe order, exactly-once
-//! application across a crash mid-batch, and rebuilds that never show a half-built model (reads
-//! made while a rebuild's transaction is open, observed in `pg_stat_activity`).
+//! application across a crash mid-batch, and rebuilds that build beside the live models and swap
+//! them in (held before the swap by an advisory lock, observed in `pg_stat_activity`), so reads
+//! and commands' read-your-writes go on meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,8 @@ use telemed_tasks::Background;
 use tokio::sync::Notify;
 
 use crate::helpers::{
-    TestApp, TestDb, doctor_profile, eventually, expect_status, patient_profile, spawn_app,
+    TestApp, TestDb, assert_same_read_models, doctor_profile, eventually, expect_status,
+    patient_profile, projections_caught_up, read_models as all_read_models, spawn_app,
 };
 
 const SEEN: &str = "CREATE TABLE seen (
@@ -288,18 +290,75 @@ async fn populate(app: &TestApp) {
     }
 }
 
-/// The pid of the backend running `DELETE FROM patient_profiles` while waiting on a lock
-/// that `holder` holds, if there is one.
-async fn blocked_rebuild(pool: &PgPool, holder: i32) -> Option<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity
-          WHERE datname = current_database() AND $1 = ANY (pg_blocking_pids(pid))
-            AND query = 'DELETE FROM patient_profiles'",
+/// A session holding advisory lock `key`, which a rebuild started with
+/// `--hold-before-swap <key>` waits for before it swaps its tables in.
+struct Hold {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    key: i64,
+}
+
+impl Hold {
+    async fn take(pool: &PgPool, key: i64) -> Self {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        Self { conn, key }
+    }
+
+    /// Whether a rebuild is waiting for this hold (its scratch tables filled, not swapped in).
+    async fn waited_on(pool: &PgPool) -> bool {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND wait_event = 'advisory' AND query LIKE '%pg_advisory_lock_shared%')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    async fn release(mut self) {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(&mut *self.conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Starts `telemed rebuild` held before its swap by `key`, and waits until it is held there.
+async fn held_rebuild(
+    app: &TestApp,
+    key: i64,
+) -> tokio::task::JoinHandle<std::io::Result<std::process::Output>> {
+    let rebuild = tokio::process::Command::new(TestApp::binary())
+        .args(["rebuild", "--hold-before-swap", &key.to_string()])
+        .env("DATABASE_URL", &app.db.url)
+        .kill_on_drop(true)
+        .output();
+    let rebuild = tokio::spawn(rebuild);
+    eventually(
+        "the rebuild waits before its swap",
+        Duration::from_secs(60),
+        || async { Hold::waited_on(&app.pool).await },
     )
-    .bind(holder)
-    .fetch_optional(pool)
-    .await
-    .unwrap()
+    .await;
+    rebuild
+}
+
+async fn succeeded(
+    rebuild: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
+) -> String {
+    let output = rebuild.await.unwrap().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -308,6 +367,7 @@ async fn telemed_rebuild_reproduces_the_live_read_models_while_serving() {
     populate(&app).await;
     let viewer = app.patient().await;
     let live = read_models(&app.pool).await;
+    let everything = all_read_models(&app.pool, &[]).await;
     let doctors = live["doctor_profiles"].as_array().unwrap();
     assert_eq!(doctors.len(), 5);
     let doctor = format!(
@@ -315,44 +375,15 @@ async fn telemed_rebuild_reproduces_the_live_read_models_while_serving() {
         doctors[0]["doctor_id"].as_str().unwrap()
     );
 
-    // Hold one row of the profiles projection's last table: the rebuild empties its tables in
-    // order inside one transaction, so it stops there with user and doctor profiles deleted
-    // and uncommitted, its transaction open.
-    let mut holder = app.pool.begin().await.unwrap();
-    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *holder)
+    // Held before its swap, the rebuild has filled its own tables beside the live ones...
+    let hold = Hold::take(&app.pool, 7_001).await;
+    let rebuild = held_rebuild(&app, 7_001).await;
+    let scratch: i64 = sqlx::query_scalar("SELECT count(*) FROM telemed_rebuild.doctor_profiles")
+        .fetch_one(&app.pool)
         .await
         .unwrap();
-    sqlx::query("SELECT 1 FROM patient_profiles LIMIT 1 FOR UPDATE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
-    let rebuild = tokio::process::Command::new(TestApp::binary())
-        .arg("rebuild")
-        .env("DATABASE_URL", &app.db.url)
-        .kill_on_drop(true)
-        .output();
-    let rebuild = tokio::spawn(rebuild);
-    eventually(
-        "the rebuild waits on the held row",
-        Duration::from_secs(30),
-        || async { blocked_rebuild(&app.pool, holder_pid).await.is_some() },
-    )
-    .await;
-    let rebuilder = blocked_rebuild(&app.pool, holder_pid).await.unwrap();
-    let emptied: Vec<String> = sqlx::query_scalar(
-        "SELECT relation::regclass::text FROM pg_locks
-          WHERE pid = $1 AND mode = 'RowExclusiveLock' AND granted
-            AND relation IN ('user_profiles'::regclass, 'doctor_profiles'::regclass)
-          ORDER BY 1",
-    )
-    .bind(rebuilder)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(emptied, ["doctor_profiles", "user_profiles"]);
-
-    // Meanwhile clients read the complete models the rebuild's transaction has deleted.
+    assert_eq!(scratch, 5);
+    // ...and clients meanwhile read the complete live models.
     for _ in 0..5 {
         let listed = expect_status(
             app.get("/api/v1/doctors", &viewer.token).await,
@@ -362,21 +393,32 @@ async fn telemed_rebuild_reproduces_the_live_read_models_while_serving() {
         assert_eq!(listed["doctors"].as_array().unwrap().len(), 5, "{listed}");
         expect_status(app.get(&doctor, &viewer.token).await, StatusCode::OK).await;
     }
-    // ...all of them while that transaction was open.
-    assert_eq!(
-        blocked_rebuild(&app.pool, holder_pid).await,
-        Some(rebuilder)
-    );
-    holder.rollback().await.unwrap();
+    assert!(Hold::waited_on(&app.pool).await, "still before the swap");
+    hold.release().await;
 
-    let output = rebuild.await.unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("rebuilt profiles: "));
+    let stdout = succeeded(rebuild).await;
+    assert!(stdout.contains("rebuilt profiles: "), "{stdout}");
     assert_eq!(read_models(&app.pool).await, live);
+    assert_same_read_models(
+        &everything,
+        &all_read_models(&app.pool, &[]).await,
+        "live (left) and rebuilt (right)",
+    );
+    // The swapped-in tables have the live ones' indexes, under the same names.
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'doctor_profiles' ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "doctor_profiles_name",
+            "doctor_profiles_pkey",
+            "doctor_profiles_specialties"
+        ]
+    );
     // And the service goes on projecting new events after the rebuild.
     let late = app.register("doctor", "Dr. Late", "UTC").await;
     expect_status(
@@ -385,6 +427,60 @@ async fn telemed_rebuild_reproduces_the_live_read_models_while_serving() {
         StatusCode::OK,
     )
     .await;
+}
+
+#[tokio::test]
+async fn commands_read_their_writes_while_a_rebuild_runs_and_the_swap_keeps_them() {
+    let app = spawn_app().await;
+    populate(&app).await;
+    let viewer = app.patient().await;
+    let hold = Hold::take(&app.pool, 7_002).await;
+    let rebuild = held_rebuild(&app, 7_002).await;
+
+    // While the rebuild is held before its swap, commands answer with their own writes: the
+    // live runner keeps the live read models moving.
+    let doctor = app.register("doctor", "Dr. During", "UTC").await;
+    let path = format!("/api/v1/doctors/{}/profile", doctor.id);
+    let answered = expect_status(
+        app.put(
+            &path,
+            &doctor.token,
+            &doctor_profile("written during a rebuild"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(answered["bio"], "written during a rebuild", "{answered}");
+    let read = expect_status(
+        app.get(&format!("/api/v1/doctors/{}", doctor.id), &viewer.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(read["bio"], "written during a rebuild", "{read}");
+    assert!(
+        Hold::waited_on(&app.pool).await,
+        "all of it during the rebuild"
+    );
+    eventually("the live models catch up", Duration::from_secs(30), || {
+        projections_caught_up(&app.pool)
+    })
+    .await;
+    let live = all_read_models(&app.pool, &[]).await;
+    hold.release().await;
+
+    // The swap applied what arrived meanwhile: the rebuilt models equal the live ones.
+    let stdout = succeeded(rebuild).await;
+    assert!(
+        !stdout.contains("with 0 events that arrived meanwhile"),
+        "{stdout}"
+    );
+    assert_same_read_models(
+        &live,
+        &all_read_models(&app.pool, &[]).await,
+        "live (left) and rebuilt (right)",
+    );
 }
 
 #[tokio::test]
@@ -428,4 +524,129 @@ async fn projections_recover_by_themselves_when_the_database_drops_every_connect
     expect_status(read, StatusCode::OK).await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     expect_status(ready, StatusCode::OK).await;
+}
+
+/// A projection applied one event at a time, as the runner did before set-based batches.
+struct PerEvent(Arc<dyn Projection>);
+
+#[async_trait]
+impl Projection for PerEvent {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        self.0.apply(tx, event).await
+    }
+}
+
+/// The read models and the outbox's reminders (due days later, so the dispatcher leaves them
+/// alone), but when their rows were last touched.
+async fn models_and_outbox(pool: &PgPool) -> Vec<(String, Vec<String>)> {
+    let mut models = all_read_models(pool, &[]).await;
+    let outbox: Vec<String> = sqlx::query_scalar(
+        "SELECT (to_jsonb(d) - 'updated_at' - 'created_at')::text
+           FROM notification_deliveries d WHERE kind LIKE 'reminder%' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    models.push(("notification_deliveries".to_string(), outbox));
+    models
+}
+
+/// Bookings of every kind, and messages, through the API.
+async fn clinic_history(app: &TestApp) {
+    use crate::scheduling::days_ahead;
+    use time::Duration as Span;
+    let doctor = app.doctor().await;
+    for day in 3..5 {
+        let day = days_ahead(day);
+        app.open_window(&doctor, day + Span::hours(8), day + Span::hours(16))
+            .await;
+    }
+    for p in 0..6_i64 {
+        let patient = app.patient().await;
+        let start = days_ahead(3 + p % 2) + Span::hours(8) + Span::minutes(30 * p);
+        let booked = app
+            .book(&patient, &doctor.id, start, start + Span::minutes(30))
+            .await;
+        let id = booked["id"].as_str().unwrap();
+        let ok = |response| expect_status(response, StatusCode::OK);
+        if p % 3 != 2 {
+            ok(app
+                .act(&doctor, id, "confirm", &serde_json::json!({}))
+                .await)
+            .await;
+            let path = format!("/api/v1/appointments/{id}/messages");
+            for (n, user) in [&doctor, &patient, &doctor].into_iter().enumerate() {
+                let body = serde_json::json!({ "content": format!("message {n}") });
+                let posted = app.post(&path, Some(&user.token), &body).await;
+                expect_status(posted, StatusCode::CREATED).await;
+            }
+        }
+        if p % 3 == 1 {
+            let later = start + Span::hours(4);
+            ok(app
+                .reschedule(&patient, id, later, later + Span::minutes(30))
+                .await)
+            .await;
+            if p == 1 {
+                ok(app
+                    .act(&doctor, id, "confirm", &serde_json::json!({}))
+                    .await)
+                .await;
+            }
+        }
+        if p % 2 == 1 {
+            let body = serde_json::json!({ "reason": "travel" });
+            ok(app.act(&patient, id, "cancel", &body).await).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn set_based_batches_and_per_event_application_build_the_same_tables() {
+    let app = spawn_app().await;
+    populate(&app).await;
+    clinic_history(&app).await;
+    eventually("the live models catch up", Duration::from_secs(30), || {
+        projections_caught_up(&app.pool)
+    })
+    .await;
+    // Live: small batches, as commands came.
+    let live = models_and_outbox(&app.pool).await;
+
+    // Every event through each projection's per-event `apply`.
+    let projections = telemed_projections::all();
+    let per_event: Vec<PerEvent> = projections.iter().cloned().map(PerEvent).collect();
+    let refs: Vec<&dyn Projection> = per_event.iter().map(|p| p as &dyn Projection).collect();
+    let options = telemed_projections::rebuild::Options::default();
+    telemed_projections::rebuild::rebuild_all(&app.pool, &refs, options)
+        .await
+        .unwrap();
+    let one_by_one = models_and_outbox(&app.pool).await;
+    assert_same_read_models(&live, &one_by_one, "live (left) and per event (right)");
+
+    // The whole log in one set-based batch.
+    let refs = telemed_projections::rebuild::refs(&projections);
+    telemed_projections::rebuild::rebuild_all(&app.pool, &refs, options)
+        .await
+        .unwrap();
+    let batched = models_and_outbox(&app.pool).await;
+    assert_same_read_models(
+        &one_by_one,
+        &batched,
+        "per event (left) and batched (right)",
+    );
+    let rows: usize = batched.iter().map(|(_, rows)| rows.len()).sum();
+    assert!(rows > 60, "a store worth comparing: {rows} rows");
 }
