@@ -11,7 +11,7 @@
 //! - [`runner`]: the [`Projection`] trait and the runner that applies batches and moves each
 //!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes. A projection
 //!   applies a batch set-based where it pays: `appointments_batch`, `calls_batch` and
-//!   `notifications_batch` fold rows in memory and write each table once; conversations and
+//!   `notifications::batch` fold rows in memory and write each table once; conversations and
 //!   availability insert many rows per statement.
 //! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
 //!   ones and swapping them in, while the service runs.
@@ -37,7 +37,6 @@ pub mod conversations;
 pub mod event;
 pub mod feeds;
 pub mod notifications;
-mod notifications_batch;
 pub mod preferences;
 pub mod profiles;
 pub mod rebuild;

@@ -19,6 +19,8 @@
 //! | cancelled, completed, no-show | — | pending reminders are cancelled |
 //! | message posted | the other party | e-mail, push, [`UNREAD_DELAY`] later, unless read by then |
 
+mod batch;
+
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
@@ -30,8 +32,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::event::StoredEvent;
-use crate::notifications_batch::{Batch, Change};
 use crate::runner::{Projection, ProjectionError};
+use batch::{Batch, Change};
 
 /// Builds `notifications` and `notification_appointments`, and fills the outbox.
 pub struct NotificationsProjection;
@@ -146,7 +148,7 @@ impl Projection for NotificationsProjection {
         }
     }
 
-    /// Set-based: see [`crate::notifications_batch`].
+    /// Set-based: see [`batch`].
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,

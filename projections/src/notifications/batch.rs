@@ -16,11 +16,11 @@ use telemed_domain::conversation::MessageEvent;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::event::StoredEvent;
-use crate::notifications::{
+use super::{
     CHANGE_CHANNELS, REMINDER_CHANNELS, REMINDERS, STALE_AFTER, UNREAD_DELAY, delivery_id,
     notification_id, reminder_key,
 };
+use crate::event::StoredEvent;
 
 /// An event of the batch this projection cares about, decoded.
 pub(crate) enum Change<'e> {
