@@ -113,6 +113,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// The built web app (`index.html`, `assets/`), served at `/`; absolute.
     pub web_dir: PathBuf,
+    /// Where `GET /metrics` (Prometheus) listens (`TELEMED_METRICS_BIND`); `None`: nowhere.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// STUN and TURN servers for WebRTC clients.
@@ -186,6 +188,7 @@ impl Config {
             rate_limits: true,
             notify: crate::notify::NotifyConfig::default(),
             web_dir: absolute(Path::new(DEFAULT_WEB_DIR)),
+            metrics_bind: None,
         }
     }
 

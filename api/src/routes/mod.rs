@@ -56,6 +56,7 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
         ))
         .layer(axum::Extension(state.rate_limits.clone()))
         .layer(middleware::from_fn(request_id_layer))
+        .layer(middleware::from_fn(crate::telemetry::track))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(crate::telemetry::request_span)
