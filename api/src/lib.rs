@@ -39,7 +39,8 @@
 //! - `access_log`: every read of patient data by anyone but the patient, in an append-only
 //!   table.
 //! - `audit`: `telemed audit export` / `import`, the event log as JSON lines.
-//! - `telemetry`: the log subscriber (text or JSON lines) and the per-request span and line.
+//! - `telemetry`: the log subscriber (text or JSON lines), the per-request span and line, and
+//!   the Prometheus metrics served on `TELEMED_METRICS_BIND`.
 //! - `web`: the single-page web app served at `/`, with its caching and security headers.
 //!
 //! Re-exported crates: [`live`] (`telemed-live`: hub, feed, bus, sessions, waiting room,

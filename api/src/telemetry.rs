@@ -1,10 +1,14 @@
-//! Logs: the subscriber (text or JSON lines, `RUST_LOG` filtering) and the per-request span
-//! and line.
+//! Logs and metrics: the subscriber (text or JSON lines, `RUST_LOG` filtering), the
+//! per-request span and line, and the Prometheus recorder behind `GET /metrics`.
 //!
 //! Every HTTP request runs in a `request` span carrying its method, its route template (axum's
 //! `MatchedPath`, never the concrete URI, whose query may hold a token), its request id and,
 //! once a valid access token is seen, its user id; when the response is ready one `request`
 //! line adds the status and the latency. Tokens, passwords and message text are never fields.
+//!
+//! Metrics ([`track`]) count requests by route template and status and time them; they are
+//! recorded only once `TELEMED_METRICS_BIND` has installed the recorder, and served on that
+//! separate listener, never on the API's.
 
 use std::io::IsTerminal;
 use std::time::Duration;
