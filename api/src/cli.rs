@@ -101,6 +101,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TELEMED_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Address `GET /metrics` (Prometheus text) listens on; unset: no metrics endpoint.
+    #[arg(long, env = "TELEMED_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
     /// HS256 secret for access tokens (required in production, at least 32 bytes).
     #[arg(long, env = "TELEMED_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -292,6 +295,7 @@ impl ServeArgs {
         Config {
             database_url: self.database.database_url.into(),
             bind: self.bind,
+            metrics_bind: self.metrics_bind,
             jwt_secret: self
                 .jwt_secret
                 .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.to_string())
@@ -502,7 +506,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("using the built-in development JWT secret; set TELEMED_JWT_SECRET");
     }
     let app = Application::build(config.clone()).await?;
-    tracing::info!(address = %config.bind.ip(), port = app.port(), "telemed is serving");
+    // `port` comes first: scripts and tests take the first `port=` of this line.
+    match app.metrics_port() {
+        Some(metrics_port) => {
+            tracing::info!(address = %config.bind.ip(), port = app.port(), metrics_port, "telemed is serving (GET /metrics on metrics_port)")
+        }
+        None => {
+            tracing::info!(address = %config.bind.ip(), port = app.port(), "telemed is serving")
+        }
+    }
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }

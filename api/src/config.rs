@@ -21,6 +21,42 @@ pub const DEVELOPMENT_JWT_SECRET: &str = "telemed-development-secret-never-use-i
 /// Shortest JWT secret accepted in production, in bytes (HS256 wants at least 256 bits).
 pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
+/// How the logs are written (`TELEMED_LOG_FORMAT`), read before the command line is parsed so
+/// that every command logs the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the request span's fields.
+    Json,
+}
+
+impl LogFormat {
+    /// The environment variable that chooses the format.
+    pub const VARIABLE: &str = "TELEMED_LOG_FORMAT";
+
+    /// The format named by `TELEMED_LOG_FORMAT` (unset or empty: text).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var(Self::VARIABLE) {
+            Ok(value) => Self::parse(&value),
+            Err(std::env::VarError::NotPresent) => Ok(Self::Text),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(ConfigError::BadLogFormat("(not UTF-8)".to_string()))
+            }
+        }
+    }
+
+    /// `text` or `json` (case-insensitive; empty: text).
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(ConfigError::BadLogFormat(value.to_string())),
+        }
+    }
+}
+
 /// Where the built web app is looked for, relative to the current directory.
 pub const DEFAULT_WEB_DIR: &str = "web/dist";
 
@@ -77,6 +113,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// The built web app (`index.html`, `assets/`), served at `/`; absolute.
     pub web_dir: PathBuf,
+    /// Where `GET /metrics` (Prometheus) listens (`TELEMED_METRICS_BIND`); `None`: nowhere.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// STUN and TURN servers for WebRTC clients.
@@ -112,6 +150,9 @@ pub enum ConfigError {
     /// A shifted clock outside development.
     #[error("TELEMED_CLOCK_OFFSET_SECONDS is for tests and is refused when TELEMED_ENV=production")]
     ClockOffsetInProduction,
+    /// `TELEMED_LOG_FORMAT` names no known format.
+    #[error("TELEMED_LOG_FORMAT must be `text` or `json`, not {0:?}")]
+    BadLogFormat(String),
 }
 
 impl Config {
@@ -147,6 +188,7 @@ impl Config {
             rate_limits: true,
             notify: crate::notify::NotifyConfig::default(),
             web_dir: absolute(Path::new(DEFAULT_WEB_DIR)),
+            metrics_bind: None,
         }
     }
 
@@ -191,6 +233,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_formats_are_text_or_json() {
+        assert_eq!(LogFormat::parse("").unwrap(), LogFormat::Text);
+        assert_eq!(LogFormat::parse("text").unwrap(), LogFormat::Text);
+        assert_eq!(LogFormat::parse("JSON").unwrap(), LogFormat::Json);
+        let error = LogFormat::parse("yaml").unwrap_err().to_string();
+        assert!(
+            error.contains("TELEMED_LOG_FORMAT") && error.contains("yaml"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn production_refuses_the_development_secret() {

@@ -39,6 +39,8 @@
 //! - `access_log`: every read of patient data by anyone but the patient, in an append-only
 //!   table.
 //! - `audit`: `telemed audit export` / `import`, the event log as JSON lines.
+//! - `telemetry`: the log subscriber (text or JSON lines), the per-request span and line, and
+//!   the Prometheus metrics served on `TELEMED_METRICS_BIND`.
 //! - `web`: the single-page web app served at `/`, with its caching and security headers.
 //!
 //! Re-exported crates: [`live`] (`telemed-live`: hub, feed, bus, sessions, waiting room,
@@ -60,6 +62,7 @@ mod routes;
 mod startup;
 mod state;
 pub mod sweeper;
+pub mod telemetry;
 mod web;
 
 pub use config::{Config, Environment};

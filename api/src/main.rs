@@ -1,20 +1,18 @@
 //! The `telemed` binary.
 
-use std::io::IsTerminal;
-
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use telemed_api::config::LogFormat;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let format = match LogFormat::from_env() {
+        Ok(format) => format,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    telemed_api::telemetry::init_logging(format);
     let cli = telemed_api::cli::Cli::parse();
     match telemed_api::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

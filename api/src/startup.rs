@@ -37,6 +37,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     port: u16,
+    /// `GET /metrics`'s own listener (`TELEMED_METRICS_BIND`), with the recorder it serves.
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     background: Background,
 }
 
@@ -67,10 +69,18 @@ impl Application {
         let router = crate::routes::router(state, config.body_limit_bytes, &config.web_dir);
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
+        let metrics = match config.metrics_bind {
+            Some(bind) => Some((
+                TcpListener::bind(bind).await?,
+                crate::telemetry::prometheus()?,
+            )),
+            None => None,
+        };
         Ok(Self {
             listener,
             router,
             port,
+            metrics,
             background,
         })
     }
@@ -78,6 +88,12 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `GET /metrics` is served on, when `TELEMED_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok().map(|address| address.port())
     }
 
     /// Serves until `shutdown` completes; then stops accepting, lets the requests under way
@@ -94,9 +110,15 @@ impl Application {
         let router = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let metrics = self.metrics.map(|(listener, handle)| {
+            tokio::spawn(crate::telemetry::serve_metrics(listener, handle))
+        });
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         tracing::info!("stopped serving; stopping the background tasks");
         if self.background.stop(STOP_BOUND).await {
             tracing::info!("background tasks stopped");

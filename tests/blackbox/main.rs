@@ -38,6 +38,7 @@ mod socketio;
 mod stream;
 mod sweeper;
 mod tamper;
+mod telemetry;
 mod timezones;
 mod unread;
 mod waiting_room;

@@ -25,6 +25,7 @@ pub async fn identify(
         .ok()
         .and_then(|token| keys.verify(token).ok());
     if let Some(verified) = verified {
+        crate::telemetry::record_user_id(&verified.user_id);
         request.extensions_mut().insert(verified);
     }
     next.run(request).await

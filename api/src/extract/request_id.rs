@@ -24,6 +24,7 @@ pub async fn request_id_layer(mut request: Request, next: Next) -> Response {
         .filter(|v| is_sane(v))
         .map(str::to_string);
     let id = supplied.unwrap_or_else(|| Uuid::new_v4().to_string());
+    crate::telemetry::record_request_id(&id);
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {

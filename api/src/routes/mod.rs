@@ -56,7 +56,12 @@ pub fn router(state: AppState, body_limit: usize, web_dir: &std::path::Path) -> 
         ))
         .layer(axum::Extension(state.rate_limits.clone()))
         .layer(middleware::from_fn(request_id_layer))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(middleware::from_fn(crate::telemetry::track))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span)
+                .on_response(crate::telemetry::request_done),
+        )
         .layer(socketio)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
