@@ -91,9 +91,9 @@ impl Projection for CallsProjection {
                 let parties = (doctor_id, patient_id);
                 call_started(tx, id, position, appointment_id, parties, caller_id, at).await?;
             }
-            CallEvent::CallAnswered { at, .. } => call_answered(tx, id, position, at).await?,
-            CallEvent::CallRejected { at, .. } => call_rejected(tx, id, position, at).await?,
-            CallEvent::CallMissed { at } => call_missed(tx, id, position, at).await?,
+            CallEvent::CallAnswered { at, .. } => update(tx, ANSWERED, id, position, at).await?,
+            CallEvent::CallRejected { at, .. } => update(tx, REJECTED, id, position, at).await?,
+            CallEvent::CallMissed { at } => update(tx, MISSED, id, position, at).await?,
             CallEvent::CallEnded {
                 reason,
                 failed,
@@ -177,59 +177,34 @@ async fn call_started(
     Ok(())
 }
 
-async fn call_answered(
-    tx: &mut PgConnection,
-    id: Uuid,
-    position: &str,
-    at: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE calls SET status = 'active', answered_at = $2, position = $3
-          WHERE call_id = $1",
-    )
-    .bind(id)
-    .bind(at)
-    .bind(position)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
+/// A call answered at `$2`.
+const ANSWERED: &str = "UPDATE calls SET status = 'active', answered_at = $2, position = $3
+                         WHERE call_id = $1";
+/// A call rejected at `$2`.
+const REJECTED: &str =
+    "UPDATE calls SET status = 'rejected', ended_at = $2, end_reason = 'rejected',
+                                         duration_seconds = 0, position = $3
+                         WHERE call_id = $1";
+/// A call nobody answered before its invitation timed out at `$2`.
+const MISSED: &str = "UPDATE calls SET status = 'missed', ended_at = $2,
+                                       end_reason = 'invite_timeout', duration_seconds = 0,
+                                       position = $3
+                       WHERE call_id = $1";
 
-async fn call_rejected(
+/// Runs one of the statements above for call `id` changed at `at` by the event at `position`.
+async fn update(
     tx: &mut PgConnection,
+    statement: &'static str,
     id: Uuid,
     position: &str,
     at: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE calls SET status = 'rejected', ended_at = $2, end_reason = 'rejected',
-                          duration_seconds = 0, position = $3
-          WHERE call_id = $1",
-    )
-    .bind(id)
-    .bind(at)
-    .bind(position)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-async fn call_missed(
-    tx: &mut PgConnection,
-    id: Uuid,
-    position: &str,
-    at: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE calls SET status = 'missed', ended_at = $2, end_reason = 'invite_timeout',
-                          duration_seconds = 0, position = $3
-          WHERE call_id = $1",
-    )
-    .bind(id)
-    .bind(at)
-    .bind(position)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(statement)
+        .bind(id)
+        .bind(at)
+        .bind(position)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
