@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::event::StoredEvent;
+use crate::fold;
 use crate::runner::{Projection, ProjectionError};
 
 /// Builds `appointments`.
@@ -118,26 +119,15 @@ impl Projection for AppointmentsProjection {
             let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
                 continue;
             };
-            decoded.push((id, event, event.decode::<AppointmentEvent>()?));
+            decoded.push((id, (event, event.decode::<AppointmentEvent>()?)));
         }
         if decoded.is_empty() {
             return Ok(());
         }
-        let mut ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut rows = crate::appointments_batch::load(tx, &ids).await?;
-        let mut changed = std::collections::HashSet::new();
-        for (id, event, change) in decoded {
-            if crate::appointments_batch::fold(&mut rows, id, event, change) {
-                changed.insert(id);
-            }
-        }
-        let changed: Vec<_> = rows
-            .into_iter()
-            .filter(|(id, _)| changed.contains(id))
-            .map(|(_, row)| row)
-            .collect();
+        let rows = crate::appointments_batch::load(tx, &fold::distinct_ids(&decoded)).await?;
+        let changed = fold::changed_rows(rows, decoded, |rows, id, (event, change)| {
+            crate::appointments_batch::fold(rows, id, event, change)
+        });
         crate::appointments_batch::store(tx, changed).await?;
         Ok(())
     }

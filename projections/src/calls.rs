@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::event::StoredEvent;
+use crate::fold;
 use crate::runner::{Projection, ProjectionError};
 
 /// Builds `calls`.
@@ -124,26 +125,18 @@ impl Projection for CallsProjection {
             let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
                 continue;
             };
-            decoded.push((id, event.position.to_string(), event.decode::<CallEvent>()?));
+            decoded.push((
+                id,
+                (event.position.to_string(), event.decode::<CallEvent>()?),
+            ));
         }
         if decoded.is_empty() {
             return Ok(());
         }
-        let mut ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut rows = crate::calls_batch::load(tx, &ids).await?;
-        let mut changed = std::collections::HashSet::new();
-        for (id, position, change) in decoded {
-            if crate::calls_batch::fold(&mut rows, id, position, change) {
-                changed.insert(id);
-            }
-        }
-        let changed: Vec<_> = rows
-            .into_iter()
-            .filter(|(id, _)| changed.contains(id))
-            .map(|(_, row)| row)
-            .collect();
+        let rows = crate::calls_batch::load(tx, &fold::distinct_ids(&decoded)).await?;
+        let changed = fold::changed_rows(rows, decoded, |rows, id, (position, change)| {
+            crate::calls_batch::fold(rows, id, position, change)
+        });
         crate::calls_batch::store(tx, changed).await?;
         Ok(())
     }

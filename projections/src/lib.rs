@@ -11,8 +11,8 @@
 //! - [`runner`]: the [`Projection`] trait and the runner that applies batches and moves each
 //!   projection's checkpoint in one transaction; [`Progress`] for read-your-writes. A projection
 //!   applies a batch set-based where it pays: `appointments_batch`, `calls_batch` and
-//!   `notifications::batch` fold rows in memory and write each table once; conversations and
-//!   availability insert many rows per statement.
+//!   `notifications::batch` fold rows in memory (the first two through `fold`) and write each
+//!   table once; conversations and availability insert many rows per statement.
 //! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
 //!   ones and swapping them in, while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
@@ -36,6 +36,7 @@ pub mod chain;
 pub mod conversations;
 pub mod event;
 pub mod feeds;
+mod fold;
 pub mod notifications;
 pub mod preferences;
 pub mod profiles;
