@@ -17,7 +17,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    CHANGE_CHANNELS, REMINDER_CHANNELS, REMINDERS, STALE_AFTER, UNREAD_DELAY, delivery_id,
+    CHANGE_CHANNELS, New, REMINDER_CHANNELS, REMINDERS, STALE_AFTER, delivery_id, message_posted,
     notification_id, reminder_key,
 };
 use crate::event::StoredEvent;
@@ -69,17 +69,6 @@ struct Delivery {
     last_error: Option<String>,
     new: bool,
     changed: bool,
-}
-
-/// One in-app notification about to be recorded.
-struct New<'a> {
-    user: Uuid,
-    kind: &'a str,
-    appointment: Uuid,
-    actor: Uuid,
-    start: Option<OffsetDateTime>,
-    previous_start: Option<OffsetDateTime>,
-    at: OffsetDateTime,
 }
 
 /// The batch's state.
@@ -191,32 +180,9 @@ impl Batch {
     pub(crate) fn fold(&mut self, change: Change<'_>) {
         match change {
             Change::Appointment(event, id, decoded) => self.appointment(event, id, decoded),
-            Change::Message(
-                event,
-                MessageEvent::MessagePosted {
-                    appointment_id,
-                    doctor_id,
-                    patient_id,
-                    sender_id,
-                    sent_at,
-                    ..
-                },
-            ) => {
-                let recipient = if sender_id == doctor_id {
-                    patient_id
-                } else {
-                    doctor_id
-                };
-                let new = New {
-                    user: recipient.as_uuid(),
-                    kind: "message",
-                    appointment: appointment_id.as_uuid(),
-                    actor: sender_id.as_uuid(),
-                    start: None,
-                    previous_start: None,
-                    at: sent_at,
-                };
-                self.notify(event, &new, sent_at + UNREAD_DELAY);
+            Change::Message(event, decoded) => {
+                let (new, due) = message_posted(decoded);
+                self.notify(event, &new, due);
             }
         }
     }

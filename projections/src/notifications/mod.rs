@@ -480,11 +480,9 @@ async fn rescheduled(
     notify(tx, event, new, at).await
 }
 
-async fn apply_message(
-    tx: &mut PgConnection,
-    event: &StoredEvent,
-    decoded: MessageEvent,
-) -> Result<(), ProjectionError> {
+/// A posted message's notification for the participant who did not send it, and when its
+/// deliveries are due (after [`UNREAD_DELAY`], unless read by then).
+fn message_posted(decoded: MessageEvent) -> (New<'static>, OffsetDateTime) {
     let MessageEvent::MessagePosted {
         appointment_id,
         doctor_id,
@@ -507,7 +505,16 @@ async fn apply_message(
         previous_start: None,
         at: sent_at,
     };
-    notify(tx, event, new, sent_at + UNREAD_DELAY).await?;
+    (new, sent_at + UNREAD_DELAY)
+}
+
+async fn apply_message(
+    tx: &mut PgConnection,
+    event: &StoredEvent,
+    decoded: MessageEvent,
+) -> Result<(), ProjectionError> {
+    let (new, due) = message_posted(decoded);
+    notify(tx, event, new, due).await?;
     Ok(())
 }
 
