@@ -4,6 +4,10 @@
 //! aggregate small and puts write contention only where it is real: two bookings race only
 //! when they are for the same doctor on the same day, and then the event store's primary key
 //! lets exactly one of them win; the loser retries, sees the reservation and is refused.
+//!
+//! Time off is recorded here too, on every day it may touch, so that a booking and the time
+//! off that covers it are decided by the same aggregate: whichever commits second sees the
+//! other (a booking is refused; time off lists the appointment as a conflict).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +16,10 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Interval;
-use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId, WindowId};
+use crate::values::{ShortNote, SlotPolicy};
+use crate::{
+    AppointmentId, DayId, Decide, NamedCommand, ReservationId, TimeOffId, UserId, WindowId,
+};
 
 /// The aggregate type under which these events are stored.
 pub const AGGREGATE_TYPE: &str = "doctor_day";
@@ -68,7 +75,8 @@ pub enum AvailabilityCommand {
         /// Which window.
         window_id: WindowId,
     },
-    /// Reserve a slot for an appointment: inside one window, overlapping no other reservation.
+    /// Reserve a slot for an appointment: inside one window, on its grid, outside time off,
+    /// and keeping the buffers from every other reservation (all as `policy` says).
     Reserve {
         /// Which day.
         day: DayId,
@@ -80,6 +88,8 @@ pub enum AvailabilityCommand {
         patient_id: UserId,
         /// When.
         interval: Interval,
+        /// The doctor's buffers and slot interval at the time of booking.
+        policy: SlotPolicy,
     },
     /// Give a slot back. Releasing an unknown or already released reservation changes nothing.
     Release {
@@ -87,6 +97,23 @@ pub enum AvailabilityCommand {
         reservation_id: ReservationId,
         /// Why.
         reason: ReleaseReason,
+    },
+    /// Block time off on this day (the whole span; it may reach into other days). Blocking an
+    /// id already blocked here changes nothing.
+    BlockTime {
+        /// Which day.
+        day: DayId,
+        /// The time off's id.
+        time_off_id: TimeOffId,
+        /// The whole time off.
+        interval: Interval,
+        /// The doctor's note.
+        note: ShortNote,
+    },
+    /// Lift time off from this day. Lifting one not blocked here changes nothing.
+    UnblockTime {
+        /// The time off's id.
+        time_off_id: TimeOffId,
     },
 }
 
@@ -142,6 +169,24 @@ pub enum AvailabilityEvent {
         /// Why.
         reason: ReleaseReason,
     },
+    /// Time off was blocked on this day (the whole span, which may reach into other days).
+    TimeOffBlocked {
+        /// Which day.
+        day: DayId,
+        /// The time off's id.
+        time_off_id: TimeOffId,
+        /// The whole time off.
+        interval: Interval,
+        /// The doctor's note.
+        note: ShortNote,
+    },
+    /// Time off was lifted from this day.
+    TimeOffUnblocked {
+        /// Which day.
+        day: DayId,
+        /// The time off's id.
+        time_off_id: TimeOffId,
+    },
 }
 
 /// Why a doctor-day command was refused.
@@ -168,6 +213,14 @@ pub enum AvailabilityError {
     /// The reservation id is used already.
     #[error("this reservation exists already")]
     DuplicateReservation,
+    /// The time falls in the doctor's time off.
+    #[error("the doctor is not available at this time (time off)")]
+    DoctorUnavailable,
+    /// The start is not on the doctor's slot grid.
+    #[error(
+        "must be a multiple of {0} minutes after the start of the doctor's availability window"
+    )]
+    OffGrid(i64),
 }
 
 /// One doctor's day: windows and live reservations.
@@ -176,6 +229,7 @@ pub struct DoctorDay {
     day: Option<DayId>,
     windows: BTreeMap<WindowId, Interval>,
     reservations: BTreeMap<ReservationId, Reservation>,
+    time_off: BTreeMap<TimeOffId, Interval>,
 }
 
 impl DoctorDay {
@@ -187,6 +241,11 @@ impl DoctorDay {
     /// Live reservations.
     pub fn reservations(&self) -> &BTreeMap<ReservationId, Reservation> {
         &self.reservations
+    }
+
+    /// Time off blocked on this day.
+    pub fn time_off(&self) -> &BTreeMap<TimeOffId, Interval> {
+        &self.time_off
     }
 
     fn day(&self, given: Option<DayId>) -> Option<DayId> {
@@ -280,30 +339,66 @@ impl DoctorDay {
     fn reserve(
         &self,
         day: DayId,
-        reservation_id: ReservationId,
-        appointment_id: AppointmentId,
-        patient_id: UserId,
-        interval: Interval,
+        reservation: Reservation,
+        id: ReservationId,
+        policy: SlotPolicy,
     ) -> Decided {
-        if self.reservations.contains_key(&reservation_id) {
-            return Err(AvailabilityError::DuplicateReservation);
+        use AvailabilityError as E;
+        let interval = reservation.interval;
+        if self.reservations.contains_key(&id) {
+            return Err(E::DuplicateReservation);
         }
-        let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
+        if self.time_off.values().any(|t| t.overlaps(&interval)) {
+            return Err(E::DoctorUnavailable);
+        }
+        let Some(window) = self.windows.values().find(|w| w.contains(&interval)) else {
+            return Err(E::SlotUnavailable);
+        };
+        if !policy.on_grid(window.start, interval.start) {
+            return Err(E::OffGrid(policy.slot_interval_minutes().unwrap_or(1)));
+        }
         // A rescheduled appointment briefly holds its old and new slot: they may overlap.
-        let taken = self
-            .reservations
-            .values()
-            .any(|r| r.appointment_id != appointment_id && r.interval.overlaps(&interval));
-        if !inside_a_window || taken {
-            return Err(AvailabilityError::SlotUnavailable);
+        let taken = self.reservations.values().any(|r| {
+            r.appointment_id != reservation.appointment_id && policy.clash(&r.interval, &interval)
+        });
+        if taken {
+            return Err(E::SlotUnavailable);
         }
         Ok(vec![AvailabilityEvent::SlotReserved {
             day: self.day(Some(day)).unwrap_or(day),
-            reservation_id,
-            appointment_id,
-            patient_id,
+            reservation_id: id,
+            appointment_id: reservation.appointment_id,
+            patient_id: reservation.patient_id,
             interval,
         }])
+    }
+
+    fn block_time(
+        &self,
+        day: DayId,
+        time_off_id: TimeOffId,
+        interval: Interval,
+        note: ShortNote,
+    ) -> Decided {
+        if self.time_off.contains_key(&time_off_id) {
+            return Ok(vec![]);
+        }
+        Ok(vec![AvailabilityEvent::TimeOffBlocked {
+            day: self.day(Some(day)).unwrap_or(day),
+            time_off_id,
+            interval,
+            note,
+        }])
+    }
+
+    fn unblock_time(&self, time_off_id: TimeOffId) -> Decided {
+        match (self.day, self.time_off.contains_key(&time_off_id)) {
+            (Some(day), true) => Ok(vec![AvailabilityEvent::TimeOffUnblocked {
+                day,
+                time_off_id,
+            }]),
+            _ => Ok(vec![]),
+        }
     }
 
     fn release(&self, reservation_id: ReservationId, reason: ReleaseReason) -> Decided {
@@ -339,11 +434,26 @@ impl Decide for DoctorDay {
                 appointment_id,
                 patient_id,
                 interval,
-            } => self.reserve(day, reservation_id, appointment_id, patient_id, interval),
+                policy,
+            } => {
+                let reservation = Reservation {
+                    appointment_id,
+                    patient_id,
+                    interval,
+                };
+                self.reserve(day, reservation, reservation_id, policy)
+            }
             AvailabilityCommand::Release {
                 reservation_id,
                 reason,
             } => self.release(reservation_id, reason),
+            AvailabilityCommand::BlockTime {
+                day,
+                time_off_id,
+                interval,
+                note,
+            } => self.block_time(day, time_off_id, interval, note),
+            AvailabilityCommand::UnblockTime { time_off_id } => self.unblock_time(time_off_id),
         }
     }
 }
@@ -402,6 +512,18 @@ impl Aggregate for DoctorDay {
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 self.reservations.remove(&reservation_id);
             }
+            AvailabilityEvent::TimeOffBlocked {
+                day,
+                time_off_id,
+                interval,
+                ..
+            } => {
+                self.day = Some(day);
+                self.time_off.insert(time_off_id, interval);
+            }
+            AvailabilityEvent::TimeOffUnblocked { time_off_id, .. } => {
+                self.time_off.remove(&time_off_id);
+            }
         }
     }
 }
@@ -414,6 +536,8 @@ impl NamedCommand for AvailabilityCommand {
             AvailabilityCommand::RemoveWindow { .. } => "availability.remove_window",
             AvailabilityCommand::Reserve { .. } => "availability.reserve",
             AvailabilityCommand::Release { .. } => "availability.release",
+            AvailabilityCommand::BlockTime { .. } => "availability.block_time",
+            AvailabilityCommand::UnblockTime { .. } => "availability.unblock_time",
         }
     }
 }
@@ -426,6 +550,8 @@ impl DomainEvent for AvailabilityEvent {
             AvailabilityEvent::WindowRemoved { .. } => "WindowRemoved",
             AvailabilityEvent::SlotReserved { .. } => "SlotReserved",
             AvailabilityEvent::SlotReleased { .. } => "SlotReleased",
+            AvailabilityEvent::TimeOffBlocked { .. } => "TimeOffBlocked",
+            AvailabilityEvent::TimeOffUnblocked { .. } => "TimeOffUnblocked",
         }
         .to_string()
     }
@@ -491,6 +617,7 @@ mod tests {
             appointment_id: appointment(),
             patient_id: patient(),
             interval: at(from, to),
+            policy: SlotPolicy::default(),
         }
     }
 
@@ -598,6 +725,7 @@ mod tests {
             appointment_id: appointment(),
             patient_id: patient(),
             interval: at(555, 585),
+            policy: SlotPolicy::default(),
         };
         framework()
             .given(vec![opened(540, 720), reserved(540, 570)])
@@ -781,5 +909,155 @@ mod tests {
                 window_id: window(),
             })
             .then_expect_error(AvailabilityError::UnknownWindow);
+    }
+
+    fn with_policy(command: AvailabilityCommand, policy: SlotPolicy) -> AvailabilityCommand {
+        match command {
+            AvailabilityCommand::Reserve {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+                ..
+            } => AvailabilityCommand::Reserve {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+                policy,
+            },
+            other => other,
+        }
+    }
+
+    fn other_reserved(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::SlotReserved {
+            day: day(),
+            reservation_id: ReservationId::from(uuid::Uuid::from_u128(71)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(72)),
+            patient_id: patient(),
+            interval: at(from, to),
+        }
+    }
+
+    fn time_off() -> TimeOffId {
+        TimeOffId::from(uuid::Uuid::from_u128(40))
+    }
+
+    fn blocked(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::TimeOffBlocked {
+            day: day(),
+            time_off_id: time_off(),
+            interval: at(from, to),
+            note: ShortNote::parse("Conference").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_slot_inside_the_buffer_of_another_is_unavailable() {
+        let policy = SlotPolicy::parse(10, 15, None).unwrap();
+        framework()
+            .given(vec![opened(540, 720), other_reserved(540, 570)])
+            .when(with_policy(reserve(580, 610), policy))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn a_slot_that_keeps_both_buffers_is_reserved() {
+        let policy = SlotPolicy::parse(10, 15, None).unwrap();
+        framework()
+            .given(vec![opened(540, 720), other_reserved(540, 570)])
+            .when(with_policy(reserve(595, 625), policy))
+            .then_expect_events(vec![reserved(595, 625)]);
+    }
+
+    #[test]
+    fn a_start_off_the_grid_is_refused() {
+        let policy = SlotPolicy::parse(0, 0, Some(20)).unwrap();
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(with_policy(reserve(550, 580), policy))
+            .then_expect_error(AvailabilityError::OffGrid(20));
+    }
+
+    #[test]
+    fn a_start_on_the_grid_is_reserved() {
+        let policy = SlotPolicy::parse(0, 0, Some(20)).unwrap();
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(with_policy(reserve(560, 590), policy))
+            .then_expect_events(vec![reserved(560, 590)]);
+    }
+
+    #[test]
+    fn a_slot_in_time_off_is_refused() {
+        framework()
+            .given(vec![opened(540, 720), blocked(600, 2000)])
+            .when(reserve(630, 660))
+            .then_expect_error(AvailabilityError::DoctorUnavailable);
+    }
+
+    #[test]
+    fn blocking_time_off_records_it_once() {
+        let block = AvailabilityCommand::BlockTime {
+            day: day(),
+            time_off_id: time_off(),
+            interval: at(600, 2000),
+            note: ShortNote::parse("Conference").unwrap(),
+        };
+        framework()
+            .given_no_previous_events()
+            .when(block.clone())
+            .then_expect_events(vec![blocked(600, 2000)]);
+        framework()
+            .given(vec![blocked(600, 2000)])
+            .when(block)
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn time_off_may_cover_an_existing_reservation() {
+        framework()
+            .given(vec![opened(540, 720), reserved(630, 660)])
+            .when(AvailabilityCommand::BlockTime {
+                day: day(),
+                time_off_id: time_off(),
+                interval: at(600, 2000),
+                note: ShortNote::parse("Conference").unwrap(),
+            })
+            .then_expect_events(vec![blocked(600, 2000)]);
+    }
+
+    #[test]
+    fn lifted_time_off_frees_the_time() {
+        let lifted = AvailabilityEvent::TimeOffUnblocked {
+            day: day(),
+            time_off_id: time_off(),
+        };
+        framework()
+            .given(vec![opened(540, 720), blocked(600, 2000), lifted])
+            .when(reserve(630, 660))
+            .then_expect_events(vec![reserved(630, 660)]);
+    }
+
+    #[test]
+    fn lifting_time_off_records_it_where_it_was_blocked() {
+        framework()
+            .given(vec![blocked(600, 2000)])
+            .when(AvailabilityCommand::UnblockTime {
+                time_off_id: time_off(),
+            })
+            .then_expect_events(vec![AvailabilityEvent::TimeOffUnblocked {
+                day: day(),
+                time_off_id: time_off(),
+            }]);
+        framework()
+            .given_no_previous_events()
+            .when(AvailabilityCommand::UnblockTime {
+                time_off_id: time_off(),
+            })
+            .then_expect_events(vec![]);
     }
 }

@@ -360,6 +360,8 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
                 conflict("would_drop_appointment", detail)
             }
             S::Availability(Av::SlotUnavailable) => conflict("slot_unavailable", detail),
+            S::Availability(Av::DoctorUnavailable) => conflict("doctor_unavailable", detail),
+            S::Availability(Av::OffGrid(_)) => ApiError::invalid("start", detail),
             S::Availability(Av::DuplicateReservation) | S::Appointment(Ap::AlreadyRequested) => {
                 ApiError::internal(anyhow::anyhow!(detail))
             }
