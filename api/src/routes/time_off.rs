@@ -39,7 +39,7 @@ pub struct TimeOffRequest {
     #[schema(value_type = fields::InstantOrDate)]
     end: String,
     /// Why (shown to the doctor only), at most 500 characters.
-    #[schema(max_length = 500)]
+    #[schema(value_type = Option<fields::ShortNoteText>)]
     note: Option<String>,
 }
 

@@ -190,10 +190,6 @@ export const rules = {
     "end": {
       "required": true
     },
-    "note": {
-      "maxLength": 500,
-      "required": false
-    },
     "start": {
       "required": true
     }

@@ -1952,6 +1952,8 @@ export interface components {
             /** @enum {string} */
             event: "error";
         };
+        /** @description At most 500 characters; no control characters but line breaks and tabs. */
+        ShortNoteText: string;
         /** @description A day the template skipped. */
         SkippedDay: {
             /** @description The date. */
@@ -2061,8 +2063,7 @@ export interface components {
              *     most 366 days after `start`.
              */
             end: components["schemas"]["InstantOrDate"];
-            /** @description Why (shown to the doctor only), at most 500 characters. */
-            note?: string | null;
+            note?: null | components["schemas"]["ShortNoteText"];
             /** @description First instant (RFC 3339), or a date `YYYY-MM-DD`: its midnight in the doctor's zone. */
             start: components["schemas"]["InstantOrDate"];
         };
