@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { paths } from "@/shared/paths";
-import { NonexistentLocalTime, addDays, formatTimeRange, formatDay, localDate, zonedToInstant } from "@/shared/time/zone";
+import { NonexistentLocalTime, addDays, formatDay, formatTimeRange, localDate, localTime, zonedToInstant } from "@/shared/time/zone";
 import { ProblemError } from "@/shared/api/problem";
 import { Dialog } from "@/shared/ui/Dialog";
 import { Field, FormErrors, Submit, useForm } from "@/shared/ui/form";
@@ -85,12 +85,12 @@ export function TimeOffSection({ zone, today, announce }: { zone: string; today:
   );
 }
 
+/** "Tue 1 Dec, 09:00–12:00 (zone)", or "Tue 1 Dec 00:00 – Wed 2 Dec 00:00 (zone)". */
 function span(start: string, end: string, zone: string): string {
   const first = localDate(start, zone);
   const last = localDate(end, zone);
   if (first === last) return `${formatDay(first)}, ${formatTimeRange(start, end, zone)}`;
-  const time = (t: string) => formatTimeRange(t, t, zone).split("–")[0]?.trim() ?? "";
-  return `${formatDay(first)} ${time(start)} – ${formatDay(last)} ${time(end)}`;
+  return `${formatDay(first)} ${localTime(start, zone)} – ${formatDay(last)} ${localTime(end, zone)} (${zone})`;
 }
 
 function TimeOffItem({ item, zone, onRemove, onCancel }: { item: TimeOff; zone: string; onRemove: () => Promise<void>; onCancel: (a: Appointment) => void }) {
