@@ -101,7 +101,7 @@ pub fn describe() {
     describe_gauge!(POOL_MAX, "The most connections the database pool may open.");
     describe_gauge!(
         LAG_EVENTS,
-        "Events committed past the projection's checkpoint (counted up to 1000000)."
+        "Events committed past the projection's checkpoint (counted up to 100000)."
     );
     describe_gauge!(
         LAG_SECONDS,
