@@ -71,7 +71,8 @@ pub struct AccessEntry {
     /// Whose data.
     #[schema(value_type = String, format = Uuid)]
     pub patient_id: Uuid,
-    /// `patient_profile`, `appointment`, `appointment_history` or `messages`.
+    /// `patient_profile`, `appointment`, `appointment_history`, `messages`, or `appointments`
+    /// (a refused FHIR search of another patient's appointments).
     pub resource: String,
     /// Which one.
     pub resource_id: String,
@@ -81,6 +82,45 @@ pub struct AccessEntry {
     pub request_id: String,
 }
 
+/// Up to `limit` entries after entry `after` of the reads by `actor`, oldest first (a
+/// doctor's export).
+pub async fn page_by_actor(
+    db: impl PgExecutor<'_>,
+    after: i64,
+    actor: UserId,
+    limit: i64,
+) -> Result<Vec<AccessEntry>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM access_log WHERE entry_id > $1 AND actor_id = $2
+          ORDER BY entry_id LIMIT $3"
+    ))
+    .bind(after)
+    .bind(actor.as_uuid())
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(entry_from_row)
+    .collect()
+}
+
+const COLUMNS: &str =
+    "entry_id, at, actor_id, actor_role, patient_id, resource, resource_id, outcome, request_id";
+
+fn entry_from_row(row: &sqlx::postgres::PgRow) -> Result<AccessEntry, sqlx::Error> {
+    Ok(AccessEntry {
+        id: row.try_get("entry_id")?,
+        at: row.try_get("at")?,
+        actor_id: row.try_get("actor_id")?,
+        actor_role: row.try_get("actor_role")?,
+        patient_id: row.try_get("patient_id")?,
+        resource: row.try_get("resource")?,
+        resource_id: row.try_get("resource_id")?,
+        outcome: row.try_get("outcome")?,
+        request_id: row.try_get("request_id")?,
+    })
+}
+
 /// Up to `limit` entries after entry `after`, oldest first, optionally of one patient.
 pub async fn page(
     db: impl PgExecutor<'_>,
@@ -88,31 +128,18 @@ pub async fn page(
     patient: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AccessEntry>, sqlx::Error> {
-    sqlx::query(
-        "SELECT entry_id, at, actor_id, actor_role, patient_id, resource, resource_id, outcome, request_id
-           FROM access_log
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM access_log
           WHERE entry_id > $1 AND ($2::uuid IS NULL OR patient_id = $2)
           ORDER BY entry_id
-          LIMIT $3",
-    )
+          LIMIT $3"
+    ))
     .bind(after)
     .bind(patient)
     .bind(limit)
     .fetch_all(db)
     .await?
     .iter()
-    .map(|row| {
-        Ok(AccessEntry {
-            id: row.try_get("entry_id")?,
-            at: row.try_get("at")?,
-            actor_id: row.try_get("actor_id")?,
-            actor_role: row.try_get("actor_role")?,
-            patient_id: row.try_get("patient_id")?,
-            resource: row.try_get("resource")?,
-            resource_id: row.try_get("resource_id")?,
-            outcome: row.try_get("outcome")?,
-            request_id: row.try_get("request_id")?,
-        })
-    })
+    .map(entry_from_row)
     .collect()
 }

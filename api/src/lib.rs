@@ -28,7 +28,9 @@
 //!
 //! - `state`: the shared `AppState` and read-your-writes (`settle`).
 //! - `routes`: one module per resource, each exporting `router()`; `routes::router` mounts them
-//!   with the middleware stack, the live transports and the web app.
+//!   with the middleware stack, the live transports and the web app. `routes::fhir` is the
+//!   FHIR R4 read API over the same queries and access checks; `routes::export` the user's
+//!   own export (`GET /api/v1/me/export`).
 //! - `extract`: JSON, query and path extractors with problem+json rejections; the
 //!   authenticated user (`AuthUser`); the request id.
 //! - `rate_limit`: per-IP sign-in, per-account sign-in and lockout, per-user (per-IP when

@@ -50,7 +50,7 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const NO_CACHE: &str = "no-cache";
 
 /// Path prefixes that belong to the API: an unknown path there is an API 404.
-const API_PREFIXES: [&str; 4] = ["/api", "/socket.io", "/healthz", "/readyz"];
+const API_PREFIXES: [&str; 5] = ["/api", "/socket.io", "/healthz", "/readyz", "/fhir"];
 
 /// The page served at `/` when no build is present (no inline script or style: the CSP
 /// blocks both).
@@ -93,6 +93,9 @@ impl WebApp {
     /// Answers one request that no API route matched.
     async fn serve(self, request: Request) -> Response {
         let path = request.uri().path();
+        if path == "/fhir" || path.starts_with("/fhir/") {
+            return fhir_not_found();
+        }
         if owned_by_api(path) {
             return ApiError::NotFound("no such route".into()).into_response();
         }
@@ -130,6 +133,21 @@ fn owned_by_api(path: &str) -> bool {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     })
+}
+
+/// An unknown path of the FHIR API: a FHIR `OperationOutcome`, as its routes answer.
+fn fhir_not_found() -> Response {
+    let outcome = serde_json::json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "not-supported",
+                   "diagnostics": "no such FHIR route (see /fhir/R4/metadata)"}],
+    });
+    let mut response = (StatusCode::NOT_FOUND, outcome.to_string()).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/fhir+json"),
+    );
+    response
 }
 
 /// Runs a `ServeDir` on `request`.

@@ -446,6 +446,8 @@ pub struct ListFilter {
     pub from: Option<OffsetDateTime>,
     /// Only starting before this instant.
     pub to: Option<OffsetDateTime>,
+    /// Only after this one in the list's order (start, id): the next page of a long list.
+    pub after: Option<(OffsetDateTime, AppointmentId)>,
 }
 
 /// Most appointments one list returns.
@@ -471,6 +473,7 @@ pub async fn list(
             AND ($2::text IS NULL OR status = $2)
             AND ($3::timestamptz IS NULL OR end_at > $3)
             AND ($4::timestamptz IS NULL OR start_at < $4)
+            AND ($5::timestamptz IS NULL OR (start_at, appointment_id) > ($5, $6))
           ORDER BY start_at, appointment_id
           LIMIT {LIST_LIMIT}"
     ))
@@ -478,6 +481,8 @@ pub async fn list(
     .bind(filter.status.map(|s| s.as_str()))
     .bind(filter.from)
     .bind(filter.to)
+    .bind(filter.after.map(|(start, _)| start))
+    .bind(filter.after.map(|(_, id)| id.as_uuid()))
     .fetch_all(db)
     .await?
     .iter()

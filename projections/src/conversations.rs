@@ -309,6 +309,17 @@ pub async fn page(
     Ok(Page { messages, more })
 }
 
+/// How many messages `appointment`'s conversation holds.
+pub async fn count(
+    db: impl PgExecutor<'_>,
+    appointment: AppointmentId,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM chat_messages WHERE appointment_id = $1")
+        .bind(appointment.as_uuid())
+        .fetch_one(db)
+        .await
+}
+
 /// How far a participant has read a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReadMarker {

@@ -19,6 +19,7 @@ mod chat;
 mod cli;
 mod crash;
 mod event_store;
+mod fhir;
 mod fuzz;
 mod helpers;
 mod ical;

@@ -195,11 +195,16 @@ impl TryFrom<ListQuery> for ListFilter {
             .to
             .as_deref()
             .and_then(|raw| errors.check("to", params::instant(raw)));
-        errors.finish(Some(ListFilter { status, from, to }))
+        errors.finish(Some(ListFilter {
+            status,
+            from,
+            to,
+            after: None,
+        }))
     }
 }
 
-fn no_such_appointment() -> ApiError {
+pub(super) fn no_such_appointment() -> ApiError {
     ApiError::NotFound("no such appointment".into())
 }
 
@@ -220,7 +225,7 @@ async fn load(
 
 /// The caller's side in `view`; others than its doctor, its patient, admins and `readers` get
 /// 404.
-fn side(
+pub(super) fn side(
     user: &AuthUser,
     view: &AppointmentView,
     readers: &[Role],
@@ -235,7 +240,7 @@ fn side(
 
 /// [`load`] for reads of patient data: the read (or the refused attempt) is recorded in the
 /// access log as `resource` first.
-async fn load_audited(
+pub(super) async fn load_audited(
     state: &AppState,
     user: &AuthUser,
     id: AppointmentId,

@@ -51,12 +51,17 @@ async fn head(State(state): State<AppState>, user: AuthUser) -> Result<Json<Chai
         &[Role::Auditor, Role::Admin],
         "read the head of the audit chain",
     )?;
-    let head = telemed_projections::chain::head(&state.pool).await?;
-    Ok(Json(ChainHead {
+    Ok(Json(chain_head(&state.pool).await?))
+}
+
+/// The head of the hash chain now (also in every export, `GET /api/v1/me/export`).
+pub(super) async fn chain_head(pool: &sqlx::PgPool) -> Result<ChainHead, ApiError> {
+    let head = telemed_projections::chain::head(pool).await?;
+    Ok(ChainHead {
         position: head.position.to_string(),
         hash: hex::encode(head.hash),
         events: head.events,
-    }))
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

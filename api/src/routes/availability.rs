@@ -575,6 +575,32 @@ async fn free_slots(
         duration,
         local,
     } = query.parse(&zone, now)?;
+    let slots = free_between(&state, doctor_id, (from, to), duration)
+        .await?
+        .into_iter()
+        .map(|slot| Slot {
+            start: params::utc(slot.start),
+            end: params::utc(slot.end),
+            local_start: local.as_ref().map(|z| render_local(slot.start, z)),
+            local_end: local.as_ref().map(|z| render_local(slot.end, z)),
+        })
+        .collect();
+    Ok(Json(Slots {
+        doctor_id,
+        timezone: zone.as_str().to_string(),
+        slots,
+    }))
+}
+
+/// Doctor `doctor_id`'s free slots of `minutes` starting in `[from, to)` that the booking
+/// rules admit now (also the FHIR API's `Slot`s).
+pub(super) async fn free_between(
+    state: &AppState,
+    doctor_id: UserId,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    minutes: i64,
+) -> Result<Vec<Interval>, ApiError> {
+    let now = state.scheduling.clock().now();
     let windows: Vec<Interval> = read::windows_between(&state.pool, doctor_id, from, to)
         .await?
         .into_iter()
@@ -597,27 +623,16 @@ async fn free_slots(
         time_off: &time_off,
         policy,
     };
-    let slots = read::free_slots(
+    Ok(read::free_slots(
         &windows,
         busy,
-        Duration::minutes(duration),
+        Duration::minutes(minutes),
         not_before,
         not_after,
     )
     .into_iter()
     .filter(|slot| slot.start < to)
-    .map(|slot| Slot {
-        start: params::utc(slot.start),
-        end: params::utc(slot.end),
-        local_start: local.as_ref().map(|z| render_local(slot.start, z)),
-        local_end: local.as_ref().map(|z| render_local(slot.end, z)),
-    })
-    .collect();
-    Ok(Json(Slots {
-        doctor_id,
-        timezone: zone.as_str().to_string(),
-        slots,
-    }))
+    .collect())
 }
 
 /// A typed [`SlotQuery`].

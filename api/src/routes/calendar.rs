@@ -37,7 +37,7 @@ fn feeds(state: &AppState) -> CalendarFeeds {
     CalendarFeeds::new(&state.pool)
 }
 
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.public_url.0 {
         return url.clone();
     }

@@ -9,6 +9,8 @@ pub mod calls;
 mod dashboards;
 mod doctors;
 mod enums;
+mod export;
+mod fhir;
 mod fields;
 mod health;
 mod ice;
@@ -96,6 +98,8 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .merge(calls::router())
         .merge(dashboards::router())
         .merge(calendar::router())
+        .merge(fhir::router())
+        .merge(export::router())
         .merge(crate::live::ws::router())
         .merge(openapi::router())
         .route_layer(middleware::from_fn(crate::rate_limit::per_caller))

@@ -142,7 +142,11 @@ impl TryFrom<PatientProfileRequest> for PatientCommand {
 
 /// Whether `user` may read patient `patient_id`'s record: the patient, an admin, or a doctor
 /// while they share an appointment.
-async fn may_read(state: &AppState, user: &AuthUser, patient_id: UserId) -> Result<bool, ApiError> {
+pub(super) async fn may_read(
+    state: &AppState,
+    user: &AuthUser,
+    patient_id: UserId,
+) -> Result<bool, ApiError> {
     Ok(match user.role {
         Role::Patient => user.id == patient_id,
         Role::Admin => true,

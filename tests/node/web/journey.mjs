@@ -21,7 +21,7 @@
 // Locators are by role, label and accessible name; waits are web-first (locator.waitFor, or
 // `eventually` polling a condition): no fixed sleeps.
 import { generateKeyPairSync } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { eventually, framesDecoded, launchBrowser, person, screen, Server } from "./harness.mjs";
 
@@ -537,9 +537,22 @@ try {
     await shot(doctor, "notifications");
   });
 
-  await step("patient's profile", async () => {
+  await step("patient's profile, and downloading their data", async () => {
     await P.getByRole("banner").getByRole("link", { name: "Priya Sharma" }).click();
     await P.getByRole("heading", { name: "Your details" }).waitFor();
+    const [download] = await Promise.all([
+      P.waitForEvent("download"),
+      P.getByRole("button", { name: "Download my data" }).click(),
+    ]);
+    if (!/^telemed-export-\d{4}-\d{2}-\d{2}\.json$/.test(download.suggestedFilename())) {
+      throw new Error(`the export is saved as ${download.suggestedFilename()}`);
+    }
+    const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
+    const kinds = exported.bundle.entry.map((e) => e.resource.resourceType);
+    if (exported.user.name !== "Priya Sharma" || kinds[0] !== "Patient" || !kinds.includes("Appointment")) {
+      throw new Error(`the export lacks the patient or their appointments: ${kinds.join(", ")}`);
+    }
+    await P.getByRole("status").filter({ hasText: /^Downloaded telemed-export-/ }).waitFor();
     await shot(patient, "profile");
   });
 

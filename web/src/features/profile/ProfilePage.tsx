@@ -5,6 +5,7 @@ import type { SessionUser } from "@/shared/auth/session";
 import { Page } from "@/shared/ui/Page";
 import { Loaded } from "@/shared/ui/states";
 import { useResource } from "@/shared/ui/useResource";
+import { DataExport } from "./DataExport";
 import { DoctorProfileForm } from "./DoctorProfileForm";
 import { PatientProfileForm } from "./PatientProfileForm";
 import "./profile.css";
@@ -39,6 +40,7 @@ export function ProfilePage() {
       </section>
       {user.role === "patient" && <PatientSection user={user} />}
       {user.role === "doctor" && <DoctorSection user={user} />}
+      {(user.role === "patient" || user.role === "doctor") && <DataExport />}
       {(user.role === "admin" || user.role === "auditor") && (
         <p class="muted">Administrator and auditor accounts are managed from the command line; there is nothing to edit here.</p>
       )}
