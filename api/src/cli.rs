@@ -312,6 +312,7 @@ impl ServeArgs {
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::seconds(self.clock_offset_seconds),
             live_queue: self.live_queue as usize,
+            live_join_delay: Duration::ZERO,
             nats_url: self.nats_url.filter(|u| !u.trim().is_empty()),
             chat_grace: time::Duration::hours(self.chat_grace_hours.into()),
             calls: telemed_commands::CallRules {
