@@ -291,7 +291,17 @@ struct RebuildArgs {
 }
 
 impl ServeArgs {
+    /// When calls may start and how long they ring.
+    fn call_rules(&self) -> telemed_commands::CallRules {
+        telemed_commands::CallRules {
+            early: time::Duration::minutes(self.call_early_join_minutes.into()),
+            late: time::Duration::minutes(self.call_late_join_minutes.into()),
+            ring_timeout: time::Duration::seconds(self.call_ring_timeout_seconds.into()),
+        }
+    }
+
     fn into_config(self) -> Config {
+        let calls = self.call_rules();
         Config {
             database_url: self.database.database_url.into(),
             bind: self.bind,
@@ -312,13 +322,10 @@ impl ServeArgs {
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::seconds(self.clock_offset_seconds),
             live_queue: self.live_queue as usize,
+            live_join_delay: Duration::ZERO,
             nats_url: self.nats_url.filter(|u| !u.trim().is_empty()),
             chat_grace: time::Duration::hours(self.chat_grace_hours.into()),
-            calls: telemed_commands::CallRules {
-                early: time::Duration::minutes(self.call_early_join_minutes.into()),
-                late: time::Duration::minutes(self.call_late_join_minutes.into()),
-                ring_timeout: time::Duration::seconds(self.call_ring_timeout_seconds.into()),
-            },
+            calls,
             rate_limits: self.rate_limits,
             notify: crate::notify::NotifyConfig {
                 smtp_url: self

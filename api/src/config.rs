@@ -99,6 +99,10 @@ pub struct Config {
     pub clock_offset: time::Duration,
     /// Live events a connection may have queued before it is dropped as a slow consumer.
     pub live_queue: usize,
+    /// Tests only, never read from the environment (zero): how long each live session waits
+    /// before it joins the hub. A client must be told it is connected only once it has
+    /// joined; the delay holds open any window where that is not so, so a test can hit it.
+    pub live_join_delay: Duration,
     /// NATS server between processes (`TELEMED_NATS_URL`); `None`: PostgreSQL `NOTIFY`.
     pub nats_url: Option<String>,
     /// How long after an appointment ends its conversation still takes messages.
@@ -174,6 +178,7 @@ impl Config {
             orphan_reservation_timeout: time::Duration::minutes(2),
             clock_offset: time::Duration::ZERO,
             live_queue: 1024,
+            live_join_delay: Duration::ZERO,
             nats_url: None,
             chat_grace: time::Duration::hours(72),
             calls: telemed_commands::CallRules {

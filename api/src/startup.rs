@@ -293,6 +293,7 @@ fn assemble(
         progress: progress.clone(),
         settle_timeout: config.read_your_writes_timeout,
         limits_enabled: edge.rate_limits.enabled(),
+        join_delay: config.live_join_delay,
     });
     AppState {
         live,

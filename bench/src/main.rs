@@ -123,6 +123,10 @@ struct Args {
     /// with --quick).
     #[arg(long)]
     idle: Option<usize>,
+    /// With `--suite rooms`: only the idle-memory figures (Telemed over Socket.IO and over its
+    /// plain WebSocket, the socketioxide relay, the Node relay), no chat or signaling.
+    #[arg(long)]
+    idle_only: bool,
     /// Events in the store of the rebuild benchmark (at least).
     #[arg(long, default_value_t = 100_000)]
     rebuild_events: usize,
@@ -313,6 +317,7 @@ async fn run_rooms(args: &Args, url: &str) -> anyhow::Result<()> {
         chat_messages,
         signals,
         idle: args.idle.unwrap_or(if args.quick { 2_000 } else { 10_000 }),
+        idle_only: args.idle_only,
     };
     versus::run(url, &settings).await
 }

@@ -488,12 +488,38 @@ async fn send(
 pub async fn idle_memory(server: &ChildServer, count: usize) -> anyhow::Result<f64> {
     let keys = keys();
     let fresh = |_| auth(&keys, UserId::new(), Role::Patient, AppointmentId::new());
+    let port = server.port;
+    idle_growth(server, count, |n, first| sio::hold(port, n, first, &fresh)).await
+}
+
+/// The same over Telemed's plain WebSocket (`GET /api/v1/ws`): each a patient with no
+/// account, on their own user topic.
+pub async fn idle_memory_websocket(server: &ChildServer, count: usize) -> anyhow::Result<f64> {
+    let keys = keys();
+    let token = |_| {
+        keys.issue(UserId::new(), Role::Patient, uuid::Uuid::new_v4())
+            .map_err(|e| anyhow::anyhow!("token: {e}"))
+    };
+    let port = server.port;
+    idle_growth(server, count, |n, first| {
+        sio::hold_websockets(port, n, first, &token)
+    })
+    .await
+}
+
+/// RSS growth per connection of `server` while `hold(n, first)` holds `count` connections
+/// (after a warm-up of `IDLE_WARM_UP`, not counted).
+async fn idle_growth<F, H>(server: &ChildServer, count: usize, hold: H) -> anyhow::Result<f64>
+where
+    H: Fn(usize, usize) -> F,
+    F: Future<Output = anyhow::Result<Vec<tokio::task::JoinHandle<()>>>>,
+{
     let warm = IDLE_WARM_UP.min(count / 10);
-    let mut held = sio::hold(server.port, warm, 0, fresh).await?;
+    let mut held = hold(warm, 0).await?;
     tokio::time::sleep(SETTLE).await;
     let before = server.rss()?;
     let after = async {
-        held.extend(sio::hold(server.port, count - warm, warm, fresh).await?);
+        held.extend(hold(count - warm, warm).await?);
         tokio::time::sleep(SETTLE).await;
         server.rss()
     }

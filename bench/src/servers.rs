@@ -18,11 +18,19 @@ use telemed_api::config::DEVELOPMENT_JWT_SECRET;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// A command line `telemed serve` is started under instead of directly, for profiling (e.g.
+/// `valgrind --tool=massif --massif-out-file=/tmp/massif.%p`): split on white space, the
+/// binary and its arguments appended. Such a server gets longer to start and is stopped with
+/// SIGTERM (so that the profiler writes its output) instead of SIGKILL.
+pub const WRAPPER: &str = "BENCH_TELEMED_WRAPPER";
+
 /// A server child process and its port.
 pub struct ChildServer {
     child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Started under [`WRAPPER`].
+    wrapped: bool,
 }
 
 impl ChildServer {
@@ -51,7 +59,11 @@ impl ChildServer {
                 break port.trim().parse().context("port")?;
             }
         };
-        Ok(Self { child, port })
+        Ok(Self {
+            child,
+            port,
+            wrapped: false,
+        })
     }
 
     /// Starts `telemed serve` (the binary beside this one) on a free port of 127.0.0.1 and
@@ -61,7 +73,16 @@ impl ChildServer {
     pub async fn telemed(database_url: &str) -> anyhow::Result<Self> {
         let exe = telemed_binary()?;
         let port = free_port()?;
-        let mut command = Command::new(exe);
+        let wrapper = std::env::var(WRAPPER).unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut command = Command::new(program);
+                command.args(words).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         command
             .arg("serve")
             .env("DATABASE_URL", database_url)
@@ -79,7 +100,11 @@ impl ChildServer {
             .stdout(Stdio::null())
             .kill_on_drop(true);
         let child = command.spawn().context("start telemed serve")?;
-        let mut server = Self { child, port };
+        let mut server = Self {
+            child,
+            port,
+            wrapped: !wrapper.trim().is_empty(),
+        };
         server.wait_ready().await?;
         Ok(server)
     }
@@ -101,7 +126,8 @@ impl ChildServer {
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{}/readyz", self.port);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let patience = Duration::from_secs(if self.wrapped { 600 } else { 60 });
+        let deadline = Instant::now() + patience;
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!("telemed serve exited during start-up: {status}");
@@ -112,7 +138,11 @@ impl ChildServer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("telemed serve on port {} not ready within 60 s", self.port);
+                bail!(
+                    "telemed serve on port {} not ready within {} s",
+                    self.port,
+                    patience.as_secs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -131,8 +161,22 @@ impl ChildServer {
         Ok(kib * 1024)
     }
 
-    /// Stops it.
+    /// Stops it (a wrapped one with SIGTERM, waiting up to two minutes for it to finish).
     pub async fn stop(mut self) {
+        if self.wrapped
+            && let Some(pid) = self.child.id()
+        {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
         let _ = self.child.kill().await;
     }
 }

@@ -35,27 +35,9 @@ impl Sio {
     /// Connects to `port` from 127.0.0.`source` and sends the Socket.IO CONNECT with `auth`;
     /// fails on a connect error.
     pub async fn connect(port: u16, source: u8, auth: &Value) -> anyhow::Result<Self> {
-        let tcp = TcpSocket::new_v4()?;
-        tcp.bind(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
-            0,
-        ))?;
-        let stream = tcp
-            .connect(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
-            .await?;
-        stream.set_nodelay(true)?;
-        // Small buffers: 10 000 clients at tungstenite's default 128 KiB read buffer each
-        // would hold over a gigabyte in this process.
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0);
-        let (mut socket, _) = tokio_tungstenite::client_async_with_config(
-            format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
-            stream,
-            Some(config),
-        )
-        .await
-        .context("Engine.IO handshake")?;
+        let mut socket = websocket(port, source, "/socket.io/?EIO=4&transport=websocket")
+            .await
+            .context("Engine.IO handshake")?;
         // Engine.IO open ("0{…}"), then Socket.IO CONNECT with auth ("40{…}").
         let open = Self::text(&mut socket).await?;
         if !open.starts_with('0') {
@@ -126,6 +108,31 @@ impl Sio {
     }
 }
 
+/// A WebSocket to `path` on `port` from 127.0.0.`source`.
+async fn websocket(port: u16, source: u8, path: &str) -> anyhow::Result<Socket> {
+    let tcp = TcpSocket::new_v4()?;
+    tcp.bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
+        0,
+    ))?;
+    let stream = tcp
+        .connect(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+        .await?;
+    stream.set_nodelay(true)?;
+    // Small buffers: 10 000 clients at tungstenite's default 128 KiB read buffer each
+    // would hold over a gigabyte in this process.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::client_async_with_config(
+        format!("ws://127.0.0.1:{port}{path}"),
+        stream,
+        Some(config),
+    )
+    .await?;
+    Ok(socket)
+}
+
 /// The loopback source address of client `index`.
 pub fn source(index: usize) -> u8 {
     2 + (index % SOURCES) as u8
@@ -157,6 +164,43 @@ pub async fn hold(
             .context("a connection took over 60 s")??;
             Ok::<_, anyhow::Error>(tokio::spawn(async move {
                 while client.packet().await.is_ok() {}
+            }))
+        });
+    }
+    while let Some(joined) = connecting.join_next().await {
+        held.push(joined??);
+    }
+    Ok(held)
+}
+
+/// Connects `count` plain WebSocket clients to Telemed's `GET /api/v1/ws` on `port` (client
+/// `n` with the access token `token(n)`), `CONNECT_CONCURRENCY` at a time; each is then held
+/// open by a task that reads (answering pings) and ignores what it reads.
+pub async fn hold_websockets(
+    port: u16,
+    count: usize,
+    first: usize,
+    token: impl Fn(usize) -> anyhow::Result<String>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut held = Vec::with_capacity(count);
+    let mut connecting = JoinSet::new();
+    for index in first..first + count {
+        if connecting.len() >= CONNECT_CONCURRENCY
+            && let Some(joined) = connecting.join_next().await
+        {
+            held.push(joined??);
+        }
+        let path = format!("/api/v1/ws?access_token={}", token(index)?);
+        connecting.spawn(async move {
+            let mut socket = tokio::time::timeout(
+                Duration::from_secs(60),
+                websocket(port, source(index), &path),
+            )
+            .await
+            .context("a connection took over 60 s")?
+            .context("WebSocket upgrade")?;
+            Ok::<_, anyhow::Error>(tokio::spawn(async move {
+                while let Some(Ok(_)) = socket.next().await {}
             }))
         });
     }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub signals: usize,
     /// Idle connections held for the memory figure.
     pub idle: usize,
+    /// Only the idle-memory figures (no chat, no signaling).
+    pub idle_only: bool,
 }
 
 /// The servers under test.
@@ -79,6 +81,62 @@ struct Results {
     bytes_per_idle: f64,
 }
 
+/// KiB per idle connection of every server, each freshly started, in one run: Telemed over
+/// Socket.IO and over its plain WebSocket, the socketioxide relay, the Node relay.
+async fn idle_runs(url: &str, count: usize) -> anyhow::Result<()> {
+    println!(
+        "rooms, idle memory only: {} idle authenticated connections per server",
+        thousands(count as f64)
+    );
+    let telemed = idle(Server::Telemed, url, count).await?;
+    let websocket = idle_websocket(url, count).await?;
+    let relay = idle(Server::Socketioxide, url, count).await?;
+    let node = idle(Server::Node, url, count).await?;
+    println!();
+    print_idle(count, telemed, websocket, [relay, node]);
+    Ok(())
+}
+
+/// The idle memory of Telemed's plain WebSocket on a freshly started `telemed serve`.
+async fn idle_websocket(url: &str, count: usize) -> anyhow::Result<f64> {
+    let child = Server::Telemed.start(url).await?;
+    let bytes = rooms::idle_memory_websocket(&child, count).await;
+    child.stop().await;
+    let bytes = bytes.context("idle WebSockets on telemed")?;
+    println!(
+        "  telemed (plain WebSocket) idle: {:.1} KiB per connection",
+        bytes / 1024.0
+    );
+    Ok(bytes)
+}
+
+/// The summary's idle-memory lines: Telemed's Socket.IO and WebSocket figures against the
+/// target and the Node relay's, with the relays' figures.
+fn print_idle(count: usize, telemed: f64, websocket: f64, [relay, node]: [f64; 2]) {
+    println!(
+        "memory per idle authenticated connection, {} held:",
+        thousands(count as f64)
+    );
+    for (name, bytes) in [
+        ("telemed (Socket.IO)", telemed),
+        ("telemed (plain WebSocket)", websocket),
+        (Server::Socketioxide.name(), relay),
+        (Server::Node.name(), node),
+    ] {
+        println!("  {name}: {:.1} KiB", bytes / 1024.0);
+    }
+    for (name, bytes) in [("Socket.IO", telemed), ("plain WebSocket", websocket)] {
+        println!(
+            "  telemed {name} {:.1} KiB (target <= {:.0} KiB: {}) = {:.2}x node's, {:.2}x the socketioxide relay's",
+            bytes / 1024.0,
+            TARGET_IDLE_BYTES / 1024.0,
+            verdict(bytes <= TARGET_IDLE_BYTES),
+            bytes / node,
+            bytes / relay
+        );
+    }
+}
+
 /// Runs the suite against the (migrated, empty) database at `url`.
 pub async fn run(url: &str, settings: &Settings) -> anyhow::Result<()> {
     check_open_files(settings.idle)?;
@@ -87,6 +145,10 @@ pub async fn run(url: &str, settings: &Settings) -> anyhow::Result<()> {
         .await
         .context("migrate")?;
     crate::servers::install_node_relay().await?;
+    if settings.idle_only {
+        pool.close().await;
+        return idle_runs(url, settings.idle).await;
+    }
     println!(
         "rooms: {} two-person rooms ({} Socket.IO connections); chat {} messages per room, signaling {} call:ice per room; idle memory with {} connections",
         settings.rooms,
@@ -96,11 +158,17 @@ pub async fn run(url: &str, settings: &Settings) -> anyhow::Result<()> {
         settings.idle
     );
     println!("telemed's bus between processes: {}", bus());
-    let (telemed, cross, rooms) = telemed_runs(url, &pool, settings).await?;
+    let (telemed, websocket, cross, rooms) = telemed_runs(url, &pool, settings).await?;
     pool.close().await;
     let relay = relay_runs(Server::Socketioxide, url, &rooms, settings).await?;
     let node = relay_runs(Server::Node, url, &rooms, settings).await?;
     print_summary(settings, &telemed, &cross, &relay, &node);
+    print_idle(
+        settings.idle,
+        telemed.bytes_per_idle,
+        websocket,
+        [relay.bytes_per_idle, node.bytes_per_idle],
+    );
     Ok(())
 }
 
@@ -114,13 +182,14 @@ fn bus() -> String {
     }
 }
 
-/// Telemed on one process (chat, signaling), across two (signaling), and a fresh process for
-/// the idle memory; returns them with the rooms (their calls started).
+/// Telemed on one process (chat, signaling), across two (signaling), and fresh processes for
+/// the idle memory (Socket.IO, then the plain WebSocket); returns them with the plain
+/// WebSocket's bytes per idle connection and the rooms (their calls started).
 async fn telemed_runs(
     url: &str,
     pool: &sqlx::PgPool,
     settings: &Settings,
-) -> anyhow::Result<(Results, Figures, Vec<Room>)> {
+) -> anyhow::Result<(Results, f64, Figures, Vec<Room>)> {
     let first = ChildServer::telemed(url).await?;
     let outcome = async {
         let mut rooms = rooms::seed(pool, settings.rooms).await?;
@@ -165,12 +234,14 @@ async fn telemed_runs(
     first.stop().await;
     let (rooms, chat, signaling, cross) = outcome?;
     let bytes_per_idle = idle(Server::Telemed, url, settings.idle).await?;
+    let websocket = idle_websocket(url, settings.idle).await?;
     Ok((
         Results {
             chat,
             signaling,
             bytes_per_idle,
         },
+        websocket,
         cross,
         rooms,
     ))
@@ -328,24 +399,6 @@ fn print_summary(
         "  telemed across two / node on one: {rate:.2}x msg/s (target >= {TARGET_CROSS_RATE:.0}x: {}); delivery p99 {:.2}x",
         verdict(rate >= TARGET_CROSS_RATE),
         ratio(cross.delivery.p99, node.signaling.delivery.p99)
-    );
-    println!(
-        "memory per idle authenticated Socket.IO connection, {} held:",
-        thousands(settings.idle as f64)
-    );
-    for (server, results) in servers {
-        println!(
-            "  {}: {:.1} KiB",
-            server.name(),
-            results.bytes_per_idle / 1024.0
-        );
-    }
-    println!(
-        "  telemed {:.1} KiB (target <= {:.0} KiB: {}) = {:.2}x node's",
-        telemed.bytes_per_idle / 1024.0,
-        TARGET_IDLE_BYTES / 1024.0,
-        verdict(telemed.bytes_per_idle <= TARGET_IDLE_BYTES),
-        telemed.bytes_per_idle / node.bytes_per_idle
     );
 }
 

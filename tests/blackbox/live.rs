@@ -787,3 +787,53 @@ async fn a_client_that_falls_too_far_behind_is_dropped_with_a_reason() {
         .await;
     assert!(ok["data"]["replayed"].is_u64(), "{ok}");
 }
+
+/// How long each session waits before it joins the hub in the open-window test: far longer
+/// than an event takes from its commit to the hub (even on a loaded machine), so an event
+/// committed in any window between the upgrade's answer and the join is published before the
+/// join.
+const JOIN_DELAY: Duration = Duration::from_secs(2);
+/// Upgrade-then-commit rounds in the open-window test.
+const OPEN_ROUNDS: i64 = 3;
+
+#[tokio::test]
+async fn an_event_committed_as_soon_as_the_websocket_is_open_reaches_it() {
+    let app = spawn_app_on(TestDb::create().await, |config| {
+        config.live_join_delay = JOIN_DELAY;
+    })
+    .await;
+    let doctor = app.doctor().await;
+    let mut witness = Ws::connect(&app, &doctor).await;
+    witness
+        .expect_no_events("the witness before the commits")
+        .await;
+    let mut missed = Vec::new();
+    for round in 0..OPEN_ROUNDS {
+        let mut fresh = Ws::connect(&app, &doctor).await;
+        // The upgrade is answered: commit at once (straight into the store; the feed maps any
+        // doctor-day event to the doctor).
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('doctor_day', $1, 1, 'Touched', '1', '{}'::jsonb, '{}'::jsonb)",
+        )
+        .bind(format!("{}:{}", doctor.id, days_ahead(3 + round).date()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        // Once the witness has it, the hub has handed it to every member; the fresh client's
+        // answer to a later request follows it.
+        let position = witness.next_named("availability:updated").await["data"]["position"].clone();
+        let ack = fresh.request("subscribe", json!({ "topic": "nope" })).await;
+        assert!(ack["error"].is_object(), "{ack}");
+        if !fresh.pending.iter().any(|frame| {
+            frame["event"] == "availability:updated" && frame["data"]["position"] == position
+        }) {
+            missed.push(round);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} of {OPEN_ROUNDS} fresh connections missed the event committed right after their upgrade: rounds {missed:?}",
+        missed.len()
+    );
+}

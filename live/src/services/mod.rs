@@ -59,11 +59,18 @@ pub struct Services {
     pub settle_timeout: Duration,
     /// Whether per-connection rate limits are enforced.
     pub limits_enabled: bool,
+    /// Tests only (zero otherwise): how long each session waits before it joins the hub, so
+    /// that any window between a client being told it is connected and its join (there must
+    /// be none) stays open long enough for a test to commit an event into it.
+    pub join_delay: Duration,
 }
 
 impl Services {
     /// Starts a session for `identity`, in their own topic (and the waiting room).
     pub async fn session(self: &Arc<Self>, identity: Identity) -> Result<Session<Self>, ApiError> {
+        if !self.join_delay.is_zero() {
+            tokio::time::sleep(self.join_delay).await;
+        }
         let (membership, presence, pending) =
             self.waiting
                 .join(identity.user, identity.role, identity.sid);
