@@ -11,6 +11,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+use time::OffsetDateTime;
+
 use crate::calendar::Interval;
 use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId, WindowId};
 
@@ -29,6 +31,31 @@ pub enum ReleaseReason {
     BookingFailed,
     /// The sweeper found a reservation no appointment holds.
     Orphaned,
+}
+
+/// Why a waitlist hold ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldEnd {
+    /// The patient accepted: the hold became the appointment's reservation.
+    Accepted,
+    /// The patient declined the offer.
+    Declined,
+    /// The offer was not accepted in time.
+    Expired,
+    /// The patient left the waitlist while the offer was open.
+    Withdrawn,
+}
+
+/// A slot held for a waitlisted patient while they decide (see [`crate::waitlist`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The appointment that accepting the offer creates (the only one that may take the time).
+    pub appointment_id: AppointmentId,
+    /// The patient it is held for.
+    pub patient_id: UserId,
+    /// When.
+    pub interval: Interval,
 }
 
 /// A reserved slot.
@@ -88,6 +115,30 @@ pub enum AvailabilityCommand {
         /// Why.
         reason: ReleaseReason,
     },
+    /// Hold free time for a waitlist offer: inside one window, overlapping no reservation or
+    /// other hold. Only a reservation for `appointment_id` may take the time while it lasts.
+    Hold {
+        /// Which day.
+        day: DayId,
+        /// Fresh id (the offer's).
+        hold_id: ReservationId,
+        /// The appointment that accepting the offer creates.
+        appointment_id: AppointmentId,
+        /// For which patient.
+        patient_id: UserId,
+        /// When.
+        interval: Interval,
+        /// When the offer lapses (informational; the waitlist entry decides expiry).
+        expires_at: OffsetDateTime,
+    },
+    /// End a hold that was not taken (declined, expired, withdrawn): refused with
+    /// [`AvailabilityError::NoSuchHold`] when it is no longer there.
+    EndHold {
+        /// Which hold.
+        hold_id: ReservationId,
+        /// Why.
+        reason: HoldEnd,
+    },
 }
 
 /// What happened on a doctor-day. Every event names its doctor and date.
@@ -142,6 +193,34 @@ pub enum AvailabilityEvent {
         /// Why.
         reason: ReleaseReason,
     },
+    /// Free time was held for a waitlist offer.
+    SlotHeld {
+        /// Which day.
+        day: DayId,
+        /// Hold id (the offer's).
+        hold_id: ReservationId,
+        /// The appointment that accepting the offer creates.
+        appointment_id: AppointmentId,
+        /// The patient.
+        patient_id: UserId,
+        /// When.
+        interval: Interval,
+        /// When the offer lapses.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// A hold ended: taken by its appointment (recorded right after that appointment's
+    /// `SlotReserved`, in the same append), or given back.
+    HoldEnded {
+        /// Which day.
+        day: DayId,
+        /// Hold id.
+        hold_id: ReservationId,
+        /// The appointment it was held for.
+        appointment_id: AppointmentId,
+        /// Why.
+        reason: HoldEnd,
+    },
 }
 
 /// Why a doctor-day command was refused.
@@ -168,6 +247,9 @@ pub enum AvailabilityError {
     /// The reservation id is used already.
     #[error("this reservation exists already")]
     DuplicateReservation,
+    /// The hold was taken or given back already.
+    #[error("the held slot is no longer held")]
+    NoSuchHold,
 }
 
 /// One doctor's day: windows and live reservations.
@@ -176,6 +258,8 @@ pub struct DoctorDay {
     day: Option<DayId>,
     windows: BTreeMap<WindowId, Interval>,
     reservations: BTreeMap<ReservationId, Reservation>,
+    #[serde(default)]
+    holds: BTreeMap<ReservationId, Hold>,
 }
 
 impl DoctorDay {
@@ -189,6 +273,11 @@ impl DoctorDay {
         &self.reservations
     }
 
+    /// Live waitlist holds.
+    pub fn holds(&self) -> &BTreeMap<ReservationId, Hold> {
+        &self.holds
+    }
+
     fn day(&self, given: Option<DayId>) -> Option<DayId> {
         self.day.or(given)
     }
@@ -199,10 +288,27 @@ impl DoctorDay {
             .any(|(id, w)| Some(*id) != except && w.overlaps(interval))
     }
 
-    fn reservations_in(&self, window: &Interval) -> impl Iterator<Item = &Reservation> {
+    /// What occupies time inside `window`: reservations and holds.
+    fn reservations_in(&self, window: &Interval) -> impl Iterator<Item = Interval> {
+        let reserved = self.reservations.values().map(|r| r.interval);
+        let held = self.holds.values().map(|h| h.interval);
+        reserved
+            .chain(held)
+            .filter(move |interval| interval.overlaps(window))
+    }
+
+    /// Whether time overlapping `interval` is reserved or held for an appointment other than
+    /// `appointment_id` (a rescheduled appointment briefly holds its old and new slot, and an
+    /// offer's appointment takes its own hold).
+    fn taken(&self, interval: &Interval, appointment_id: Option<AppointmentId>) -> bool {
+        let other = |id: AppointmentId| Some(id) != appointment_id;
         self.reservations
             .values()
-            .filter(move |r| r.interval.overlaps(window))
+            .any(|r| other(r.appointment_id) && r.interval.overlaps(interval))
+            || self
+                .holds
+                .values()
+                .any(|h| other(h.appointment_id) && h.interval.overlaps(interval))
     }
 }
 
@@ -253,7 +359,7 @@ impl DoctorDay {
         }
         if self
             .reservations_in(current)
-            .any(|r| !interval.contains(&r.interval))
+            .any(|r| !interval.contains(&r))
         {
             return Err(E::WouldStrandAppointment);
         }
@@ -289,21 +395,66 @@ impl DoctorDay {
             return Err(AvailabilityError::DuplicateReservation);
         }
         let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
-        // A rescheduled appointment briefly holds its old and new slot: they may overlap.
-        let taken = self
-            .reservations
-            .values()
-            .any(|r| r.appointment_id != appointment_id && r.interval.overlaps(&interval));
-        if !inside_a_window || taken {
+        if !inside_a_window || self.taken(&interval, Some(appointment_id)) {
             return Err(AvailabilityError::SlotUnavailable);
         }
-        Ok(vec![AvailabilityEvent::SlotReserved {
-            day: self.day(Some(day)).unwrap_or(day),
+        let day = self.day(Some(day)).unwrap_or(day);
+        let mut events = vec![AvailabilityEvent::SlotReserved {
+            day,
             reservation_id,
             appointment_id,
             patient_id,
             interval,
+        }];
+        // Accepting a waitlist offer: the appointment takes the time held for it.
+        events.extend(
+            self.holds
+                .iter()
+                .filter(|(_, h)| h.appointment_id == appointment_id)
+                .map(|(hold_id, h)| AvailabilityEvent::HoldEnded {
+                    day,
+                    hold_id: *hold_id,
+                    appointment_id: h.appointment_id,
+                    reason: HoldEnd::Accepted,
+                }),
+        );
+        Ok(events)
+    }
+
+    fn hold(
+        &self,
+        day: DayId,
+        hold_id: ReservationId,
+        hold: Hold,
+        expires_at: OffsetDateTime,
+    ) -> Decided {
+        if self.reservations.contains_key(&hold_id) || self.holds.contains_key(&hold_id) {
+            return Err(AvailabilityError::DuplicateReservation);
+        }
+        let inside_a_window = self.windows.values().any(|w| w.contains(&hold.interval));
+        if !inside_a_window || self.taken(&hold.interval, None) {
+            return Err(AvailabilityError::SlotUnavailable);
+        }
+        Ok(vec![AvailabilityEvent::SlotHeld {
+            day: self.day(Some(day)).unwrap_or(day),
+            hold_id,
+            appointment_id: hold.appointment_id,
+            patient_id: hold.patient_id,
+            interval: hold.interval,
+            expires_at,
         }])
+    }
+
+    fn end_hold(&self, hold_id: ReservationId, reason: HoldEnd) -> Decided {
+        match (self.day, self.holds.get(&hold_id)) {
+            (Some(day), Some(hold)) => Ok(vec![AvailabilityEvent::HoldEnded {
+                day,
+                hold_id,
+                appointment_id: hold.appointment_id,
+                reason,
+            }]),
+            _ => Err(AvailabilityError::NoSuchHold),
+        }
     }
 
     fn release(&self, reservation_id: ReservationId, reason: ReleaseReason) -> Decided {
@@ -344,6 +495,24 @@ impl Decide for DoctorDay {
                 reservation_id,
                 reason,
             } => self.release(reservation_id, reason),
+            AvailabilityCommand::Hold {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+            } => self.hold(
+                day,
+                hold_id,
+                Hold {
+                    appointment_id,
+                    patient_id,
+                    interval,
+                },
+                expires_at,
+            ),
+            AvailabilityCommand::EndHold { hold_id, reason } => self.end_hold(hold_id, reason),
         }
     }
 }
@@ -402,6 +571,27 @@ impl Aggregate for DoctorDay {
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 self.reservations.remove(&reservation_id);
             }
+            AvailabilityEvent::SlotHeld {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                ..
+            } => {
+                self.day = Some(day);
+                self.holds.insert(
+                    hold_id,
+                    Hold {
+                        appointment_id,
+                        patient_id,
+                        interval,
+                    },
+                );
+            }
+            AvailabilityEvent::HoldEnded { hold_id, .. } => {
+                self.holds.remove(&hold_id);
+            }
         }
     }
 }
@@ -414,6 +604,8 @@ impl NamedCommand for AvailabilityCommand {
             AvailabilityCommand::RemoveWindow { .. } => "availability.remove_window",
             AvailabilityCommand::Reserve { .. } => "availability.reserve",
             AvailabilityCommand::Release { .. } => "availability.release",
+            AvailabilityCommand::Hold { .. } => "availability.hold",
+            AvailabilityCommand::EndHold { .. } => "availability.end_hold",
         }
     }
 }
@@ -426,6 +618,8 @@ impl DomainEvent for AvailabilityEvent {
             AvailabilityEvent::WindowRemoved { .. } => "WindowRemoved",
             AvailabilityEvent::SlotReserved { .. } => "SlotReserved",
             AvailabilityEvent::SlotReleased { .. } => "SlotReleased",
+            AvailabilityEvent::SlotHeld { .. } => "SlotHeld",
+            AvailabilityEvent::HoldEnded { .. } => "HoldEnded",
         }
         .to_string()
     }
@@ -781,5 +975,105 @@ mod tests {
                 window_id: window(),
             })
             .then_expect_error(AvailabilityError::UnknownWindow);
+    }
+
+    fn hold_at(from: i64, to: i64) -> AvailabilityCommand {
+        AvailabilityCommand::Hold {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+            interval: at(from, to),
+            expires_at: datetime!(2027-05-01 00:00 UTC),
+        }
+    }
+
+    fn held(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::SlotHeld {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+            interval: at(from, to),
+            expires_at: datetime!(2027-05-01 00:00 UTC),
+        }
+    }
+
+    #[test]
+    fn free_time_is_held_and_then_reserved_for_nobody_else() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(hold_at(540, 570))
+            .then_expect_events(vec![held(540, 570)]);
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(reserve(555, 585))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn reserved_or_held_time_is_not_held() {
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(hold_at(560, 590))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(hold_at(700, 730))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn the_offered_appointment_takes_its_hold() {
+        let id = AppointmentId::from(uuid::Uuid::from_u128(50));
+        let reservation = ReservationId::from(uuid::Uuid::from_u128(60));
+        let patient = UserId::from(uuid::Uuid::from_u128(51));
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::Reserve {
+                day: day(),
+                reservation_id: reservation,
+                appointment_id: id,
+                patient_id: patient,
+                interval: at(540, 570),
+            })
+            .then_expect_events(vec![
+                AvailabilityEvent::SlotReserved {
+                    day: day(),
+                    reservation_id: reservation,
+                    appointment_id: id,
+                    patient_id: patient,
+                    interval: at(540, 570),
+                },
+                AvailabilityEvent::HoldEnded {
+                    day: day(),
+                    hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+                    appointment_id: id,
+                    reason: HoldEnd::Accepted,
+                },
+            ]);
+    }
+
+    #[test]
+    fn an_ended_hold_cannot_end_again_and_a_held_window_stays() {
+        let ended = AvailabilityEvent::HoldEnded {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            reason: HoldEnd::Declined,
+        };
+        framework()
+            .given(vec![opened(540, 720), held(540, 570), ended])
+            .when(AvailabilityCommand::EndHold {
+                hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+                reason: HoldEnd::Expired,
+            })
+            .then_expect_error(AvailabilityError::NoSuchHold);
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::RemoveWindow {
+                window_id: window(),
+            })
+            .then_expect_error(AvailabilityError::WindowHoldsAppointment);
     }
 }
