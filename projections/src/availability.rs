@@ -1,5 +1,5 @@
-//! The `availability` projection: open windows and live reservations per doctor, and the
-//! free-slot computation over them.
+//! The `availability` projection: open windows, live reservations and waitlist holds per
+//! doctor, and the free-slot computation over them.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::event::StoredEvent;
 use crate::runner::{Projection, ProjectionError};
 
-/// Builds `availability_windows` and `reservations`.
+/// Builds `availability_windows`, `reservations` and `slot_holds`.
 pub struct AvailabilityProjection;
 
 #[async_trait]
@@ -24,7 +24,7 @@ impl Projection for AvailabilityProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["availability_windows", "reservations"]
+        &["availability_windows", "reservations", "slot_holds"]
     }
 
     async fn apply(
@@ -70,6 +70,36 @@ impl Projection for AvailabilityProjection {
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 slot_released(tx, reservation_id).await?;
             }
+            AvailabilityEvent::SlotHeld {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO slot_holds (hold_id, appointment_id, doctor_id, patient_id, day_id,
+                                             start_at, end_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(hold_id.as_uuid())
+                .bind(appointment_id.as_uuid())
+                .bind(day.doctor.as_uuid())
+                .bind(patient_id.as_uuid())
+                .bind(day.to_string())
+                .bind(interval.start)
+                .bind(interval.end)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            AvailabilityEvent::HoldEnded { hold_id, .. } => {
+                sqlx::query("DELETE FROM slot_holds WHERE hold_id = $1")
+                    .bind(hold_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -112,6 +142,10 @@ impl Projection for AvailabilityProjection {
                 }
                 AvailabilityEvent::SlotReleased { .. } => {
                     reservations.flush(tx).await?;
+                    self.apply(tx, event).await?;
+                }
+                // Rare (waitlist offers): their own table, one row at a time.
+                AvailabilityEvent::SlotHeld { .. } | AvailabilityEvent::HoldEnded { .. } => {
                     self.apply(tx, event).await?;
                 }
             }
@@ -421,7 +455,8 @@ pub async fn windows_between(
     .collect()
 }
 
-/// Live reservations of `doctor` overlapping `[from, to)`.
+/// Live reservations and waitlist holds of `doctor` overlapping `[from, to)`: time nobody
+/// else may book.
 pub async fn reserved_between(
     db: impl PgExecutor<'_>,
     doctor: UserId,
@@ -430,7 +465,11 @@ pub async fn reserved_between(
 ) -> Result<Vec<Interval>, sqlx::Error> {
     let rows: Vec<(OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
         "SELECT start_at, end_at FROM reservations
-          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at",
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2
+         UNION ALL
+         SELECT start_at, end_at FROM slot_holds
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2
+         ORDER BY 1",
     )
     .bind(doctor.as_uuid())
     .bind(from)
