@@ -63,6 +63,7 @@ mod startup;
 mod state;
 pub mod sweeper;
 pub mod telemetry;
+mod waitlist_matcher;
 mod web;
 
 pub use config::{Config, Environment};

@@ -20,6 +20,7 @@ mod params;
 mod patients;
 mod unread;
 pub mod views;
+mod waitlist;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -94,6 +95,7 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .merge(calls::router())
         .merge(dashboards::router())
         .merge(calendar::router())
+        .merge(waitlist::router())
         .merge(crate::live::ws::router())
         .merge(openapi::router())
         .route_layer(middleware::from_fn(crate::rate_limit::per_caller))
