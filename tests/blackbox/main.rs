@@ -42,5 +42,6 @@ mod telemetry;
 mod timezones;
 mod unread;
 mod waiting_room;
+mod waitlist;
 mod web_app;
 mod web_serving;
