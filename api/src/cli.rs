@@ -295,6 +295,11 @@ struct RebuildArgs {
     hold_before_swap: Option<i64>,
 }
 
+/// A secret setting, when given.
+fn secret(value: Option<String>) -> Option<SecretString> {
+    value.map(SecretString::from)
+}
+
 /// `TELEMED_WAITLIST_HOLD_MINUTES`: a number of minutes in (0, 1440].
 fn hold_minutes(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -337,15 +342,9 @@ impl ServeArgs {
             },
             rate_limits: self.rate_limits,
             notify: crate::notify::NotifyConfig {
-                smtp_url: self
-                    .smtp_url
-                    .filter(|s| !s.trim().is_empty())
-                    .map(SecretString::from),
+                smtp_url: secret(self.smtp_url.filter(|s| !s.trim().is_empty())),
                 smtp_from: self.smtp_from,
-                vapid_private_key: self
-                    .vapid_private_key
-                    .filter(|s| !s.trim().is_empty())
-                    .map(SecretString::from),
+                vapid_private_key: secret(self.vapid_private_key.filter(|s| !s.trim().is_empty())),
                 vapid_subject: self.vapid_subject,
                 sms_webhook_url: self.sms_webhook_url.filter(|s| !s.trim().is_empty()),
                 sms_webhook_token: self

@@ -70,30 +70,7 @@ impl Projection for AvailabilityProjection {
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 slot_released(tx, reservation_id).await?;
             }
-            AvailabilityEvent::SlotHeld {
-                day,
-                hold_id,
-                appointment_id,
-                patient_id,
-                interval,
-                expires_at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO slot_holds (hold_id, appointment_id, doctor_id, patient_id, day_id,
-                                             start_at, end_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(hold_id.as_uuid())
-                .bind(appointment_id.as_uuid())
-                .bind(day.doctor.as_uuid())
-                .bind(patient_id.as_uuid())
-                .bind(day.to_string())
-                .bind(interval.start)
-                .bind(interval.end)
-                .bind(expires_at)
-                .execute(&mut *tx)
-                .await?;
-            }
+            held @ AvailabilityEvent::SlotHeld { .. } => slot_held(tx, held).await?,
             AvailabilityEvent::HoldEnded { hold_id, .. } => {
                 sqlx::query("DELETE FROM slot_holds WHERE hold_id = $1")
                     .bind(hold_id.as_uuid())
@@ -327,6 +304,37 @@ async fn slot_reserved(
     .bind(interval.start)
     .bind(interval.end)
     .bind(reserved_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A waitlist hold, into `slot_holds`.
+async fn slot_held(tx: &mut PgConnection, event: AvailabilityEvent) -> Result<(), sqlx::Error> {
+    let AvailabilityEvent::SlotHeld {
+        day,
+        hold_id,
+        appointment_id,
+        patient_id,
+        interval,
+        expires_at,
+    } = event
+    else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO slot_holds (hold_id, appointment_id, doctor_id, patient_id, day_id,
+                                 start_at, end_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(hold_id.as_uuid())
+    .bind(appointment_id.as_uuid())
+    .bind(day.doctor.as_uuid())
+    .bind(patient_id.as_uuid())
+    .bind(day.to_string())
+    .bind(interval.start)
+    .bind(interval.end)
+    .bind(expires_at)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -11,7 +11,7 @@ use crate::helpers::{
     TestApp, TestDb, User, eventually, expect_problem, expect_status, problem_fields, spawn_app,
     spawn_process_with,
 };
-use crate::scheduling::{instant, rfc3339};
+use crate::scheduling::instant;
 
 /// How long a test waits for the matcher.
 const PATIENCE: StdDuration = StdDuration::from_secs(20);
