@@ -268,6 +268,23 @@ async fn a_cancellation_is_offered_to_the_first_fitting_patient_held_and_accepte
         instant(offer["end"].as_str().unwrap()),
         booked.nine + Duration::minutes(30)
     );
+    // Told in the app (and by e-mail and push, through the outbox), about the offer's appointment.
+    let inbox = expect_status(
+        app.get("/api/v1/notifications", &fits.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let told = &inbox["items"][0];
+    assert_eq!(told["kind"], "waitlist_offer", "{inbox}");
+    assert_eq!(told["appointment_id"], offer["id"], "{inbox}");
+    let outbox: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notification_deliveries WHERE kind = 'waitlist_offer' AND user_id = $1::uuid",
+    )
+    .bind(&fits.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(outbox, 2, "e-mail and push");
     let expires = instant(offer["expires_at"].as_str().unwrap());
     let hold = expires - now;
     assert!(
