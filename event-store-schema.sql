@@ -97,6 +97,11 @@ CREATE TABLE IF NOT EXISTS doctor_profiles (
     version          bigint NOT NULL
 );
 
+-- Issue 14: the doctor's slot policy (event SlotPolicySet); NULL interval: slots back to back.
+ALTER TABLE doctor_profiles ADD COLUMN IF NOT EXISTS buffer_before_minutes integer NOT NULL DEFAULT 0;
+ALTER TABLE doctor_profiles ADD COLUMN IF NOT EXISTS buffer_after_minutes  integer NOT NULL DEFAULT 0;
+ALTER TABLE doctor_profiles ADD COLUMN IF NOT EXISTS slot_interval_minutes integer;
+
 CREATE INDEX IF NOT EXISTS doctor_profiles_specialties ON doctor_profiles USING gin (specialties_key);
 CREATE INDEX IF NOT EXISTS doctor_profiles_name ON doctor_profiles (lower(name));
 
@@ -164,7 +169,7 @@ CREATE TABLE IF NOT EXISTS calendar_feeds (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS calendar_feeds_active ON calendar_feeds (user_id) WHERE revoked_at IS NULL;
 
--- Projection "availability": availability_windows, reservations, slot_holds.
+-- Projection "availability": availability_windows, reservations, slot_holds, time_off.
 CREATE TABLE IF NOT EXISTS availability_windows (
     window_id  uuid        PRIMARY KEY,
     doctor_id  uuid        NOT NULL,
@@ -201,6 +206,18 @@ CREATE TABLE IF NOT EXISTS slot_holds (
     expires_at     timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS slot_holds_doctor ON slot_holds (doctor_id, start_at);
+
+-- A doctor's time off (events TimeOffBlocked / TimeOffUnblocked, recorded on each doctor-day
+-- it may touch; one row per time off).
+CREATE TABLE IF NOT EXISTS time_off (
+    time_off_id uuid        PRIMARY KEY,
+    doctor_id   uuid        NOT NULL,
+    start_at    timestamptz NOT NULL,
+    end_at      timestamptz NOT NULL,
+    note        text        NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS time_off_doctor ON time_off (doctor_id, start_at);
 
 -- Projection "waitlist": waitlist_entries. FIFO order is the join event's global position.
 CREATE TABLE IF NOT EXISTS waitlist_entries (

@@ -41,6 +41,8 @@
 //! - `audit`: `telemed audit export` / `import`, the event log as JSON lines.
 //! - `telemetry`: the log subscriber (text or JSON lines), the per-request span and line, and
 //!   the Prometheus metrics served on `TELEMED_METRICS_BIND`.
+//! - `scrape`: the gauges measured when `/metrics` is scraped (pool use, projection lag,
+//!   outbox backlog).
 //! - `web`: the single-page web app served at `/`, with its caching and security headers.
 //!
 //! Re-exported crates: [`live`] (`telemed-live`: hub, feed, bus, sessions, waiting room,
@@ -59,6 +61,7 @@ mod idempotency;
 mod outage;
 mod rate_limit;
 mod routes;
+mod scrape;
 mod startup;
 mod state;
 pub mod sweeper;

@@ -34,13 +34,21 @@ use crate::state::{AppState, PublicUrl, SettleTimeout};
 /// dispatcher its deliveries in flight, the projection runner its batch).
 pub const STOP_BOUND: Duration = Duration::from_secs(10);
 
+/// `GET /metrics`'s listener, recorder and scrape-time collector.
+struct Metrics {
+    listener: TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    collector: crate::scrape::Collector,
+}
+
 /// A bound, ready-to-serve Telemed server.
 pub struct Application {
     listener: TcpListener,
     router: Router,
     port: u16,
-    /// `GET /metrics`'s own listener (`TELEMED_METRICS_BIND`), with the recorder it serves.
-    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
+    /// `GET /metrics`'s own listener (`TELEMED_METRICS_BIND`), with the recorder it serves and
+    /// what it measures at scrape time.
+    metrics: Option<Metrics>,
     background: Background,
 }
 
@@ -56,6 +64,7 @@ impl Application {
         database::wait_until_reachable(&pool, Duration::from_secs(30)).await?;
         database::migrate(&pool).await?;
         let background = Background::new();
+        let collector = crate::scrape::Collector::new(pool.clone());
         let state = match start(&config, pool, &background).await {
             Ok(state) => state,
             Err(error) => {
@@ -72,10 +81,11 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
         let metrics = match config.metrics_bind {
-            Some(bind) => Some((
-                TcpListener::bind(bind).await?,
-                crate::telemetry::prometheus()?,
-            )),
+            Some(bind) => Some(Metrics {
+                listener: TcpListener::bind(bind).await?,
+                handle: crate::telemetry::prometheus()?,
+                collector,
+            }),
             None => None,
         };
         Ok(Self {
@@ -94,8 +104,12 @@ impl Application {
 
     /// The port `GET /metrics` is served on, when `TELEMED_METRICS_BIND` is set.
     pub fn metrics_port(&self) -> Option<u16> {
-        let (listener, _) = self.metrics.as_ref()?;
-        listener.local_addr().ok().map(|address| address.port())
+        let metrics = self.metrics.as_ref()?;
+        metrics
+            .listener
+            .local_addr()
+            .ok()
+            .map(|address| address.port())
     }
 
     /// Serves until `shutdown` completes; then stops accepting, lets the requests under way
@@ -112,8 +126,12 @@ impl Application {
         let router = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let metrics = self.metrics.map(|(listener, handle)| {
-            tokio::spawn(crate::telemetry::serve_metrics(listener, handle))
+        let metrics = self.metrics.map(|metrics| {
+            tokio::spawn(crate::telemetry::serve_metrics(
+                metrics.listener,
+                metrics.handle,
+                metrics.collector,
+            ))
         });
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)

@@ -8,7 +8,8 @@
 //!
 //! Metrics ([`track`]) count requests by route template and status and time them; they are
 //! recorded only once `TELEMED_METRICS_BIND` has installed the recorder, and served on that
-//! separate listener, never on the API's.
+//! separate listener, never on the API's. Each scrape first measures the gauges read from the
+//! pool and the database (`crate::scrape`).
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -117,18 +118,24 @@ pub fn prometheus() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHan
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(LATENCY.to_owned()), &LATENCY_BUCKETS)?
         .install_recorder()?;
+    crate::scrape::describe();
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// The metrics listener's application: `GET /metrics` in the Prometheus text format.
-pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> axum::Router {
+/// The metrics listener's application: `GET /metrics` in the Prometheus text format, after
+/// `collector` has measured the gauges read at scrape time.
+pub fn metrics_router(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    collector: std::sync::Arc<crate::scrape::Collector>,
+) -> axum::Router {
     use axum::http::header;
     use axum::response::IntoResponse;
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let handle = handle.clone();
+            let (handle, collector) = (handle.clone(), collector.clone());
             async move {
+                collector.collect().await;
                 handle.run_upkeep();
                 (
                     [(
@@ -143,11 +150,12 @@ pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> 
     )
 }
 
-/// Serves `router` on `listener` until dropped, running the recorder's upkeep every few seconds
-/// so that histograms do not grow between scrapes.
+/// Serves `GET /metrics` on `listener` until dropped, running the recorder's upkeep every few
+/// seconds so that histograms do not grow between scrapes.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     handle: metrics_exporter_prometheus::PrometheusHandle,
+    collector: crate::scrape::Collector,
 ) -> std::io::Result<()> {
     let upkeep = handle.clone();
     let upkeep = async move {
@@ -157,8 +165,9 @@ pub async fn serve_metrics(
             upkeep.run_upkeep();
         }
     };
+    let router = metrics_router(handle, std::sync::Arc::new(collector));
     tokio::select! {
-        served = axum::serve(listener, metrics_router(handle)) => served,
+        served = axum::serve(listener, router) => served,
         () = upkeep => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
 //! Scheduling: availability windows, the booking rules, and the appointment lifecycle across
 //! the doctor-day and appointment aggregates. Booking and rescheduling (the orchestration from
-//! a typed request to a recorded appointment) are in [`booking`].
+//! a typed request to a recorded appointment) are in [`booking`]; time off, recorded on every
+//! doctor-day it touches, is in [`time_off`].
 
 use std::collections::BTreeMap;
 
@@ -26,8 +27,10 @@ use crate::executor::Executor;
 use crate::store::{Source, Store};
 
 mod booking;
+mod time_off;
 
 pub use booking::{Booked, Booking, keyed_appointment_id};
+pub use time_off::MAX_TIME_OFF_DAYS;
 
 /// Limits on what may be booked.
 #[derive(Clone, Copy, Debug)]

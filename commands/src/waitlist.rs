@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use telemed_domain::availability::{AvailabilityCommand, AvailabilityError, DoctorDay, HoldEnd};
 use telemed_domain::calendar::Interval;
-use telemed_domain::values::FreeText;
+use telemed_domain::values::{FreeText, SlotPolicy};
 use telemed_domain::waitlist::{
     EntryState, EntryStatus, Offer, Request, WaitlistCommand, WaitlistEntry, WaitlistError,
 };
@@ -167,12 +167,13 @@ impl Waitlist {
         }
     }
 
-    /// Offers `interval` on `day` to entry `id` and holds it there (the matcher).
+    /// Offers `interval` on `day` to entry `id` and holds it there under the doctor's slot
+    /// `policy` (the matcher).
     pub async fn offer(
         &self,
         id: Uuid,
         patient: UserId,
-        day: DayId,
+        (day, policy): (DayId, SlotPolicy),
         interval: Interval,
         context: &CommandContext,
     ) -> Result<Position> {
@@ -190,6 +191,7 @@ impl Waitlist {
             patient_id: patient,
             interval,
             expires_at: offer.expires_at,
+            policy,
         };
         let made = WaitlistCommand::Offer { offer, at: now };
         self.together(id, made, day, hold, context).await

@@ -4,6 +4,10 @@
 //! aggregate small and puts write contention only where it is real: two bookings race only
 //! when they are for the same doctor on the same day, and then the event store's primary key
 //! lets exactly one of them win; the loser retries, sees the reservation and is refused.
+//!
+//! Time off is recorded here too, on every day it may touch, so that a booking and the time
+//! off that covers it are decided by the same aggregate: whichever commits second sees the
+//! other (a booking is refused; time off lists the appointment as a conflict).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::calendar::Interval;
-use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId, WindowId};
+use crate::values::{ShortNote, SlotPolicy};
+use crate::{
+    AppointmentId, DayId, Decide, NamedCommand, ReservationId, TimeOffId, UserId, WindowId,
+};
 
 /// The aggregate type under which these events are stored.
 pub const AGGREGATE_TYPE: &str = "doctor_day";
@@ -95,7 +102,8 @@ pub enum AvailabilityCommand {
         /// Which window.
         window_id: WindowId,
     },
-    /// Reserve a slot for an appointment: inside one window, overlapping no other reservation.
+    /// Reserve a slot for an appointment: inside one window, on its grid, outside time off,
+    /// and keeping the buffers from every other reservation (all as `policy` says).
     Reserve {
         /// Which day.
         day: DayId,
@@ -107,6 +115,8 @@ pub enum AvailabilityCommand {
         patient_id: UserId,
         /// When.
         interval: Interval,
+        /// The doctor's buffers and slot interval at the time of booking.
+        policy: SlotPolicy,
     },
     /// Give a slot back. Releasing an unknown or already released reservation changes nothing.
     Release {
@@ -115,7 +125,8 @@ pub enum AvailabilityCommand {
         /// Why.
         reason: ReleaseReason,
     },
-    /// Hold free time for a waitlist offer: inside one window, overlapping no reservation or
+    /// Hold free time for a waitlist offer, under the rules of a reservation: inside one
+    /// window, on its grid, outside time off, keeping the buffers from every reservation and
     /// other hold. Only a reservation for `appointment_id` may take the time while it lasts.
     Hold {
         /// Which day.
@@ -130,6 +141,8 @@ pub enum AvailabilityCommand {
         interval: Interval,
         /// When the offer lapses (informational; the waitlist entry decides expiry).
         expires_at: OffsetDateTime,
+        /// The doctor's buffers and slot interval (checked as for a reservation).
+        policy: SlotPolicy,
     },
     /// End a hold that was not taken (declined, expired, withdrawn): refused with
     /// [`AvailabilityError::NoSuchHold`] when it is no longer there.
@@ -138,6 +151,23 @@ pub enum AvailabilityCommand {
         hold_id: ReservationId,
         /// Why.
         reason: HoldEnd,
+    },
+    /// Block time off on this day (the whole span; it may reach into other days). Blocking an
+    /// id already blocked here changes nothing.
+    BlockTime {
+        /// Which day.
+        day: DayId,
+        /// The time off's id.
+        time_off_id: TimeOffId,
+        /// The whole time off.
+        interval: Interval,
+        /// The doctor's note.
+        note: ShortNote,
+    },
+    /// Lift time off from this day. Lifting one not blocked here changes nothing.
+    UnblockTime {
+        /// The time off's id.
+        time_off_id: TimeOffId,
     },
 }
 
@@ -221,6 +251,24 @@ pub enum AvailabilityEvent {
         /// Why.
         reason: HoldEnd,
     },
+    /// Time off was blocked on this day (the whole span, which may reach into other days).
+    TimeOffBlocked {
+        /// Which day.
+        day: DayId,
+        /// The time off's id.
+        time_off_id: TimeOffId,
+        /// The whole time off.
+        interval: Interval,
+        /// The doctor's note.
+        note: ShortNote,
+    },
+    /// Time off was lifted from this day.
+    TimeOffUnblocked {
+        /// Which day.
+        day: DayId,
+        /// The time off's id.
+        time_off_id: TimeOffId,
+    },
 }
 
 /// Why a doctor-day command was refused.
@@ -250,6 +298,14 @@ pub enum AvailabilityError {
     /// The hold was taken or given back already.
     #[error("the held slot is no longer held")]
     NoSuchHold,
+    /// The time falls in the doctor's time off.
+    #[error("the doctor is not available at this time (time off)")]
+    DoctorUnavailable,
+    /// The start is not on the doctor's slot grid.
+    #[error(
+        "must be a multiple of {0} minutes after the start of the doctor's availability window"
+    )]
+    OffGrid(i64),
 }
 
 /// One doctor's day: windows and live reservations.
@@ -260,6 +316,7 @@ pub struct DoctorDay {
     reservations: BTreeMap<ReservationId, Reservation>,
     #[serde(default)]
     holds: BTreeMap<ReservationId, Hold>,
+    time_off: BTreeMap<TimeOffId, Interval>,
 }
 
 impl DoctorDay {
@@ -276,6 +333,11 @@ impl DoctorDay {
     /// Live waitlist holds.
     pub fn holds(&self) -> &BTreeMap<ReservationId, Hold> {
         &self.holds
+    }
+
+    /// Time off blocked on this day.
+    pub fn time_off(&self) -> &BTreeMap<TimeOffId, Interval> {
+        &self.time_off
     }
 
     fn day(&self, given: Option<DayId>) -> Option<DayId> {
@@ -297,18 +359,39 @@ impl DoctorDay {
             .filter(move |interval| interval.overlaps(window))
     }
 
-    /// Whether time overlapping `interval` is reserved or held for an appointment other than
-    /// `appointment_id` (a rescheduled appointment briefly holds its old and new slot, and an
-    /// offer's appointment takes its own hold).
-    fn taken(&self, interval: &Interval, appointment_id: Option<AppointmentId>) -> bool {
+    /// Whether `interval`, widened by `policy`'s buffers, meets time reserved or held for an
+    /// appointment other than `appointment_id` (a rescheduled appointment briefly holds its old
+    /// and new slot, and an offer's appointment takes its own hold).
+    fn taken(
+        &self,
+        interval: &Interval,
+        appointment_id: Option<AppointmentId>,
+        policy: &SlotPolicy,
+    ) -> bool {
         let other = |id: AppointmentId| Some(id) != appointment_id;
         self.reservations
             .values()
-            .any(|r| other(r.appointment_id) && r.interval.overlaps(interval))
+            .any(|r| other(r.appointment_id) && policy.clash(&r.interval, interval))
             || self
                 .holds
                 .values()
-                .any(|h| other(h.appointment_id) && h.interval.overlaps(interval))
+                .any(|h| other(h.appointment_id) && policy.clash(&h.interval, interval))
+    }
+
+    /// Where a slot may go under `policy`, apart from what occupies time: outside time off,
+    /// inside a window and on its grid.
+    fn placeable(&self, interval: &Interval, policy: &SlotPolicy) -> Result<(), AvailabilityError> {
+        use AvailabilityError as E;
+        if self.time_off.values().any(|t| t.overlaps(interval)) {
+            return Err(E::DoctorUnavailable);
+        }
+        let Some(window) = self.windows.values().find(|w| w.contains(interval)) else {
+            return Err(E::SlotUnavailable);
+        };
+        if !policy.on_grid(window.start, interval.start) {
+            return Err(E::OffGrid(policy.slot_interval_minutes().unwrap_or(1)));
+        }
+        Ok(())
     }
 }
 
@@ -386,24 +469,26 @@ impl DoctorDay {
     fn reserve(
         &self,
         day: DayId,
-        reservation_id: ReservationId,
-        appointment_id: AppointmentId,
-        patient_id: UserId,
-        interval: Interval,
+        reservation: Reservation,
+        id: ReservationId,
+        policy: SlotPolicy,
     ) -> Decided {
-        if self.reservations.contains_key(&reservation_id) {
-            return Err(AvailabilityError::DuplicateReservation);
+        use AvailabilityError as E;
+        let interval = reservation.interval;
+        if self.reservations.contains_key(&id) {
+            return Err(E::DuplicateReservation);
         }
-        let inside_a_window = self.windows.values().any(|w| w.contains(&interval));
-        if !inside_a_window || self.taken(&interval, Some(appointment_id)) {
-            return Err(AvailabilityError::SlotUnavailable);
+        self.placeable(&interval, &policy)?;
+        if self.taken(&interval, Some(reservation.appointment_id), &policy) {
+            return Err(E::SlotUnavailable);
         }
         let day = self.day(Some(day)).unwrap_or(day);
+        let appointment_id = reservation.appointment_id;
         let mut events = vec![AvailabilityEvent::SlotReserved {
             day,
-            reservation_id,
+            reservation_id: id,
             appointment_id,
-            patient_id,
+            patient_id: reservation.patient_id,
             interval,
         }];
         // Accepting a waitlist offer: the appointment takes the time held for it.
@@ -427,12 +512,13 @@ impl DoctorDay {
         hold_id: ReservationId,
         hold: Hold,
         expires_at: OffsetDateTime,
+        policy: SlotPolicy,
     ) -> Decided {
         if self.reservations.contains_key(&hold_id) || self.holds.contains_key(&hold_id) {
             return Err(AvailabilityError::DuplicateReservation);
         }
-        let inside_a_window = self.windows.values().any(|w| w.contains(&hold.interval));
-        if !inside_a_window || self.taken(&hold.interval, None) {
+        self.placeable(&hold.interval, &policy)?;
+        if self.taken(&hold.interval, None, &policy) {
             return Err(AvailabilityError::SlotUnavailable);
         }
         Ok(vec![AvailabilityEvent::SlotHeld {
@@ -454,6 +540,34 @@ impl DoctorDay {
                 reason,
             }]),
             _ => Err(AvailabilityError::NoSuchHold),
+        }
+    }
+
+    fn block_time(
+        &self,
+        day: DayId,
+        time_off_id: TimeOffId,
+        interval: Interval,
+        note: ShortNote,
+    ) -> Decided {
+        if self.time_off.contains_key(&time_off_id) {
+            return Ok(vec![]);
+        }
+        Ok(vec![AvailabilityEvent::TimeOffBlocked {
+            day: self.day(Some(day)).unwrap_or(day),
+            time_off_id,
+            interval,
+            note,
+        }])
+    }
+
+    fn unblock_time(&self, time_off_id: TimeOffId) -> Decided {
+        match (self.day, self.time_off.contains_key(&time_off_id)) {
+            (Some(day), true) => Ok(vec![AvailabilityEvent::TimeOffUnblocked {
+                day,
+                time_off_id,
+            }]),
+            _ => Ok(vec![]),
         }
     }
 
@@ -490,7 +604,15 @@ impl Decide for DoctorDay {
                 appointment_id,
                 patient_id,
                 interval,
-            } => self.reserve(day, reservation_id, appointment_id, patient_id, interval),
+                policy,
+            } => {
+                let reservation = Reservation {
+                    appointment_id,
+                    patient_id,
+                    interval,
+                };
+                self.reserve(day, reservation, reservation_id, policy)
+            }
             AvailabilityCommand::Release {
                 reservation_id,
                 reason,
@@ -502,6 +624,7 @@ impl Decide for DoctorDay {
                 patient_id,
                 interval,
                 expires_at,
+                policy,
             } => self.hold(
                 day,
                 hold_id,
@@ -511,8 +634,16 @@ impl Decide for DoctorDay {
                     interval,
                 },
                 expires_at,
+                policy,
             ),
             AvailabilityCommand::EndHold { hold_id, reason } => self.end_hold(hold_id, reason),
+            AvailabilityCommand::BlockTime {
+                day,
+                time_off_id,
+                interval,
+                note,
+            } => self.block_time(day, time_off_id, interval, note),
+            AvailabilityCommand::UnblockTime { time_off_id } => self.unblock_time(time_off_id),
         }
     }
 }
@@ -592,6 +723,18 @@ impl Aggregate for DoctorDay {
             AvailabilityEvent::HoldEnded { hold_id, .. } => {
                 self.holds.remove(&hold_id);
             }
+            AvailabilityEvent::TimeOffBlocked {
+                day,
+                time_off_id,
+                interval,
+                ..
+            } => {
+                self.day = Some(day);
+                self.time_off.insert(time_off_id, interval);
+            }
+            AvailabilityEvent::TimeOffUnblocked { time_off_id, .. } => {
+                self.time_off.remove(&time_off_id);
+            }
         }
     }
 }
@@ -606,6 +749,8 @@ impl NamedCommand for AvailabilityCommand {
             AvailabilityCommand::Release { .. } => "availability.release",
             AvailabilityCommand::Hold { .. } => "availability.hold",
             AvailabilityCommand::EndHold { .. } => "availability.end_hold",
+            AvailabilityCommand::BlockTime { .. } => "availability.block_time",
+            AvailabilityCommand::UnblockTime { .. } => "availability.unblock_time",
         }
     }
 }
@@ -620,6 +765,8 @@ impl DomainEvent for AvailabilityEvent {
             AvailabilityEvent::SlotReleased { .. } => "SlotReleased",
             AvailabilityEvent::SlotHeld { .. } => "SlotHeld",
             AvailabilityEvent::HoldEnded { .. } => "HoldEnded",
+            AvailabilityEvent::TimeOffBlocked { .. } => "TimeOffBlocked",
+            AvailabilityEvent::TimeOffUnblocked { .. } => "TimeOffUnblocked",
         }
         .to_string()
     }
@@ -685,6 +832,7 @@ mod tests {
             appointment_id: appointment(),
             patient_id: patient(),
             interval: at(from, to),
+            policy: SlotPolicy::default(),
         }
     }
 
@@ -792,6 +940,7 @@ mod tests {
             appointment_id: appointment(),
             patient_id: patient(),
             interval: at(555, 585),
+            policy: SlotPolicy::default(),
         };
         framework()
             .given(vec![opened(540, 720), reserved(540, 570)])
@@ -985,6 +1134,7 @@ mod tests {
             patient_id: UserId::from(uuid::Uuid::from_u128(51)),
             interval: at(from, to),
             expires_at: datetime!(2027-05-01 00:00 UTC),
+            policy: SlotPolicy::default(),
         }
     }
 
@@ -996,6 +1146,50 @@ mod tests {
             patient_id: UserId::from(uuid::Uuid::from_u128(51)),
             interval: at(from, to),
             expires_at: datetime!(2027-05-01 00:00 UTC),
+        }
+    }
+
+    fn with_policy(command: AvailabilityCommand, policy: SlotPolicy) -> AvailabilityCommand {
+        match command {
+            AvailabilityCommand::Reserve {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+                ..
+            } => AvailabilityCommand::Reserve {
+                day,
+                reservation_id,
+                appointment_id,
+                patient_id,
+                interval,
+                policy,
+            },
+            other => other,
+        }
+    }
+
+    fn other_reserved(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::SlotReserved {
+            day: day(),
+            reservation_id: ReservationId::from(uuid::Uuid::from_u128(71)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(72)),
+            patient_id: patient(),
+            interval: at(from, to),
+        }
+    }
+
+    fn time_off() -> TimeOffId {
+        TimeOffId::from(uuid::Uuid::from_u128(40))
+    }
+
+    fn blocked(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::TimeOffBlocked {
+            day: day(),
+            time_off_id: time_off(),
+            interval: at(from, to),
+            note: ShortNote::parse("Conference").unwrap(),
         }
     }
 
@@ -1036,6 +1230,7 @@ mod tests {
                 appointment_id: id,
                 patient_id: patient,
                 interval: at(540, 570),
+                policy: SlotPolicy::default(),
             })
             .then_expect_events(vec![
                 AvailabilityEvent::SlotReserved {
@@ -1075,5 +1270,205 @@ mod tests {
                 window_id: window(),
             })
             .then_expect_error(AvailabilityError::WindowHoldsAppointment);
+    }
+
+    #[test]
+    fn a_slot_inside_the_buffer_of_another_is_unavailable() {
+        let policy = SlotPolicy::parse(10, 15, None).unwrap();
+        framework()
+            .given(vec![opened(540, 720), other_reserved(540, 570)])
+            .when(with_policy(reserve(580, 610), policy))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn a_slot_that_keeps_both_buffers_is_reserved() {
+        let policy = SlotPolicy::parse(10, 15, None).unwrap();
+        framework()
+            .given(vec![opened(540, 720), other_reserved(540, 570)])
+            .when(with_policy(reserve(595, 625), policy))
+            .then_expect_events(vec![reserved(595, 625)]);
+    }
+
+    #[test]
+    fn a_start_off_the_grid_is_refused() {
+        let policy = SlotPolicy::parse(0, 0, Some(20)).unwrap();
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(with_policy(reserve(550, 580), policy))
+            .then_expect_error(AvailabilityError::OffGrid(20));
+    }
+
+    #[test]
+    fn a_start_on_the_grid_is_reserved() {
+        let policy = SlotPolicy::parse(0, 0, Some(20)).unwrap();
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(with_policy(reserve(560, 590), policy))
+            .then_expect_events(vec![reserved(560, 590)]);
+    }
+
+    #[test]
+    fn a_slot_in_time_off_is_refused() {
+        framework()
+            .given(vec![opened(540, 720), blocked(600, 2000)])
+            .when(reserve(630, 660))
+            .then_expect_error(AvailabilityError::DoctorUnavailable);
+    }
+
+    #[test]
+    fn blocking_time_off_records_it_once() {
+        let block = AvailabilityCommand::BlockTime {
+            day: day(),
+            time_off_id: time_off(),
+            interval: at(600, 2000),
+            note: ShortNote::parse("Conference").unwrap(),
+        };
+        framework()
+            .given_no_previous_events()
+            .when(block.clone())
+            .then_expect_events(vec![blocked(600, 2000)]);
+        framework()
+            .given(vec![blocked(600, 2000)])
+            .when(block)
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn time_off_may_cover_an_existing_reservation() {
+        framework()
+            .given(vec![opened(540, 720), reserved(630, 660)])
+            .when(AvailabilityCommand::BlockTime {
+                day: day(),
+                time_off_id: time_off(),
+                interval: at(600, 2000),
+                note: ShortNote::parse("Conference").unwrap(),
+            })
+            .then_expect_events(vec![blocked(600, 2000)]);
+    }
+
+    #[test]
+    fn lifted_time_off_frees_the_time() {
+        let lifted = AvailabilityEvent::TimeOffUnblocked {
+            day: day(),
+            time_off_id: time_off(),
+        };
+        framework()
+            .given(vec![opened(540, 720), blocked(600, 2000), lifted])
+            .when(reserve(630, 660))
+            .then_expect_events(vec![reserved(630, 660)]);
+    }
+
+    #[test]
+    fn lifting_time_off_records_it_where_it_was_blocked() {
+        framework()
+            .given(vec![blocked(600, 2000)])
+            .when(AvailabilityCommand::UnblockTime {
+                time_off_id: time_off(),
+            })
+            .then_expect_events(vec![AvailabilityEvent::TimeOffUnblocked {
+                day: day(),
+                time_off_id: time_off(),
+            }]);
+        framework()
+            .given_no_previous_events()
+            .when(AvailabilityCommand::UnblockTime {
+                time_off_id: time_off(),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    fn hold_with(from: i64, to: i64, policy: SlotPolicy) -> AvailabilityCommand {
+        match hold_at(from, to) {
+            AvailabilityCommand::Hold {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+                ..
+            } => AvailabilityCommand::Hold {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+                policy,
+            },
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_hold_obeys_time_off_the_grid_and_the_buffers() {
+        framework()
+            .given(vec![opened(540, 720), blocked(600, 2000)])
+            .when(hold_at(630, 660))
+            .then_expect_error(AvailabilityError::DoctorUnavailable);
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(hold_with(
+                550,
+                580,
+                SlotPolicy::parse(0, 0, Some(20)).unwrap(),
+            ))
+            .then_expect_error(AvailabilityError::OffGrid(20));
+        framework()
+            .given(vec![opened(540, 720), other_reserved(540, 570)])
+            .when(hold_with(
+                580,
+                610,
+                SlotPolicy::parse(10, 15, None).unwrap(),
+            ))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn a_reservation_keeps_the_buffers_from_a_hold_for_another() {
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(with_policy(
+                reserve(580, 610),
+                SlotPolicy::parse(10, 15, None).unwrap(),
+            ))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn a_window_cannot_shrink_over_a_hold() {
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(560, 720),
+            })
+            .then_expect_error(AvailabilityError::WouldStrandAppointment);
+    }
+
+    #[test]
+    fn time_off_over_a_hold_is_recorded_and_the_hold_cannot_be_taken() {
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::BlockTime {
+                day: day(),
+                time_off_id: time_off(),
+                interval: at(500, 2000),
+                note: ShortNote::parse("Conference").unwrap(),
+            })
+            .then_expect_events(vec![blocked(500, 2000)]);
+        framework()
+            .given(vec![opened(540, 720), held(540, 570), blocked(500, 2000)])
+            .when(AvailabilityCommand::Reserve {
+                day: day(),
+                reservation_id: ReservationId::from(uuid::Uuid::from_u128(60)),
+                appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+                patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+                interval: at(540, 570),
+                policy: SlotPolicy::default(),
+            })
+            .then_expect_error(AvailabilityError::DoctorUnavailable);
     }
 }

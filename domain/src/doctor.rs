@@ -7,7 +7,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::Decide;
-use crate::values::{FreeText, LabelList, PersonName, TimeZoneName};
+use crate::values::{FreeText, LabelList, PersonName, SlotPolicy, TimeZoneName};
 
 /// The aggregate type under which these events are stored.
 pub const AGGREGATE_TYPE: &str = "doctor";
@@ -50,6 +50,8 @@ pub enum DoctorCommand {
         /// New time zone.
         timezone: TimeZoneName,
     },
+    /// Set the buffers around appointments and the slot interval.
+    SetSlotPolicy(SlotPolicy),
 }
 
 /// What happened to a doctor profile. Each event carries the whole resulting profile fields it
@@ -65,6 +67,8 @@ pub enum DoctorEvent {
     },
     /// The profile was edited; carries the complete new profile.
     DoctorProfileUpdated(DoctorProfile),
+    /// The buffers and slot interval were set; carries all of them.
+    SlotPolicySet(SlotPolicy),
 }
 
 /// Why a doctor command was refused.
@@ -82,12 +86,18 @@ pub enum DoctorError {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Doctor {
     profile: Option<DoctorProfile>,
+    policy: SlotPolicy,
 }
 
 impl Doctor {
     /// The current profile, if registered.
     pub fn profile(&self) -> Option<&DoctorProfile> {
         self.profile.as_ref()
+    }
+
+    /// The buffers and slot interval (none until set).
+    pub fn policy(&self) -> SlotPolicy {
+        self.policy
     }
 }
 
@@ -98,7 +108,13 @@ impl Decide for Doctor {
             (DoctorCommand::Register { name, timezone }, None) => {
                 Ok(vec![DoctorEvent::DoctorRegistered { name, timezone }])
             }
-            (DoctorCommand::UpdateProfile { .. }, None) => Err(DoctorError::NotRegistered),
+            (DoctorCommand::UpdateProfile { .. } | DoctorCommand::SetSlotPolicy(_), None) => {
+                Err(DoctorError::NotRegistered)
+            }
+            (DoctorCommand::SetSlotPolicy(policy), Some(_)) if policy == self.policy => Ok(vec![]),
+            (DoctorCommand::SetSlotPolicy(policy), Some(_)) => {
+                Ok(vec![DoctorEvent::SlotPolicySet(policy)])
+            }
             (
                 DoctorCommand::UpdateProfile {
                     name,
@@ -151,6 +167,10 @@ impl Aggregate for Doctor {
                 timezone,
             },
             DoctorEvent::DoctorProfileUpdated(profile) => profile,
+            DoctorEvent::SlotPolicySet(policy) => {
+                self.policy = policy;
+                return;
+            }
         });
     }
 }
@@ -160,6 +180,7 @@ impl crate::NamedCommand for DoctorCommand {
         match self {
             DoctorCommand::Register { .. } => "doctor.register",
             DoctorCommand::UpdateProfile { .. } => "doctor.update_profile",
+            DoctorCommand::SetSlotPolicy(_) => "doctor.set_slot_policy",
         }
     }
 }
@@ -169,6 +190,7 @@ impl DomainEvent for DoctorEvent {
         match self {
             DoctorEvent::DoctorRegistered { .. } => "DoctorRegistered",
             DoctorEvent::DoctorProfileUpdated(_) => "DoctorProfileUpdated",
+            DoctorEvent::SlotPolicySet(_) => "SlotPolicySet",
         }
         .to_string()
     }
@@ -280,5 +302,26 @@ mod tests {
             ])
             .when(update(None, "Cardiology"))
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn setting_the_slot_policy_records_it_once() {
+        let policy = SlotPolicy::parse(10, 5, Some(15)).unwrap();
+        TestFramework::<Doctor>::with(())
+            .given(vec![registered()])
+            .when(DoctorCommand::SetSlotPolicy(policy))
+            .then_expect_events(vec![DoctorEvent::SlotPolicySet(policy)]);
+        TestFramework::<Doctor>::with(())
+            .given(vec![registered(), DoctorEvent::SlotPolicySet(policy)])
+            .when(DoctorCommand::SetSlotPolicy(policy))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_unknown_doctor_has_no_slot_policy_to_set() {
+        TestFramework::<Doctor>::with(())
+            .given_no_previous_events()
+            .when(DoctorCommand::SetSlotPolicy(SlotPolicy::default()))
+            .then_expect_error(DoctorError::NotRegistered);
     }
 }

@@ -116,6 +116,10 @@ uuid_id!(
     /// The id of one slot reservation on a doctor-day.
     ReservationId
 );
+uuid_id!(
+    /// The id of a doctor's time off (recorded on each doctor-day it may touch).
+    TimeOffId
+);
 
 /// A doctor's local calendar day: the id of an availability aggregate, `"{doctor}:{date}"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

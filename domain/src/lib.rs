@@ -13,7 +13,7 @@
 //! - [`doctor`], [`patient`], [`staff`]: the profile aggregates, one per kind of user.
 //! - [`calendar`]: UTC intervals and doctors' wall-clock times, with the DST policy.
 //! - [`template`]: weekly availability templates expanded into windows across DST changes.
-//! - [`availability`]: the doctor-day aggregate (windows and slot reservations).
+//! - [`availability`]: the doctor-day aggregate (windows, time off and slot reservations).
 //! - [`appointment`]: the appointment aggregate (the consultation's lifecycle).
 //! - [`call`]: call sessions (ringing, active, ended, missed, rejected, failed).
 //! - [`conversation`]: chat messages and read markers of an appointment's conversation.
@@ -37,7 +37,9 @@ pub mod waitlist;
 mod aggregate;
 
 pub use aggregate::Decide;
-pub use ids::{AppointmentId, CallId, DayId, MessageId, ReservationId, UserId, WindowId};
+pub use ids::{
+    AppointmentId, CallId, DayId, MessageId, ReservationId, TimeOffId, UserId, WindowId,
+};
 pub use position::Position;
 pub use role::Role;
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use telemed_domain::Position;
 use tokio::sync::{mpsc, watch};
 
+use super::telemetry::{self, Dropped};
 use super::topic::Topic;
 
 /// One server event for the clients of some topics.
@@ -207,6 +208,7 @@ impl Hub {
     /// Connections whose queue is full are dropped from the hub.
     pub fn publish(&self, deliveries: &[Arc<Delivery>]) {
         let mut overflowed = Vec::new();
+        let mut closed = 0;
         {
             let registry = self.read();
             let mut recipients: HashSet<u64> = HashSet::new();
@@ -228,11 +230,13 @@ impl Hub {
                             overflowed.push(*id);
                         }
                         // The connection is going away; its membership removes it.
-                        Err(mpsc::error::TrySendError::Closed(_)) => {}
+                        Err(mpsc::error::TrySendError::Closed(_)) => closed += 1,
                     }
                 }
             }
         }
+        telemetry::dropped(Dropped::QueueFull, overflowed.len() as u64);
+        telemetry::dropped(Dropped::Closed, closed);
         if !overflowed.is_empty() {
             let mut registry = self.write();
             for id in overflowed {
@@ -331,6 +335,8 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.hub.write().remove(self.id);
+        // Whatever is still queued now never reaches the connection.
+        telemetry::dropped(Dropped::Closed, self.receiver.len() as u64);
     }
 }
 

@@ -26,6 +26,7 @@
 //! - [`waiting`]: the waiting room (live presence of patients and their doctor).
 //! - [`ws`]: the native WebSocket transport (`GET /api/v1/ws`, its `router()`).
 //! - [`socketio`]: the Socket.IO transport (its `layer()`).
+//! - [`telemetry`]: live connections and events sent and dropped, as metrics.
 
 pub mod bus;
 mod context;
@@ -37,6 +38,7 @@ pub mod protocol;
 mod services;
 pub mod session;
 pub mod socketio;
+pub mod telemetry;
 pub mod topic;
 pub mod waiting;
 pub mod ws;

@@ -29,7 +29,8 @@ use tokio::sync::{Notify, mpsc};
 use crate::hub::Delivery;
 use crate::identity::Identity;
 use crate::services::Services;
-use crate::session::{Ending, Outbound, Session};
+use crate::session::{Counted, Ending, Outbound, Session};
+use crate::telemetry::Transport;
 
 /// Client events a socket may have waiting before it is handled.
 const INBOUND_QUEUE: usize = 64;
@@ -180,11 +181,13 @@ async fn emit_when_room<T: serde::Serialize + ?Sized>(
 type Inbound = (String, Value, AckSender);
 
 async fn serve(
-    mut socket: SocketRef,
+    socket: SocketRef,
     mut session: Session<Services>,
     mut inbound: mpsc::Receiver<Inbound>,
     gone: Arc<Notify>,
 ) {
+    // Counted as open until this returns, however it returns.
+    let mut out = Counted::new(socket, Transport::SocketIo);
     let expiry = tokio::time::sleep(session.time_left());
     tokio::pin!(expiry);
     let ending = loop {
@@ -193,7 +196,7 @@ async fn serve(
             _ = gone.notified() => return,
             received = inbound.recv() => {
                 let Some((event, data, ack)) = received else { return };
-                let answer = match session.handle(&event, data, &mut socket).await {
+                let answer = match session.handle(&event, data, &mut out).await {
                     Ok(data) => data,
                     Err(error) => json!({ "error": error.problem() }),
                 };
@@ -202,7 +205,7 @@ async fn serve(
             }
             live = session.next_live() => match live {
                 Ok(delivery) => {
-                    if !socket.deliver(&delivery).await {
+                    if !out.deliver(&delivery).await {
                         break Ending::SlowConsumer;
                     }
                 }
@@ -212,8 +215,9 @@ async fn serve(
         }
     };
     // Told why, then disconnected: both wait (bounded) for room behind the events before them.
+    let socket = &out.inner;
     let problem = ending.problem().problem();
-    if !emit_when_room(&socket, "error", &problem, Some(ENDING_PATIENCE)).await {
+    if !emit_when_room(socket, "error", &problem, Some(ENDING_PATIENCE)).await {
         return;
     }
     let deadline = tokio::time::Instant::now() + ENDING_PATIENCE;

@@ -29,7 +29,8 @@ use telemed_problem::{ApiError, FieldError, Problem};
 use crate::context::Context;
 use crate::hub::Delivery;
 use crate::services::Services;
-use crate::session::{Ending, Outbound, Session};
+use crate::session::{Counted, Ending, Outbound, Session};
+use crate::telemetry::Transport;
 
 /// Largest client frame or message accepted.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -144,11 +145,13 @@ struct Frame {
 }
 
 /// Serves one connection until it ends: live events, client frames, pings, token expiry.
-pub async fn serve<C, T, E>(mut socket: Socket<T>, mut session: Session<C>)
+pub async fn serve<C, T, E>(socket: Socket<T>, mut session: Session<C>)
 where
     C: Context,
     T: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin + Send,
 {
+    // Counted as open until this returns, however it returns.
+    let mut socket = Counted::new(socket, Transport::WebSocket);
     let expiry = tokio::time::sleep(session.time_left());
     tokio::pin!(expiry);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
@@ -159,7 +162,7 @@ where
         // session sends the live events already waiting, so its answer follows them.
         tokio::select! {
             biased;
-            received = socket.0.next() => {
+            received = socket.inner.0.next() => {
                 let message = match received {
                     Some(Ok(message)) => message,
                     // Closed, or a protocol violation (e.g. an oversized frame).
@@ -176,7 +179,7 @@ where
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
                 if let Some(reply) = reply
-                    && socket.0.send(Message::text(reply)).await.is_err()
+                    && socket.inner.0.send(Message::text(reply)).await.is_err()
                 {
                     return;
                 }
@@ -194,17 +197,21 @@ where
                     tracing::debug!(user = %session.user(), "live client stopped answering pings");
                     return;
                 }
-                if socket.0.send(Message::Ping(Default::default())).await.is_err() {
+                if socket.inner.0.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
             _ = &mut expiry => break Ending::TokenExpired,
         }
     };
+    close(&mut socket.inner.0, ending).await;
+}
+
+/// Tells the client why its session ends, then closes with that reason.
+async fn close<T: Sink<Message> + Unpin>(socket: &mut T, ending: Ending) {
     let problem = ending.problem();
-    let _ = socket.0.send(Message::text(error_frame(&problem))).await;
+    let _ = socket.send(Message::text(error_frame(&problem))).await;
     let _ = socket
-        .0
         .send(Message::Close(Some(CloseFrame {
             code: ending.close_code(),
             reason: ending.reason().into(),

@@ -414,7 +414,7 @@ impl Dispatcher {
                 ("failed", Some(why), None)
             }
         };
-        sqlx::query(
+        let recorded = sqlx::query(
             "UPDATE notification_deliveries
                 SET state = $2, last_error = $3, claimed_until = NULL, updated_at = now(),
                     next_attempt_at = COALESCE($4, next_attempt_at),
@@ -428,6 +428,9 @@ impl Dispatcher {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        if recorded.rows_affected() > 0 {
+            super::outbox::attempted(&delivery.channel, state);
+        }
         Ok(())
     }
 

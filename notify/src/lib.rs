@@ -16,12 +16,14 @@
 //!   `telemed_tasks::Background`: claims due outbox rows, checks preferences, renders, sends,
 //!   retries with back-off. On a graceful stop it sends and records the deliveries it has
 //!   claimed before it returns.
+//! - [`outbox`]: the outbox's backlog and the dispatcher's attempts, as metrics.
 //! - `render`: titles and bodies of each notification kind, times in the recipient's zone.
 //! - `view`: [`NotificationView`], the in-app notification as the REST list and the
 //!   `notification` live event show it.
 
 mod channels;
 mod dispatcher;
+pub mod outbox;
 mod render;
 mod view;
 

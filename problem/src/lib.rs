@@ -361,6 +361,8 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
             }
             S::Availability(Av::SlotUnavailable) => conflict("slot_unavailable", detail),
             S::Availability(Av::NoSuchHold) => conflict("offer_closed", detail),
+            S::Availability(Av::DoctorUnavailable) => conflict("doctor_unavailable", detail),
+            S::Availability(Av::OffGrid(_)) => ApiError::invalid("start", detail),
             S::Availability(Av::DuplicateReservation) | S::Appointment(Ap::AlreadyRequested) => {
                 ApiError::internal(anyhow::anyhow!(detail))
             }

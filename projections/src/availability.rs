@@ -1,5 +1,5 @@
-//! The `availability` projection: open windows, live reservations and waitlist holds per
-//! doctor, and the free-slot computation over them.
+//! The `availability` projection: open windows, live reservations, waitlist holds and time
+//! off per doctor, and the free-slot computation over them.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -7,14 +7,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::availability::AvailabilityEvent;
 use telemed_domain::calendar::Interval;
-use telemed_domain::{AppointmentId, DayId, ReservationId, UserId, WindowId};
+use telemed_domain::values::{ShortNote, SlotPolicy};
+use telemed_domain::{AppointmentId, DayId, ReservationId, TimeOffId, UserId, WindowId};
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::event::StoredEvent;
 use crate::runner::{Projection, ProjectionError};
 
-/// Builds `availability_windows`, `reservations` and `slot_holds`.
+/// Builds `availability_windows`, `reservations`, `slot_holds` and `time_off`.
 pub struct AvailabilityProjection;
 
 #[async_trait]
@@ -24,7 +25,12 @@ impl Projection for AvailabilityProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["availability_windows", "reservations", "slot_holds"]
+        &[
+            "availability_windows",
+            "reservations",
+            "slot_holds",
+            "time_off",
+        ]
     }
 
     async fn apply(
@@ -77,6 +83,18 @@ impl Projection for AvailabilityProjection {
                     .execute(&mut *tx)
                     .await?;
             }
+            AvailabilityEvent::TimeOffBlocked {
+                day,
+                time_off_id,
+                interval,
+                note,
+            } => {
+                time_off_blocked(tx, (day, time_off_id), interval, &note, event.recorded_at)
+                    .await?;
+            }
+            AvailabilityEvent::TimeOffUnblocked { time_off_id, .. } => {
+                time_off_lifted(tx, time_off_id).await?;
+            }
         }
         Ok(())
     }
@@ -125,6 +143,8 @@ impl Projection for AvailabilityProjection {
                 AvailabilityEvent::SlotHeld { .. } | AvailabilityEvent::HoldEnded { .. } => {
                     self.apply(tx, event).await?;
                 }
+                AvailabilityEvent::TimeOffBlocked { .. }
+                | AvailabilityEvent::TimeOffUnblocked { .. } => self.apply(tx, event).await?,
             }
         }
         windows.flush(tx).await?;
@@ -351,6 +371,38 @@ async fn slot_released(
     Ok(())
 }
 
+/// Time off `time_off_id` of the day's doctor (recorded on several days: the first one
+/// inserts it).
+async fn time_off_blocked(
+    tx: &mut PgConnection,
+    (day, time_off_id): (DayId, TimeOffId),
+    interval: Interval,
+    note: &ShortNote,
+    created_at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO time_off (time_off_id, doctor_id, start_at, end_at, note, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (time_off_id) DO NOTHING",
+    )
+    .bind(time_off_id.as_uuid())
+    .bind(day.doctor.as_uuid())
+    .bind(interval.start)
+    .bind(interval.end)
+    .bind(note.as_str())
+    .bind(created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn time_off_lifted(tx: &mut PgConnection, time_off_id: TimeOffId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM time_off WHERE time_off_id = $1")
+        .bind(time_off_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// An open availability window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WindowView {
@@ -406,25 +458,144 @@ pub async fn window(
     .transpose()
 }
 
-/// The doctor-day whose window contains `interval`, if any.
+/// The doctor-day whose window contains `interval`, if any, with the doctor's slot policy
+/// (one query).
 pub async fn day_containing(
     db: impl PgExecutor<'_>,
     doctor: UserId,
     interval: Interval,
-) -> Result<Option<DayId>, sqlx::Error> {
-    let day: Option<String> = sqlx::query_scalar(
-        "SELECT day_id FROM availability_windows
-          WHERE doctor_id = $1 AND start_at <= $2 AND end_at >= $3
-            AND start_at > $2 - interval '26 hours'
-          ORDER BY start_at LIMIT 1",
+) -> Result<Option<(DayId, SlotPolicy)>, sqlx::Error> {
+    let row: Option<(String, i32, i32, Option<i32>)> = sqlx::query_as(
+        "SELECT w.day_id, p.buffer_before_minutes, p.buffer_after_minutes, p.slot_interval_minutes
+           FROM availability_windows w JOIN doctor_profiles p ON p.doctor_id = w.doctor_id
+          WHERE w.doctor_id = $1 AND w.start_at <= $2 AND w.end_at >= $3
+            AND w.start_at > $2 - interval '26 hours'
+          ORDER BY w.start_at LIMIT 1",
     )
     .bind(doctor.as_uuid())
     .bind(interval.start)
     .bind(interval.end)
     .fetch_optional(db)
     .await?;
-    day.map(|d| d.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+    row.map(|(day, before, after, step)| {
+        let day = day.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok((day, policy_of(before, after, step)?))
+    })
+    .transpose()
+}
+
+/// A policy as stored (the projection only stores valid ones).
+fn policy_of(before: i32, after: i32, step: Option<i32>) -> Result<SlotPolicy, sqlx::Error> {
+    SlotPolicy::parse(before.into(), after.into(), step.map(i64::from)).map_err(|invalid| {
+        let fields: Vec<_> = invalid.iter().map(|i| i.field).collect();
+        sqlx::Error::Decode(format!("a stored slot policy is out of range: {fields:?}").into())
+    })
+}
+
+/// The slot policy of `doctor` (the default when there is no such doctor).
+pub async fn slot_policy(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+) -> Result<SlotPolicy, sqlx::Error> {
+    let row: Option<(i32, i32, Option<i32>)> = sqlx::query_as(
+        "SELECT buffer_before_minutes, buffer_after_minutes, slot_interval_minutes
+           FROM doctor_profiles WHERE doctor_id = $1",
+    )
+    .bind(doctor.as_uuid())
+    .fetch_optional(db)
+    .await?;
+    match row {
+        Some((before, after, step)) => policy_of(before, after, step),
+        None => Ok(SlotPolicy::default()),
+    }
+}
+
+/// A doctor's time off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeOffRow {
+    /// Its id.
+    pub id: TimeOffId,
+    /// When.
+    pub interval: Interval,
+    /// The doctor's note.
+    pub note: String,
+    /// When it was recorded.
+    pub created_at: OffsetDateTime,
+}
+
+fn time_off_from_row(row: &PgRow) -> Result<TimeOffRow, sqlx::Error> {
+    Ok(TimeOffRow {
+        id: TimeOffId::from(row.try_get::<Uuid, _>("time_off_id")?),
+        interval: Interval {
+            start: row.try_get("start_at")?,
+            end: row.try_get("end_at")?,
+        },
+        note: row.try_get("note")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const TIME_OFF_COLUMNS: &str = "time_off_id, start_at, end_at, note, created_at";
+
+/// Time off of `doctor` ending after `from`, by start (at most 500).
+pub async fn time_off_after(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    from: OffsetDateTime,
+) -> Result<Vec<TimeOffRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TIME_OFF_COLUMNS} FROM time_off WHERE doctor_id = $1 AND end_at > $2
+          ORDER BY start_at, time_off_id LIMIT 500"
+    );
+    sqlx::query(&sql)
+        .bind(doctor.as_uuid())
+        .bind(from)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(time_off_from_row)
+        .collect()
+}
+
+/// Time off `id` of `doctor`.
+pub async fn time_off(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    id: TimeOffId,
+) -> Result<Option<TimeOffRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TIME_OFF_COLUMNS} FROM time_off WHERE doctor_id = $1 AND time_off_id = $2"
+    );
+    sqlx::query(&sql)
+        .bind(doctor.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(time_off_from_row)
         .transpose()
+}
+
+/// Time off of `doctor` overlapping `[from, to)`.
+pub async fn time_off_between(
+    db: impl PgExecutor<'_>,
+    doctor: UserId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<Interval>, sqlx::Error> {
+    let rows: Vec<(OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
+        "SELECT start_at, end_at FROM time_off
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at",
+    )
+    .bind(doctor.as_uuid())
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, end)| Interval { start, end })
+        .collect())
 }
 
 /// Whether `doctor` has windows ending after `now`.
@@ -549,11 +720,24 @@ pub async fn orphan_reservations(
         .collect()
 }
 
-/// Free slots of `length`, back to back from each window's start, that overlap no reservation
-/// and start within `[not_before, not_after]`.
+/// What a slot must keep clear of: the doctor's reservations (with the policy's buffers)
+/// and time off.
+#[derive(Clone, Copy, Debug)]
+pub struct Busy<'a> {
+    /// Live reservations.
+    pub reserved: &'a [Interval],
+    /// Time off.
+    pub time_off: &'a [Interval],
+    /// Buffers and slot interval.
+    pub policy: SlotPolicy,
+}
+
+/// Free slots of `length`, starting every `policy.step(length)` from each window's start, that
+/// keep the buffers from every reservation, overlap no time off and start within
+/// `[not_before, not_after]`.
 pub fn free_slots(
     windows: &[Interval],
-    reserved: &[Interval],
+    busy: Busy<'_>,
     length: Duration,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
@@ -562,6 +746,7 @@ pub fn free_slots(
     if length <= Duration::ZERO {
         return slots;
     }
+    let step = busy.policy.step(length);
     for window in windows {
         let mut start = window.start;
         while start + length <= window.end {
@@ -569,11 +754,12 @@ pub fn free_slots(
                 start,
                 end: start + length,
             };
-            let free = !reserved.iter().any(|r| r.overlaps(&slot));
+            let free = !busy.reserved.iter().any(|r| busy.policy.clash(r, &slot))
+                && !busy.time_off.iter().any(|t| t.overlaps(&slot));
             if free && start >= not_before && start <= not_after {
                 slots.push(slot);
             }
-            start += length;
+            start += step;
         }
     }
     slots.sort();
@@ -585,6 +771,44 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    fn busy<'a>(
+        reserved: &'a [Interval],
+        time_off: &'a [Interval],
+        policy: SlotPolicy,
+    ) -> Busy<'a> {
+        Busy {
+            reserved,
+            time_off,
+            policy,
+        }
+    }
+
+    fn starts(slots: &[Interval], from: OffsetDateTime) -> Vec<i64> {
+        slots
+            .iter()
+            .map(|s| (s.start - from).whole_minutes())
+            .collect()
+    }
+
+    #[test]
+    fn slots_start_on_the_interval_and_keep_the_buffers_and_time_off() {
+        let nine = datetime!(2027-06-01 09:00 UTC);
+        let policy = SlotPolicy::parse(10, 5, Some(15)).unwrap();
+        let reserved = [span(nine + Duration::minutes(60), 30)];
+        let time_off = [span(nine + Duration::minutes(150), 30)];
+        let slots = free_slots(
+            &[span(nine, 240)],
+            busy(&reserved, &time_off, policy),
+            Duration::minutes(30),
+            nine,
+            nine + Duration::days(1),
+        );
+        // Taken 60–90: between two appointments go 5 minutes after the first and 10 before
+        // the second, so a slot ends by 45 or starts from 105; time off 150–180 takes the
+        // slots that overlap it, not their buffers.
+        assert_eq!(starts(&slots, nine), vec![0, 15, 105, 120, 180, 195, 210]);
+    }
 
     fn span(from: OffsetDateTime, minutes: i64) -> Interval {
         Interval {
@@ -600,7 +824,7 @@ mod tests {
         let reserved = [span(nine + Duration::minutes(40), 30)];
         let slots = free_slots(
             &windows,
-            &reserved,
+            busy(&reserved, &[], SlotPolicy::default()),
             Duration::minutes(30),
             nine,
             nine + Duration::days(1),
@@ -617,7 +841,7 @@ mod tests {
         let nine = datetime!(2027-06-01 09:00 UTC);
         let slots = free_slots(
             &[span(nine, 50)],
-            &[],
+            busy(&[], &[], SlotPolicy::default()),
             Duration::minutes(30),
             nine,
             nine + Duration::days(1),
@@ -630,7 +854,7 @@ mod tests {
         let nine = datetime!(2027-06-01 09:00 UTC);
         let slots = free_slots(
             &[span(nine, 120)],
-            &[],
+            busy(&[], &[], SlotPolicy::default()),
             Duration::minutes(30),
             nine + Duration::minutes(45),
             nine + Duration::days(1),

@@ -13,6 +13,7 @@
 //!   applies a batch set-based where it pays: `appointments_batch`, `calls_batch` and
 //!   `notifications::batch` fold rows in memory (the first two through `fold`) and write each
 //!   table once; conversations and availability insert many rows per statement.
+//! - [`lag`]: how far each projection is behind the log (for `/metrics`).
 //! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
 //!   ones and swapping them in, while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
@@ -39,6 +40,7 @@ pub mod conversations;
 pub mod event;
 pub mod feeds;
 mod fold;
+pub mod lag;
 pub mod notifications;
 pub mod preferences;
 pub mod profiles;

@@ -34,6 +34,12 @@ ON CONFLICT (doctor_id) DO UPDATE
        languages = EXCLUDED.languages, timezone = EXCLUDED.timezone, version = EXCLUDED.version
  WHERE doctor_profiles.version < EXCLUDED.version";
 
+const SET_SLOT_POLICY: &str = "
+UPDATE doctor_profiles
+   SET buffer_before_minutes = $2, buffer_after_minutes = $3, slot_interval_minutes = $4,
+       version = $5
+ WHERE doctor_id = $1 AND version < $5";
+
 const UPSERT_PATIENT: &str = "
 INSERT INTO patient_profiles
        (patient_id, name, timezone, phone, address, conditions, allergies, medications, notes, version)
@@ -95,6 +101,17 @@ async fn doctor_changed(
             languages: Default::default(),
         },
         DoctorEvent::DoctorProfileUpdated(profile) => profile,
+        DoctorEvent::SlotPolicySet(policy) => {
+            sqlx::query(SET_SLOT_POLICY)
+                .bind(id)
+                .bind(policy.buffer_before_minutes() as i32)
+                .bind(policy.buffer_after_minutes() as i32)
+                .bind(policy.slot_interval_minutes().map(|m| m as i32))
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            return Ok(());
+        }
     };
     let (name, timezone) = (profile.name.as_str(), profile.timezone.as_str());
     upsert_user(tx, id, Role::Doctor, name, timezone, version).await?;
@@ -213,6 +230,14 @@ pub struct DoctorView {
     pub languages: Vec<String>,
     /// IANA time zone.
     pub timezone: String,
+    /// Minutes kept free before each appointment (0–120).
+    pub buffer_before_minutes: i32,
+    /// Minutes kept free after each appointment (0–120).
+    pub buffer_after_minutes: i32,
+    /// Slots start every this many minutes from the start of each availability window
+    /// (5–120); `null`: slots run back to back and a booking may start anywhere in a window.
+    #[schema(required = true)]
+    pub slot_interval_minutes: Option<i32>,
 }
 
 /// How to reach a patient.
@@ -257,7 +282,8 @@ pub struct PatientView {
 
 const SELECT_USER: &str =
     "SELECT user_id, role, name, timezone FROM user_profiles WHERE user_id = $1";
-const DOCTOR_COLUMNS: &str = "doctor_id, name, specialties, bio, languages, timezone";
+const DOCTOR_COLUMNS: &str = "doctor_id, name, specialties, bio, languages, timezone,
+       buffer_before_minutes, buffer_after_minutes, slot_interval_minutes";
 const SELECT_PATIENT: &str = "SELECT patient_id, name, timezone, phone, address, conditions,
        allergies, medications, notes
   FROM patient_profiles WHERE patient_id = $1";
@@ -381,5 +407,8 @@ fn doctor_from_row(row: &PgRow) -> Result<DoctorView, sqlx::Error> {
         bio: row.try_get("bio")?,
         languages: row.try_get("languages")?,
         timezone: row.try_get("timezone")?,
+        buffer_before_minutes: row.try_get("buffer_before_minutes")?,
+        buffer_after_minutes: row.try_get("buffer_after_minutes")?,
+        slot_interval_minutes: row.try_get("slot_interval_minutes")?,
     })
 }

@@ -146,6 +146,16 @@ impl Ws {
         }
     }
 
+    /// The event frames received so far, and every one the server sent before answering a
+    /// round trip: a subscription to `user`'s own topic, which the session answers only after
+    /// sending the live events waiting for this connection.
+    pub async fn events_so_far(&mut self, user: &User) -> Vec<Value> {
+        let topic = format!("user:{}", user.id);
+        let ack = self.request("subscribe", json!({ "topic": topic })).await;
+        assert_eq!(ack["data"], json!({ "ok": true }), "{ack}");
+        self.pending.drain(..).collect()
+    }
+
     /// Asserts that no event frame is waiting: a round trip (an ack) proves that everything
     /// the server published before it has arrived (live events go out before acks).
     pub async fn expect_no_events(&mut self, what: &str) {

@@ -39,6 +39,7 @@ mod stream;
 mod sweeper;
 mod tamper;
 mod telemetry;
+mod time_off;
 mod timezones;
 mod unread;
 mod waiting_room;

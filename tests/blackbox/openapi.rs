@@ -312,4 +312,33 @@ async fn request_schemas_state_the_limits_the_server_enforces() {
         (&5.into(), &240.into())
     );
     assert!(slots["responses"]["422"].is_object());
+    for (field, range) in [
+        ("buffer_before_minutes", (0, 120)),
+        ("buffer_after_minutes", (0, 120)),
+        ("slot_interval_minutes", (5, 120)),
+    ] {
+        let property = property(&document, "SlotPolicyRequest", field);
+        assert_eq!(
+            (&property["minimum"], &property["maximum"]),
+            (&range.0.into(), &range.1.into()),
+            "{field}: {property}"
+        );
+    }
+    let note = property(&document, "TimeOffRequest", "note");
+    assert!(note.to_string().contains("ShortNoteText"), "{note}");
+    let short_note = &document["components"]["schemas"]["ShortNoteText"];
+    assert_eq!(short_note["maxLength"], 500, "{short_note}");
+    let time_off = &document["paths"]["/api/v1/doctors/me/time-off"];
+    assert!(
+        time_off["post"]["responses"]["201"].is_object(),
+        "{time_off}"
+    );
+    let booking = &document["paths"]["/api/v1/appointments"]["post"]["responses"]["409"];
+    assert!(
+        booking["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("doctor_unavailable"),
+        "{booking}"
+    );
 }

@@ -99,6 +99,15 @@ impl Driver {
         }
     }
 
+    /// Closes socket `name` from the client's side.
+    pub async fn close(&mut self, name: &str) {
+        self.command(json!({ "op": "close", "name": name })).await;
+        self.wait("the socket closed", |o| {
+            o["op"] == "closed" && o["name"] == name
+        })
+        .await;
+    }
+
     /// Emits `event` with an ack callback and returns the ack's argument.
     pub async fn emit(&mut self, name: &str, event: &str, data: Value) -> Value {
         let id = self.next_id;

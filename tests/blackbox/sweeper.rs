@@ -45,6 +45,7 @@ async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookab
         appointment_id: AppointmentId::new(),
         patient_id: patient.id.parse().unwrap(),
         interval,
+        policy: Default::default(),
     };
     let executor = telemed_commands::Executor::new(app.pool.clone());
     // A store of its own, as another process would have: the app's cached doctor-day is now
@@ -101,6 +102,7 @@ async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookab
         appointment_id: AppointmentId::new(),
         patient_id: patient.id.parse().unwrap(),
         interval,
+        policy: Default::default(),
     };
     let still_taken = executor
         .execute(

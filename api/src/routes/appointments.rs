@@ -304,7 +304,7 @@ fn problem_response(error: &ApiError) -> (StatusCode, serde_json::Value) {
     security(("bearer" = [])),
     responses((status = 201, body = AppointmentView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable or patient_busy"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable (taken, or inside another appointment's buffers), doctor_unavailable (time off) or patient_busy"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn book(
     State(state): State<AppState>,
@@ -431,7 +431,7 @@ async fn confirm(
     responses((status = 200, body = AppointmentView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a participant (an admin)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable, patient_busy or invalid_transition"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "slot_unavailable, doctor_unavailable (time off), patient_busy or invalid_transition"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn reschedule(
     State(state): State<AppState>,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use telemed_domain::calendar::{Interval, local_date, to_local};
 use telemed_domain::template::{self, Expansion, MAX_TEMPLATE_DAYS};
-use telemed_domain::values::TimeZoneName;
+use telemed_domain::values::{SlotPolicy, TimeZoneName};
 use telemed_domain::{Role, UserId, WindowId};
 use telemed_projections::availability::{self as read, WindowView};
 use telemed_projections::profiles;
@@ -583,13 +583,23 @@ async fn free_slots(
             end: w.window.end,
         })
         .collect();
-    let reserved = read::reserved_between(&state.pool, doctor_id, from, to).await?;
+    // Reservations just outside the range still keep their buffers clear.
+    let margin = Duration::minutes(2 * SlotPolicy::MAX_BUFFER);
+    let reserved =
+        read::reserved_between(&state.pool, doctor_id, from - margin, to + margin).await?;
+    let time_off = read::time_off_between(&state.pool, doctor_id, from, to).await?;
+    let policy = read::slot_policy(&state.pool, doctor_id).await?;
     let rules = state.scheduling.rules();
     let not_before = from.max(now + rules.min_notice);
     let not_after = (now + rules.horizon).min(to);
+    let busy = read::Busy {
+        reserved: &reserved,
+        time_off: &time_off,
+        policy,
+    };
     let slots = read::free_slots(
         &windows,
-        &reserved,
+        busy,
         Duration::minutes(duration),
         not_before,
         not_after,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use telemed_domain::doctor::{DoctorCommand, DoctorError};
-use telemed_domain::values::{FreeText, LabelList, PersonName, TimeZoneName};
+use telemed_domain::values::{FreeText, LabelList, PersonName, SlotPolicy, TimeZoneName};
 use telemed_domain::{Role, UserId};
 use telemed_projections::profiles::{self, DoctorView};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -19,6 +19,43 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(search_doctors))
         .routes(routes!(get_doctor))
         .routes(routes!(update_profile))
+        .routes(routes!(set_slot_policy))
+}
+
+/// A doctor's buffers and slot interval.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotPolicyRequest {
+    /// Minutes kept free before each appointment.
+    #[schema(minimum = 0, maximum = 120)]
+    buffer_before_minutes: i64,
+    /// Minutes kept free after each appointment.
+    #[schema(minimum = 0, maximum = 120)]
+    buffer_after_minutes: i64,
+    /// Slots start every this many minutes from the start of each availability window, and a
+    /// booking must start on that grid; `null` or omitted: slots run back to back and a
+    /// booking may start anywhere in a window.
+    #[schema(minimum = 5, maximum = 120)]
+    slot_interval_minutes: Option<i64>,
+}
+
+impl TryFrom<SlotPolicyRequest> for SlotPolicy {
+    type Error = ApiError;
+
+    fn try_from(body: SlotPolicyRequest) -> Result<Self, ApiError> {
+        SlotPolicy::parse(
+            body.buffer_before_minutes,
+            body.buffer_after_minutes,
+            body.slot_interval_minutes,
+        )
+        .map_err(|invalid| {
+            let mut errors = FieldErrors::default();
+            for problem in invalid {
+                errors.push(problem.field, problem.reason.0);
+            }
+            errors.fail()
+        })
+    }
 }
 
 /// Search filters.
@@ -195,6 +232,47 @@ async fn update_profile(
         })?;
     state.settle(position).await?;
     profiles::doctor(&state.pool, doctor_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::Unavailable(Some("the profile is not in the read model yet".into()))
+        })
+}
+
+/// Sets the signed-in doctor's buffers and slot interval, which free slots and every booking
+/// from then on honour; answers the public profile that shows them.
+#[utoipa::path(put, operation_id = "set_slot_policy", path = "/api/v1/doctors/me/scheduling", tag = "profiles",
+    request_body = SlotPolicyRequest, security(("bearer" = [])),
+    responses((status = 200, body = DoctorView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not a doctor"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn set_slot_policy(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<SlotPolicyRequest>,
+) -> Result<Json<DoctorView>, ApiError> {
+    if user.role != Role::Doctor {
+        return Err(ApiError::Forbidden(
+            "only doctors have buffers and a slot interval".into(),
+        ));
+    }
+    let policy = SlotPolicy::try_from(body)?;
+    let position = state
+        .profiles
+        .doctor(
+            user.id,
+            DoctorCommand::SetSlotPolicy(policy),
+            &user.context(),
+        )
+        .await
+        .map_err(|error| match error {
+            telemed_commands::CommandError::Rejected(DoctorError::NotRegistered) => {
+                ApiError::NotFound("no such doctor".into())
+            }
+            other => command_failure(other),
+        })?;
+    state.settle(position).await?;
+    profiles::doctor(&state.pool, user.id)
         .await?
         .map(Json)
         .ok_or_else(|| {

@@ -6,7 +6,7 @@
 
 use telemed_domain::appointment::Status;
 use telemed_domain::values::{
-    Email, FreeText, Label, LabelList, MessageContent, Password, PersonName,
+    Email, FreeText, Label, LabelList, MessageContent, Password, PersonName, ShortNote,
 };
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
@@ -86,6 +86,19 @@ const YEARS: &str = "^(?!0000|9999)";
 component!(
     /// A person's display name ([`PersonName`]).
     PersonNameText => line(PersonName::MAX).examples(["Ada Lovelace"])
+);
+
+component!(
+    /// A short note ([`ShortNote`]) such as the reason for time off.
+    ShortNoteText => text(
+        CONTROL_BUT_LINES,
+        0,
+        ShortNote::MAX,
+        &format!(
+            "At most {} characters; no control characters but line breaks and tabs.",
+            ShortNote::MAX
+        ),
+    )
 );
 
 component!(

@@ -18,6 +18,7 @@ pub mod notifications;
 mod openapi;
 mod params;
 mod patients;
+mod time_off;
 mod unread;
 pub mod views;
 mod waitlist;
@@ -86,6 +87,7 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .merge(doctors::router())
         .merge(patients::router())
         .merge(availability::router())
+        .merge(time_off::router())
         .merge(appointments::router())
         .merge(audit::router())
         .merge(messages::router())

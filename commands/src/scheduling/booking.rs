@@ -24,7 +24,7 @@ use telemed_domain::availability::{
     AvailabilityCommand, AvailabilityError, DoctorDay, ReleaseReason,
 };
 use telemed_domain::calendar::Interval;
-use telemed_domain::values::FreeText;
+use telemed_domain::values::{FreeText, SlotPolicy};
 use telemed_domain::{AppointmentId, DayId, Position, ReservationId, UserId};
 use telemed_projections::{availability, profiles};
 use time::OffsetDateTime;
@@ -112,7 +112,7 @@ enum Written {
 /// The appointment's request and the doctor-day's reservation of a booking.
 fn booking_commands(
     booking: &Booking,
-    slot: SlotRef,
+    (slot, policy): (SlotRef, SlotPolicy),
     at: OffsetDateTime,
 ) -> (AppointmentCommand, AvailabilityCommand) {
     let request = AppointmentCommand::Request {
@@ -129,6 +129,7 @@ fn booking_commands(
         appointment_id: booking.appointment_id,
         patient_id: booking.patient_id,
         interval: booking.interval,
+        policy,
     };
     (request, reserve)
 }
@@ -155,12 +156,17 @@ struct Held {
 }
 
 impl Scheduling {
-    /// The doctor-day whose window holds `interval` after checking it against the rules:
-    /// `SlotUnavailable` when no window does, `NoSuchDoctor` when there is no such doctor.
-    async fn bookable_day(&self, doctor: UserId, interval: Interval) -> Result<DayId> {
+    /// The doctor-day whose window holds `interval` after checking it against the rules, with
+    /// the doctor's slot policy (which the doctor-day applies): `SlotUnavailable` when no
+    /// window holds it, `NoSuchDoctor` when there is no such doctor.
+    async fn bookable_day(
+        &self,
+        doctor: UserId,
+        interval: Interval,
+    ) -> Result<(DayId, SlotPolicy)> {
         self.check_time(&interval).map_err(rejected)?;
-        if let Some(day) = availability::day_containing(&self.pool, doctor, interval).await? {
-            return Ok(day);
+        if let Some(found) = availability::day_containing(&self.pool, doctor, interval).await? {
+            return Ok(found);
         }
         match profiles::doctor(&self.pool, doctor).await? {
             Some(_) => Err(rejected(AvailabilityError::SlotUnavailable)),
@@ -172,9 +178,8 @@ impl Scheduling {
     /// is dropped again when the reservation is refused.
     async fn hold(
         &self,
-        id: AppointmentId,
-        patient: UserId,
-        day: DayId,
+        (id, patient): (AppointmentId, UserId),
+        (day, policy): (DayId, SlotPolicy),
         interval: Interval,
         context: &CommandContext,
     ) -> Result<Held> {
@@ -189,6 +194,7 @@ impl Scheduling {
             appointment_id: id,
             patient_id: patient,
             interval,
+            policy,
         };
         match self.on_day(day, reserve, context).await {
             Ok(position) => Ok(Held {
@@ -247,7 +253,7 @@ impl Scheduling {
     async fn record(
         &self,
         booking: &Booking,
-        day: DayId,
+        day: (DayId, SlotPolicy),
         at: OffsetDateTime,
         context: &CommandContext,
     ) -> Result<Position> {
@@ -278,7 +284,7 @@ impl Scheduling {
     async fn decide_booking(
         &self,
         booking: &Booking,
-        day: DayId,
+        (day, policy): (DayId, SlotPolicy),
         at: OffsetDateTime,
         fresh: bool,
         context: &CommandContext,
@@ -297,7 +303,7 @@ impl Scheduling {
             day,
             reservation_id: ReservationId::new(),
         };
-        let (request, reserve) = booking_commands(booking, slot, at);
+        let (request, reserve) = booking_commands(booking, (slot, policy), at);
         let (request_name, reserve_name) = (request.command_name(), reserve.command_name());
         let requested = match decide(&(), &mut appointment.aggregate, request).await {
             Ok(events) => events,
@@ -341,6 +347,9 @@ impl Scheduling {
         booking: &Booking,
         error: AvailabilityError,
     ) -> CommandError<SchedulingError> {
+        if error != AvailabilityError::SlotUnavailable {
+            return rejected(error);
+        }
         let busy = sqlx::query_scalar::<_, bool>(PATIENT_BUSY)
             .bind(booking.patient_id.as_uuid())
             .bind(booking.appointment_id.as_uuid())
@@ -454,7 +463,7 @@ impl Scheduling {
             }));
         }
         let held = self
-            .hold(id, state.patient_id, day, interval, context)
+            .hold((id, state.patient_id), day, interval, context)
             .await?;
         let command = AppointmentCommand::Reschedule {
             interval,

@@ -19,7 +19,7 @@ use telemed_domain::availability::{AGGREGATE_TYPE as DAY_TYPE, AvailabilityEvent
 use telemed_domain::calendar::Interval;
 use telemed_domain::{DayId, Position};
 use telemed_projections::StoredEvent;
-use telemed_projections::availability::free_slots;
+use telemed_projections::availability::{Busy, free_slots, slot_policy};
 use telemed_projections::runner::{ensure_checkpoint, load_checkpoint};
 use telemed_projections::stream::read_after;
 use telemed_projections::waitlist::{Waiting, lapsed_offers, waiting_for};
@@ -63,7 +63,8 @@ fn freed_day(event: &StoredEvent) -> Option<DayId> {
     match event.decode::<AvailabilityEvent>().ok()? {
         AvailabilityEvent::SlotReleased { day, .. }
         | AvailabilityEvent::WindowOpened { day, .. }
-        | AvailabilityEvent::WindowChanged { day, .. } => Some(day),
+        | AvailabilityEvent::WindowChanged { day, .. }
+        | AvailabilityEvent::TimeOffUnblocked { day, .. } => Some(day),
         AvailabilityEvent::HoldEnded { day, reason, .. } if reason != HoldEnd::Accepted => {
             Some(day)
         }
@@ -142,8 +143,8 @@ async fn expire_lapsed(waitlist: &Waitlist) -> Result<usize, BoxError> {
 }
 
 /// Offers the free time of `day` to the entries waiting for it, first come first: each gets
-/// the earliest free slot of its length (as the slot list lays them out) that it has not
-/// passed on. Returns how many offers were made.
+/// the earliest free slot of its length that it has not passed on, laid out by the slot
+/// list's own [`free_slots`] (window grid, buffers around reservations and holds, time off). Returns how many offers were made.
 pub async fn match_day(waitlist: &Waitlist, day: DayId) -> Result<usize, BoxError> {
     let waiting = waiting_for(&waitlist.pool, day).await?;
     if waiting.is_empty() {
@@ -161,6 +162,8 @@ pub async fn match_day(waitlist: &Waitlist, day: DayId) -> Result<usize, BoxErro
         .map(|r| r.interval)
         .chain(loaded.aggregate.holds().values().map(|h| h.interval))
         .collect();
+    let time_off: Vec<Interval> = loaded.aggregate.time_off().values().copied().collect();
+    let policy = slot_policy(&waitlist.pool, day.doctor).await?;
     let rules = waitlist.scheduling.rules();
     let now = waitlist.scheduling.clock().now();
     // The time must still be bookable when the offer is accepted at the last moment.
@@ -170,15 +173,25 @@ pub async fn match_day(waitlist: &Waitlist, day: DayId) -> Result<usize, BoxErro
     let mut offered = 0;
     for entry in waiting {
         let length = Duration::minutes(entry.duration_minutes);
-        let Some(slot) = first_fit(&windows, &taken, &entry, length, (not_before, not_after))
-        else {
+        let busy = Busy {
+            reserved: &taken,
+            time_off: &time_off,
+            policy,
+        };
+        let Some(slot) = first_fit(&windows, busy, &entry, length, (not_before, not_after)) else {
             continue;
         };
         if patient_busy(waitlist, &entry, slot).await? {
             continue;
         }
         match waitlist
-            .offer(entry.entry_id, entry.patient_id, day, slot, &context)
+            .offer(
+                entry.entry_id,
+                entry.patient_id,
+                (day, policy),
+                slot,
+                &context,
+            )
             .await
         {
             Ok(_) => {
@@ -196,12 +209,12 @@ pub async fn match_day(waitlist: &Waitlist, day: DayId) -> Result<usize, BoxErro
 
 fn first_fit(
     windows: &[Interval],
-    taken: &[Interval],
+    busy: Busy<'_>,
     entry: &Waiting,
     length: Duration,
     (not_before, not_after): (time::OffsetDateTime, time::OffsetDateTime),
 ) -> Option<Interval> {
-    free_slots(windows, taken, length, not_before, not_after)
+    free_slots(windows, busy, length, not_before, not_after)
         .into_iter()
         .find(|slot| !entry.passed.iter().any(|p| p.overlaps(slot)))
 }

@@ -6,13 +6,15 @@
 mod email;
 mod password;
 mod phone;
+mod slot_policy;
 mod text;
 mod time_zone;
 
 pub use email::Email;
 pub use password::Password;
 pub use phone::PhoneNumber;
-pub use text::{ClientMsgId, FreeText, Label, LabelList, MessageContent, PersonName};
+pub use slot_policy::SlotPolicy;
+pub use text::{ClientMsgId, FreeText, Label, LabelList, MessageContent, PersonName, ShortNote};
 pub use time_zone::TimeZoneName;
 
 /// Why a value was rejected, phrased to follow the field name ("must not be empty").

@@ -166,6 +166,27 @@ impl FreeText {
     }
 }
 
+/// A short note such as the reason for time off: at most 500 characters, may be empty, one or
+/// more lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShortNote(String);
+
+impl ShortNote {
+    /// Longest accepted note, in characters.
+    pub const MAX: usize = 500;
+
+    /// Parses a note, trimming surrounding white space.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        bounded(raw, 0, Self::MAX, true).map(Self)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A chat message: 1 to 4 000 characters, not only white space, no control characters but
 /// newlines and tabs. Kept exactly as given (not trimmed): it is shown as sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

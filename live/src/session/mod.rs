@@ -32,6 +32,7 @@ use crate::hub::{Delivery, Membership};
 use crate::identity::Identity;
 use crate::limits;
 use crate::protocol::{ClientEvent, TopicRequest};
+use crate::telemetry::{Connection, Transport};
 use crate::topic::Topic;
 use crate::waiting::Presence;
 
@@ -339,6 +340,36 @@ impl<C: Context> Session<C> {
                     .get(topic)
                     .is_some_and(|since| *since <= position)
             })
+    }
+}
+
+/// A transport's [`Outbound`] that counts what it sends (and what it could not send) and
+/// holds the connection's place in [`crate::telemetry::CONNECTIONS`].
+pub struct Counted<O> {
+    /// The transport.
+    pub inner: O,
+    connection: Connection,
+}
+
+impl<O> Counted<O> {
+    /// `inner`, counted as an open connection of `transport`.
+    pub fn new(inner: O, transport: Transport) -> Self {
+        Self {
+            inner,
+            connection: Connection::open(transport),
+        }
+    }
+}
+
+impl<O: Outbound> Outbound for Counted<O> {
+    async fn deliver(&mut self, delivery: &Delivery) -> bool {
+        let delivered = self.inner.deliver(delivery).await;
+        if delivered {
+            self.connection.sent();
+        } else {
+            self.connection.lost();
+        }
+        delivered
     }
 }
 

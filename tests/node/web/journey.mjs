@@ -3,6 +3,7 @@
 // Debian's Chromium through playwright-core, one browser context per person:
 //
 // - a doctor (America/New_York) signs up, fills in the profile, opens a weekly template;
+//   later adds time off and removes it;
 // - a patient (Asia/Kolkata) signs up, finds the doctor, books; the doctor's dashboard shows the
 //   request live and the doctor confirms; the patient checks in and shows in the doctor's
 //   waiting queue; the doctor starts the video call from the queue, the patient's waiting room
@@ -492,6 +493,28 @@ try {
     await P.getByRole("link", { name: "Book again with Dr Meredith Grey" }).waitFor();
     await shot(patient, "appointments-cancelled");
     await eventually("the doctor's dashboard drops the appointment", () => D.locator("li.dash-appt").count(), (n) => n === 0);
+  });
+
+  await step("doctor adds time off and removes it (error path first)", async () => {
+    await D.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Availability" }).click();
+    const section = D.getByRole("region", { name: "Time off" });
+    await section.getByRole("heading", { name: "Add time off" }).waitFor();
+    await section.getByText("No time off planned.").waitFor();
+    const from = await section.getByLabel("From date").inputValue();
+    await section.getByLabel("To date").fill(from);
+    await allowing(doctor, status(422), /\/time-off$/, async () => {
+      await section.getByRole("button", { name: "Add time off" }).click();
+      await fieldError(section.getByLabel("To date"), /after/);
+    });
+    const next = new Date(Date.parse(`${from}T12:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    await section.getByLabel("To date").fill(next);
+    await section.getByLabel("Note").fill("Conference");
+    await section.getByRole("button", { name: "Add time off" }).click();
+    const item = section.getByRole("list", { name: "Planned time off" }).getByRole("listitem").filter({ hasText: "Conference" });
+    await item.getByText("No appointments inside it.").waitFor();
+    await shot(doctor, "time-off");
+    await item.getByRole("button", { name: /^Remove time off / }).click();
+    await section.getByText("No time off planned.").waitFor();
   });
 
   await step("notifications (the preferences' error path)", async () => {

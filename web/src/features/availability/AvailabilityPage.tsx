@@ -8,11 +8,16 @@ import { Loaded } from "@/shared/ui/states";
 import { useResource } from "@/shared/ui/useResource";
 import { loadDoctor } from "./api";
 import { SingleWindowForm } from "./SingleWindowForm";
+import { SlotPolicyForm } from "./SlotPolicyForm";
+import { TimeOffSection } from "./TimeOffSection";
 import { WeeklyTemplateForm } from "./WeeklyTemplateForm";
 import { WindowList } from "./WindowList";
 import "./availability.css";
 
-/** The doctor's availability: add single windows or a weekly template, then edit and delete windows. */
+/**
+ * The doctor's availability: add single windows or a weekly template, then edit and delete
+ * windows; buffers and slot length; time off.
+ */
 export function AvailabilityPage() {
   const session = useSession();
   const doctorId = session?.user.id ?? "";
@@ -20,13 +25,14 @@ export function AvailabilityPage() {
   return (
     <Page title="Availability">
       <Loaded resource={doctor} what="Loading your profile">
-        {(d) => <Editor doctorId={doctorId} zone={d.timezone} />}
+        {(d) => <Editor doctor={d} />}
       </Loaded>
     </Page>
   );
 }
 
-function Editor({ doctorId, zone }: { doctorId: string; zone: string }) {
+function Editor({ doctor }: { doctor: Schemas["DoctorView"] }) {
+  const { id: doctorId, timezone: zone } = doctor;
   const today = localDate(new Date(), zone);
   const [version, setVersion] = useState(0);
   const [message, setMessage] = useState("");
@@ -54,6 +60,10 @@ function Editor({ doctorId, zone }: { doctorId: string; zone: string }) {
         {result && <Opened opened={result.opened} zone={zone} onDismiss={() => setResult(null)} />}
       </section>
       <WindowList doctorId={doctorId} zone={zone} today={today} version={version} announce={setMessage} />
+      <div class="av-windows">
+        <SlotPolicyForm doctor={doctor} announce={setMessage} />
+      </div>
+      <TimeOffSection zone={zone} today={today} announce={setMessage} />
     </>
   );
 }

@@ -50,3 +50,34 @@ export async function removeWindow(doctorId: string, windowId: string): Promise<
     }),
   );
 }
+
+/** The doctor's buffers and slot interval (`slot_interval_minutes: null`: back to back). */
+export type SlotPolicy = Schemas["SlotPolicyRequest"];
+
+/** Sets the signed-in doctor's buffers and slot interval; answers their public profile. */
+export async function setSlotPolicy(body: SlotPolicy): Promise<Schemas["DoctorView"]> {
+  return must(await api.PUT("/api/v1/doctors/me/scheduling", { body }));
+}
+
+/** A time off with the open appointments inside it. */
+export type TimeOff = Schemas["TimeOffView"];
+
+/** The signed-in doctor's time off that has not ended. */
+export async function listTimeOff(): Promise<Schemas["TimeOffList"]> {
+  return must(await api.GET("/api/v1/doctors/me/time-off"));
+}
+
+/** Blocks time off. */
+export async function addTimeOff(body: Schemas["TimeOffRequest"]): Promise<TimeOff> {
+  return must(await api.POST("/api/v1/doctors/me/time-off", { body }));
+}
+
+/** Lifts time off: its time is bookable again. */
+export async function removeTimeOff(id: string): Promise<void> {
+  must(await api.DELETE("/api/v1/doctors/me/time-off/{time_off_id}", { params: { path: { time_off_id: id } } }));
+}
+
+/** Cancels an appointment that falls in time off, with a reason the patient sees. */
+export async function cancelAppointment(id: string, reason: string): Promise<void> {
+  must(await api.POST("/api/v1/appointments/{id}/cancel", { params: { path: { id } }, body: { reason } }));
+}

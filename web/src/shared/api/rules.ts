@@ -168,6 +168,26 @@ export const rules = {
       "required": true
     }
   },
+  "SlotPolicyRequest": {
+    "buffer_after_minutes": {
+      "format": "int64",
+      "minimum": 0,
+      "maximum": 120,
+      "required": true
+    },
+    "buffer_before_minutes": {
+      "format": "int64",
+      "minimum": 0,
+      "maximum": 120,
+      "required": true
+    },
+    "slot_interval_minutes": {
+      "format": "int64",
+      "minimum": 5,
+      "maximum": 120,
+      "required": false
+    }
+  },
   "SubscriptionKeys": {
     "auth": {
       "pattern": "^\\s*[A-Za-z0-9_\\-]{21}[AQgw](==)?\\s*$",
@@ -175,6 +195,14 @@ export const rules = {
     },
     "p256dh": {
       "pattern": "^\\s*[A-Za-z0-9_\\-]{86}[AEIMQUYcgkosw048]=?\\s*$",
+      "required": true
+    }
+  },
+  "TimeOffRequest": {
+    "end": {
+      "required": true
+    },
+    "start": {
       "required": true
     }
   },

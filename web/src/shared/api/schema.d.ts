@@ -511,6 +511,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/doctors/me/scheduling": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the signed-in doctor's buffers and slot interval, which free slots and every booking
+         *     from then on honour; answers the public profile that shows them.
+         */
+        put: operations["set_slot_policy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/doctors/me/time-off": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The doctor's time off that has not ended, each with its conflicting appointments. */
+        get: operations["list_time_off"];
+        put?: never;
+        /**
+         * Blocks time off: new bookings inside it are refused (`409 doctor_unavailable`); open
+         *     appointments already inside are listed in `conflicting_appointments`, never cancelled.
+         */
+        post: operations["block_time"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/doctors/me/time-off/{time_off_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One time off of the doctor's, with its conflicting appointments. */
+        get: operations["get_time_off"];
+        put?: never;
+        post?: never;
+        /** Lifts time off: its time is bookable again (where windows are open). */
+        delete: operations["lift_time_off"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ice-servers": {
         parameters: {
             query?: never;
@@ -1381,6 +1440,16 @@ export interface components {
             /** @description Introduction. */
             bio: string;
             /**
+             * Format: int32
+             * @description Minutes kept free after each appointment (0–120).
+             */
+            buffer_after_minutes: number;
+            /**
+             * Format: int32
+             * @description Minutes kept free before each appointment (0–120).
+             */
+            buffer_before_minutes: number;
+            /**
              * Format: uuid
              * @description Doctor (user) id.
              */
@@ -1389,6 +1458,12 @@ export interface components {
             languages: string[];
             /** @description Display name. */
             name: string;
+            /**
+             * Format: int32
+             * @description Slots start every this many minutes from the start of each availability window
+             *     (5–120); `null`: slots run back to back and a booking may start anywhere in a window.
+             */
+            slot_interval_minutes: number | null;
             /** @description Specialties. */
             specialties: string[];
             /** @description IANA time zone. */
@@ -1519,6 +1594,7 @@ export interface components {
          * @description RFC 3339 date-time with an offset, in the years 1 to 9998 once in UTC.
          */
         Instant: string;
+        InstantOrDate: string;
         /** @description What a patient waits for. */
         JoinRequest: {
             /**
@@ -2046,6 +2122,8 @@ export interface components {
             /** @enum {string} */
             event: "error";
         };
+        /** @description At most 500 characters; no control characters but line breaks and tabs. */
+        ShortNoteText: string;
         /** @description A day the template skipped. */
         SkippedDay: {
             /** @description The date. */
@@ -2065,6 +2143,26 @@ export interface components {
             local_start?: string | null;
             /** @description UTC. */
             start: string;
+        };
+        /** @description A doctor's buffers and slot interval. */
+        SlotPolicyRequest: {
+            /**
+             * Format: int64
+             * @description Minutes kept free after each appointment.
+             */
+            buffer_after_minutes: number;
+            /**
+             * Format: int64
+             * @description Minutes kept free before each appointment.
+             */
+            buffer_before_minutes: number;
+            /**
+             * Format: int64
+             * @description Slots start every this many minutes from the start of each availability window, and a
+             *     booking must start on that grid; `null` or omitted: slots run back to back and a
+             *     booking may start anywhere in a window.
+             */
+            slot_interval_minutes?: number | null;
         };
         /** @description Free slots of a doctor. */
         Slots: {
@@ -2119,6 +2217,59 @@ export interface components {
              *     checked by the server: 422).
              */
             p256dh: string;
+        };
+        /** @description A doctor's time off that has not ended. */
+        TimeOffList: {
+            /** @description By start (at most 500). */
+            time_off: components["schemas"]["TimeOffView"][];
+            /** @description The doctor's zone. */
+            timezone: string;
+        };
+        /** @description `{start, end, note?}`: instants, or dates (midnight in the doctor's zone). */
+        TimeOffRequest: {
+            /**
+             * @description First instant after (RFC 3339), or a date: its midnight in the doctor's zone (so
+             *     `2027-07-15` ends the time off as that day begins). After `start`, in the future, at
+             *     most 366 days after `start`.
+             */
+            end: components["schemas"]["InstantOrDate"];
+            note?: null | components["schemas"]["ShortNoteText"];
+            /** @description First instant (RFC 3339), or a date `YYYY-MM-DD`: its midnight in the doctor's zone. */
+            start: components["schemas"]["InstantOrDate"];
+        };
+        /** @description A doctor's time off, with the open appointments that fall inside it. */
+        TimeOffView: {
+            /**
+             * @description Open appointments (pending, confirmed, rescheduled) overlapping it, by start (at most
+             *     100): never cancelled by the time off; reschedule or cancel them.
+             */
+            conflicting_appointments: components["schemas"]["AppointmentView"][];
+            /**
+             * Format: date-time
+             * @description When it was recorded.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description First instant after (UTC).
+             */
+            end: string;
+            /**
+             * Format: uuid
+             * @description Time off id.
+             */
+            id: string;
+            /** @description `end` in the doctor's zone. */
+            local_end: string;
+            /** @description `start` in the doctor's zone. */
+            local_start: string;
+            /** @description The doctor's note. */
+            note: string;
+            /**
+             * Format: date-time
+             * @description First instant (UTC).
+             */
+            start: string;
         };
         /** @description A previous time of a rescheduled appointment. */
         TimeRangeView: {
@@ -2384,7 +2535,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description slot_unavailable or patient_busy */
+            /** @description slot_unavailable (taken, or inside another appointment's buffers), doctor_unavailable (time off) or patient_busy */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3456,7 +3607,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description slot_unavailable, patient_busy or invalid_transition */
+            /** @description slot_unavailable, doctor_unavailable (time off), patient_busy or invalid_transition */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5165,6 +5316,415 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_slot_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlotPolicyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DoctorView"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a doctor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_time_off: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeOffList"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a doctor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    block_time: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TimeOffRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeOffView"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a doctor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_time_off: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                time_off_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeOffView"];
+                };
+            };
+            /** @description malformed path parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a doctor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unreachable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description whole seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lift_time_off: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                time_off_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed path parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a doctor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
