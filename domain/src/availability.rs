@@ -702,24 +702,7 @@ impl Aggregate for DoctorDay {
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 self.reservations.remove(&reservation_id);
             }
-            AvailabilityEvent::SlotHeld {
-                day,
-                hold_id,
-                appointment_id,
-                patient_id,
-                interval,
-                ..
-            } => {
-                self.day = Some(day);
-                self.holds.insert(
-                    hold_id,
-                    Hold {
-                        appointment_id,
-                        patient_id,
-                        interval,
-                    },
-                );
-            }
+            held @ AvailabilityEvent::SlotHeld { .. } => self.apply_held(held),
             AvailabilityEvent::HoldEnded { hold_id, .. } => {
                 self.holds.remove(&hold_id);
             }
@@ -735,6 +718,30 @@ impl Aggregate for DoctorDay {
             AvailabilityEvent::TimeOffUnblocked { time_off_id, .. } => {
                 self.time_off.remove(&time_off_id);
             }
+        }
+    }
+}
+
+impl DoctorDay {
+    fn apply_held(&mut self, event: AvailabilityEvent) {
+        if let AvailabilityEvent::SlotHeld {
+            day,
+            hold_id,
+            appointment_id,
+            patient_id,
+            interval,
+            ..
+        } = event
+        {
+            self.day = Some(day);
+            self.holds.insert(
+                hold_id,
+                Hold {
+                    appointment_id,
+                    patient_id,
+                    interval,
+                },
+            );
         }
     }
 }
