@@ -11,7 +11,7 @@ use crate::helpers::{
     TestApp, TestDb, User, eventually, expect_problem, expect_status, problem_fields, spawn_app,
     spawn_process_with,
 };
-use crate::scheduling::instant;
+use crate::scheduling::{instant, rfc3339};
 
 /// How long a test waits for the matcher.
 const PATIENCE: StdDuration = StdDuration::from_secs(20);
@@ -529,4 +529,61 @@ async fn a_freed_slot_raced_by_bookings_and_the_matcher_is_taken_once() {
     println!(
         "waitlist free race: 21 contenders (20 bookings, the matcher), {winners} booking(s) and {held} hold(s) won"
     );
+}
+
+#[tokio::test]
+async fn a_freed_slot_in_time_off_is_not_offered_until_the_time_off_is_lifted() {
+    let app = spawn_app().await;
+    let booked = fully_booked(&app).await;
+    let doctor = &booked.doctor.id;
+    let half_past = booked.nine + Duration::minutes(30);
+    // Time off over the booked 09:00 appointment is recorded (it lists the appointment).
+    let body = json!({ "start": rfc3339(booked.nine), "end": rfc3339(half_past) });
+    let time_off = expect_status(
+        app.post(
+            "/api/v1/doctors/me/time-off",
+            Some(&booked.doctor.token),
+            &body,
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let patient = app.patient().await;
+    join(
+        &app,
+        &patient,
+        doctor,
+        OffsetDateTime::now_utc(),
+        (1, 10),
+        30,
+    )
+    .await;
+
+    // The 09:00 slot is freed, but it lies in the doctor's time off: no offer, no hold.
+    cancel(&app, &booked.first_patient, &booked.first).await;
+    eventually("the matcher has read everything", PATIENCE, || {
+        matcher_caught_up(&app)
+    })
+    .await;
+    assert!(offer_of(&app, &patient).await.is_none());
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM slot_holds")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(holds, 0);
+
+    // Lifting the time off frees the slot, and the waiting patient is offered it.
+    let id = time_off["id"].as_str().unwrap();
+    expect_status(
+        app.delete(
+            &format!("/api/v1/doctors/me/time-off/{id}"),
+            &booked.doctor.token,
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let offer = await_offer(&app, &patient).await;
+    assert_eq!(instant(offer["start"].as_str().unwrap()), booked.nine);
 }
