@@ -188,7 +188,7 @@ async fn leave(
     security(("bearer" = [])),
     responses((status = 201, body = AppointmentView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, offer_expired or patient_busy")))]
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, offer_expired, patient_busy or doctor_unavailable (time off added over the hold)")))]
 async fn accept(
     State(state): State<AppState>,
     user: AuthUser,

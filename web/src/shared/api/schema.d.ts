@@ -6926,7 +6926,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description offer_closed, offer_expired or patient_busy */
+            /** @description offer_closed, offer_expired, patient_busy or doctor_unavailable (time off added over the hold) */
             409: {
                 headers: {
                     [name: string]: unknown;
