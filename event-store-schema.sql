@@ -169,7 +169,7 @@ CREATE TABLE IF NOT EXISTS calendar_feeds (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS calendar_feeds_active ON calendar_feeds (user_id) WHERE revoked_at IS NULL;
 
--- Projection "availability": availability_windows, reservations, time_off.
+-- Projection "availability": availability_windows, reservations, slot_holds, time_off.
 CREATE TABLE IF NOT EXISTS availability_windows (
     window_id  uuid        PRIMARY KEY,
     doctor_id  uuid        NOT NULL,
@@ -194,6 +194,19 @@ CREATE TABLE IF NOT EXISTS reservations (
 CREATE INDEX IF NOT EXISTS reservations_doctor ON reservations (doctor_id, start_at);
 CREATE INDEX IF NOT EXISTS reservations_appointment ON reservations (appointment_id);
 
+-- Waitlist holds: time held for an open waitlist offer (only its appointment may take it).
+CREATE TABLE IF NOT EXISTS slot_holds (
+    hold_id        uuid        PRIMARY KEY,
+    appointment_id uuid        NOT NULL,
+    doctor_id      uuid        NOT NULL,
+    patient_id     uuid        NOT NULL,
+    day_id         text        NOT NULL,
+    start_at       timestamptz NOT NULL,
+    end_at         timestamptz NOT NULL,
+    expires_at     timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slot_holds_doctor ON slot_holds (doctor_id, start_at);
+
 -- A doctor's time off (events TimeOffBlocked / TimeOffUnblocked, recorded on each doctor-day
 -- it may touch; one row per time off).
 CREATE TABLE IF NOT EXISTS time_off (
@@ -205,6 +218,32 @@ CREATE TABLE IF NOT EXISTS time_off (
     created_at  timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS time_off_doctor ON time_off (doctor_id, start_at);
+
+-- Projection "waitlist": waitlist_entries. FIFO order is the join event's global position.
+CREATE TABLE IF NOT EXISTS waitlist_entries (
+    entry_id         uuid        PRIMARY KEY,
+    patient_id       uuid        NOT NULL,
+    doctor_id        uuid        NOT NULL,
+    from_date        date        NOT NULL,
+    to_date          date        NOT NULL,
+    duration_minutes integer     NOT NULL,
+    status           text        NOT NULL,
+    joined_at        timestamptz NOT NULL,
+    joined_order     bigint      NOT NULL,
+    offer_id         uuid,
+    offer_day_id     text,
+    offer_start      timestamptz,
+    offer_end        timestamptz,
+    offer_expires_at timestamptz,
+    appointment_id   uuid,
+    passed_starts    timestamptz[] NOT NULL DEFAULT '{}',
+    passed_ends      timestamptz[] NOT NULL DEFAULT '{}',
+    updated_at       timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waitlist_entries_doctor ON waitlist_entries (doctor_id, status, joined_order);
+CREATE INDEX IF NOT EXISTS waitlist_entries_patient ON waitlist_entries (patient_id, joined_order);
+CREATE INDEX IF NOT EXISTS waitlist_entries_offer ON waitlist_entries (offer_id);
+CREATE INDEX IF NOT EXISTS waitlist_entries_expiry ON waitlist_entries (offer_expires_at) WHERE status = 'offered';
 
 -- Projection "appointments": appointments.
 CREATE TABLE IF NOT EXISTS appointments (

@@ -143,6 +143,11 @@ struct ServeArgs {
     #[arg(long, env = "TELEMED_BOOKING_HORIZON_DAYS", default_value_t = 180,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     booking_horizon_days: u32,
+    /// How long a waitlist offer holds its time for the patient, in minutes (decimals allowed,
+    /// e.g. `0.05` for 3 s in tests; more than 0, at most 1440).
+    #[arg(long, env = "TELEMED_WAITLIST_HOLD_MINUTES", default_value_t = 15.0,
+          value_parser = hold_minutes)]
+    waitlist_hold_minutes: f64,
     /// Base URL clients reach this server at, for links such as calendar feeds
     /// (default: from each request's Host header).
     #[arg(long, env = "TELEMED_PUBLIC_URL")]
@@ -290,6 +295,21 @@ struct RebuildArgs {
     hold_before_swap: Option<i64>,
 }
 
+/// A secret setting, when given.
+fn secret(value: Option<String>) -> Option<SecretString> {
+    value.map(SecretString::from)
+}
+
+/// `TELEMED_WAITLIST_HOLD_MINUTES`: a number of minutes in (0, 1440].
+fn hold_minutes(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(minutes) if minutes > 0.0 && minutes <= 1440.0 => Ok(minutes),
+        _ => Err(format!(
+            "must be a number of minutes above 0 and at most 1440, not {text:?}"
+        )),
+    }
+}
+
 impl ServeArgs {
     /// When calls may start and how long they ring.
     fn call_rules(&self) -> telemed_commands::CallRules {
@@ -320,6 +340,7 @@ impl ServeArgs {
             booking_horizon: time::Duration::days(self.booking_horizon_days.into()),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             orphan_reservation_timeout: time::Duration::minutes(2),
+            waitlist_hold: time::Duration::seconds_f64(self.waitlist_hold_minutes * 60.0),
             clock_offset: time::Duration::seconds(self.clock_offset_seconds),
             live_queue: self.live_queue as usize,
             live_join_delay: Duration::ZERO,
@@ -328,15 +349,9 @@ impl ServeArgs {
             calls,
             rate_limits: self.rate_limits,
             notify: crate::notify::NotifyConfig {
-                smtp_url: self
-                    .smtp_url
-                    .filter(|s| !s.trim().is_empty())
-                    .map(SecretString::from),
+                smtp_url: secret(self.smtp_url.filter(|s| !s.trim().is_empty())),
                 smtp_from: self.smtp_from,
-                vapid_private_key: self
-                    .vapid_private_key
-                    .filter(|s| !s.trim().is_empty())
-                    .map(SecretString::from),
+                vapid_private_key: secret(self.vapid_private_key.filter(|s| !s.trim().is_empty())),
                 vapid_subject: self.vapid_subject,
                 sms_webhook_url: self.sms_webhook_url.filter(|s| !s.trim().is_empty()),
                 sms_webhook_token: self

@@ -95,6 +95,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How long a slot reservation without an appointment survives before the sweeper frees it.
     pub orphan_reservation_timeout: time::Duration,
+    /// How long a waitlist offer holds its time for the patient (`TELEMED_WAITLIST_HOLD_MINUTES`).
+    pub waitlist_hold: time::Duration,
     /// Shifts the server's clock (tests only; refused in production).
     pub clock_offset: time::Duration,
     /// Live events a connection may have queued before it is dropped as a slow consumer.
@@ -176,6 +178,7 @@ impl Config {
             booking_horizon: time::Duration::days(180),
             public_url: None,
             orphan_reservation_timeout: time::Duration::minutes(2),
+            waitlist_hold: time::Duration::minutes(15),
             clock_offset: time::Duration::ZERO,
             live_queue: 1024,
             live_join_delay: Duration::ZERO,

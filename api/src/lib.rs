@@ -68,6 +68,7 @@ mod startup;
 mod state;
 pub mod sweeper;
 pub mod telemetry;
+mod waitlist_matcher;
 mod web;
 
 pub use config::{Config, Environment};

@@ -10,7 +10,9 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use telemed_commands::{Accounts, Calls, Chat, Clock, Profiles, Scheduling, SchedulingRules};
+use telemed_commands::{
+    Accounts, Calls, Chat, Clock, Profiles, Scheduling, SchedulingRules, Waitlist,
+};
 use telemed_projections::runner::RunnerConfig;
 use telemed_projections::{Progress, ProjectionRunner};
 use telemed_tasks::Background;
@@ -150,6 +152,8 @@ struct ReadSide {
     progress: Progress,
     hub: Arc<Hub>,
     waiting: Arc<WaitingRoom>,
+    /// Notifications of new events (for the waitlist matcher).
+    wakeups: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Starts the projections and the live feed under `background`; the waiting room's outbox
@@ -173,7 +177,7 @@ async fn read_side(
         hub.clone(),
         waiting.clone(),
         progress.clone(),
-        wakeups,
+        wakeups.clone(),
         background,
     )
     .await?;
@@ -182,6 +186,7 @@ async fn read_side(
             progress,
             hub,
             waiting,
+            wakeups,
         },
         outbox,
     ))
@@ -191,6 +196,7 @@ async fn read_side(
 struct Commands {
     profiles: Arc<Profiles>,
     scheduling: Arc<Scheduling>,
+    waitlist: Arc<Waitlist>,
     calls: Arc<Calls>,
     chat: Arc<Chat>,
 }
@@ -202,9 +208,15 @@ fn commands(config: &Config, pool: &PgPool) -> Commands {
         horizon: config.booking_horizon,
         ..SchedulingRules::default()
     };
+    let scheduling = Arc::new(Scheduling::new(pool, clock(), rules));
     Commands {
         profiles: Arc::new(Profiles::new(pool)),
-        scheduling: Arc::new(Scheduling::new(pool, clock(), rules)),
+        waitlist: Arc::new(Waitlist::new(
+            pool,
+            scheduling.clone(),
+            config.waitlist_hold,
+        )),
+        scheduling,
         calls: Arc::new(Calls::new(pool, clock(), config.calls)),
         chat: Arc::new(Chat::new(pool, clock(), config.chat_grace)),
     }
@@ -230,6 +242,12 @@ async fn start(config: &Config, pool: PgPool, background: &Background) -> anyhow
         config.orphan_reservation_timeout,
     );
     crate::sweeper::spawn_ring_timeouts(background, commands.calls.clone());
+    crate::waitlist_matcher::spawn(
+        background,
+        pool.clone(),
+        commands.waitlist.clone(),
+        read.wakeups.clone(),
+    );
     let channels = Arc::new(Channels::new(&config.notify).map_err(anyhow::Error::msg)?);
     Dispatcher::new(
         pool.clone(),
@@ -281,6 +299,7 @@ fn assemble(
         progress,
         hub,
         waiting,
+        wakeups: _,
     } = read;
     let live = Arc::new(telemed_live::Services {
         pool: pool.clone(),
@@ -299,6 +318,7 @@ fn assemble(
         live,
         calls: commands.calls,
         scheduling: commands.scheduling,
+        waitlist: commands.waitlist,
         public_url: PublicUrl(config.public_url.clone()),
         ice: Arc::new(config.ice.clone()),
         accounts: Accounts::new(pool.clone(), commands.profiles.clone()),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
-use telemed_commands::{Accounts, Calls, Chat, Profiles, Scheduling};
+use telemed_commands::{Accounts, Calls, Chat, Profiles, Scheduling, Waitlist};
 use telemed_domain::Position;
 use telemed_projections::{Progress, Settled};
 
@@ -26,6 +26,8 @@ pub struct AppState {
     pub profiles: Arc<Profiles>,
     /// Availability and appointment commands.
     pub scheduling: Arc<Scheduling>,
+    /// Waitlist commands.
+    pub waitlist: Arc<Waitlist>,
     /// Base URL for links, if configured.
     pub public_url: PublicUrl,
     /// Access tokens.

@@ -24,6 +24,9 @@
 //!   `client_msg_id`), read markers and where a page of history starts.
 //! - [`calendar_feeds`]: secret calendar feed tokens (issue, revoke).
 //! - [`preferences`]: notification settings (channel preferences, push subscriptions).
+//! - [`waitlist`]: joining and leaving a doctor's waitlist, offers of freed time held on the
+//!   doctor-day (accept books through scheduling, decline, expiry), and the matcher that
+//!   follows the log and offers freed time first come first.
 //! - [`clock`]: "now", with a seam for tests.
 //! - [`hashing`]: the bounded thread pool that password hashing runs on.
 
@@ -40,6 +43,7 @@ pub mod preferences;
 pub mod profiles;
 pub mod scheduling;
 pub mod store;
+pub mod waitlist;
 
 pub use accounts::{Account, Accounts, LoginError, NewAccount, RegisterError};
 pub use calendar_feeds::CalendarFeeds;
@@ -54,3 +58,4 @@ pub use profiles::Profiles;
 pub use scheduling::{
     Booked, Booking, Scheduling, SchedulingError, SchedulingRules, keyed_appointment_id,
 };
+pub use waitlist::{Accepted, Waitlist, WaitlistFailure};

@@ -15,6 +15,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+use time::OffsetDateTime;
+
 use crate::calendar::Interval;
 use crate::values::{ShortNote, SlotPolicy};
 use crate::{
@@ -36,6 +38,31 @@ pub enum ReleaseReason {
     BookingFailed,
     /// The sweeper found a reservation no appointment holds.
     Orphaned,
+}
+
+/// Why a waitlist hold ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldEnd {
+    /// The patient accepted: the hold became the appointment's reservation.
+    Accepted,
+    /// The patient declined the offer.
+    Declined,
+    /// The offer was not accepted in time.
+    Expired,
+    /// The patient left the waitlist while the offer was open.
+    Withdrawn,
+}
+
+/// A slot held for a waitlisted patient while they decide (see [`crate::waitlist`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The appointment that accepting the offer creates (the only one that may take the time).
+    pub appointment_id: AppointmentId,
+    /// The patient it is held for.
+    pub patient_id: UserId,
+    /// When.
+    pub interval: Interval,
 }
 
 /// A reserved slot.
@@ -97,6 +124,33 @@ pub enum AvailabilityCommand {
         reservation_id: ReservationId,
         /// Why.
         reason: ReleaseReason,
+    },
+    /// Hold free time for a waitlist offer, under the rules of a reservation: inside one
+    /// window, on its grid, outside time off, keeping the buffers from every reservation and
+    /// other hold. Only a reservation for `appointment_id` may take the time while it lasts.
+    Hold {
+        /// Which day.
+        day: DayId,
+        /// Fresh id (the offer's).
+        hold_id: ReservationId,
+        /// The appointment that accepting the offer creates.
+        appointment_id: AppointmentId,
+        /// For which patient.
+        patient_id: UserId,
+        /// When.
+        interval: Interval,
+        /// When the offer lapses (informational; the waitlist entry decides expiry).
+        expires_at: OffsetDateTime,
+        /// The doctor's buffers and slot interval (checked as for a reservation).
+        policy: SlotPolicy,
+    },
+    /// End a hold that was not taken (declined, expired, withdrawn): refused with
+    /// [`AvailabilityError::NoSuchHold`] when it is no longer there.
+    EndHold {
+        /// Which hold.
+        hold_id: ReservationId,
+        /// Why.
+        reason: HoldEnd,
     },
     /// Block time off on this day (the whole span; it may reach into other days). Blocking an
     /// id already blocked here changes nothing.
@@ -169,6 +223,34 @@ pub enum AvailabilityEvent {
         /// Why.
         reason: ReleaseReason,
     },
+    /// Free time was held for a waitlist offer.
+    SlotHeld {
+        /// Which day.
+        day: DayId,
+        /// Hold id (the offer's).
+        hold_id: ReservationId,
+        /// The appointment that accepting the offer creates.
+        appointment_id: AppointmentId,
+        /// The patient.
+        patient_id: UserId,
+        /// When.
+        interval: Interval,
+        /// When the offer lapses.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// A hold ended: taken by its appointment (recorded right after that appointment's
+    /// `SlotReserved`, in the same append), or given back.
+    HoldEnded {
+        /// Which day.
+        day: DayId,
+        /// Hold id.
+        hold_id: ReservationId,
+        /// The appointment it was held for.
+        appointment_id: AppointmentId,
+        /// Why.
+        reason: HoldEnd,
+    },
     /// Time off was blocked on this day (the whole span, which may reach into other days).
     TimeOffBlocked {
         /// Which day.
@@ -213,6 +295,9 @@ pub enum AvailabilityError {
     /// The reservation id is used already.
     #[error("this reservation exists already")]
     DuplicateReservation,
+    /// The hold was taken or given back already.
+    #[error("the held slot is no longer held")]
+    NoSuchHold,
     /// The time falls in the doctor's time off.
     #[error("the doctor is not available at this time (time off)")]
     DoctorUnavailable,
@@ -229,6 +314,8 @@ pub struct DoctorDay {
     day: Option<DayId>,
     windows: BTreeMap<WindowId, Interval>,
     reservations: BTreeMap<ReservationId, Reservation>,
+    #[serde(default)]
+    holds: BTreeMap<ReservationId, Hold>,
     time_off: BTreeMap<TimeOffId, Interval>,
 }
 
@@ -241,6 +328,11 @@ impl DoctorDay {
     /// Live reservations.
     pub fn reservations(&self) -> &BTreeMap<ReservationId, Reservation> {
         &self.reservations
+    }
+
+    /// Live waitlist holds.
+    pub fn holds(&self) -> &BTreeMap<ReservationId, Hold> {
+        &self.holds
     }
 
     /// Time off blocked on this day.
@@ -258,10 +350,48 @@ impl DoctorDay {
             .any(|(id, w)| Some(*id) != except && w.overlaps(interval))
     }
 
-    fn reservations_in(&self, window: &Interval) -> impl Iterator<Item = &Reservation> {
+    /// What occupies time inside `window`: reservations and holds.
+    fn reservations_in(&self, window: &Interval) -> impl Iterator<Item = Interval> {
+        let reserved = self.reservations.values().map(|r| r.interval);
+        let held = self.holds.values().map(|h| h.interval);
+        reserved
+            .chain(held)
+            .filter(move |interval| interval.overlaps(window))
+    }
+
+    /// Whether `interval`, widened by `policy`'s buffers, meets time reserved or held for an
+    /// appointment other than `appointment_id` (a rescheduled appointment briefly holds its old
+    /// and new slot, and an offer's appointment takes its own hold).
+    fn taken(
+        &self,
+        interval: &Interval,
+        appointment_id: Option<AppointmentId>,
+        policy: &SlotPolicy,
+    ) -> bool {
+        let other = |id: AppointmentId| Some(id) != appointment_id;
         self.reservations
             .values()
-            .filter(move |r| r.interval.overlaps(window))
+            .any(|r| other(r.appointment_id) && policy.clash(&r.interval, interval))
+            || self
+                .holds
+                .values()
+                .any(|h| other(h.appointment_id) && policy.clash(&h.interval, interval))
+    }
+
+    /// Where a slot may go under `policy`, apart from what occupies time: outside time off,
+    /// inside a window and on its grid.
+    fn placeable(&self, interval: &Interval, policy: &SlotPolicy) -> Result<(), AvailabilityError> {
+        use AvailabilityError as E;
+        if self.time_off.values().any(|t| t.overlaps(interval)) {
+            return Err(E::DoctorUnavailable);
+        }
+        let Some(window) = self.windows.values().find(|w| w.contains(interval)) else {
+            return Err(E::SlotUnavailable);
+        };
+        if !policy.on_grid(window.start, interval.start) {
+            return Err(E::OffGrid(policy.slot_interval_minutes().unwrap_or(1)));
+        }
+        Ok(())
     }
 }
 
@@ -312,7 +442,7 @@ impl DoctorDay {
         }
         if self
             .reservations_in(current)
-            .any(|r| !interval.contains(&r.interval))
+            .any(|r| !interval.contains(&r))
         {
             return Err(E::WouldStrandAppointment);
         }
@@ -348,29 +478,69 @@ impl DoctorDay {
         if self.reservations.contains_key(&id) {
             return Err(E::DuplicateReservation);
         }
-        if self.time_off.values().any(|t| t.overlaps(&interval)) {
-            return Err(E::DoctorUnavailable);
-        }
-        let Some(window) = self.windows.values().find(|w| w.contains(&interval)) else {
-            return Err(E::SlotUnavailable);
-        };
-        if !policy.on_grid(window.start, interval.start) {
-            return Err(E::OffGrid(policy.slot_interval_minutes().unwrap_or(1)));
-        }
-        // A rescheduled appointment briefly holds its old and new slot: they may overlap.
-        let taken = self.reservations.values().any(|r| {
-            r.appointment_id != reservation.appointment_id && policy.clash(&r.interval, &interval)
-        });
-        if taken {
+        self.placeable(&interval, &policy)?;
+        if self.taken(&interval, Some(reservation.appointment_id), &policy) {
             return Err(E::SlotUnavailable);
         }
-        Ok(vec![AvailabilityEvent::SlotReserved {
-            day: self.day(Some(day)).unwrap_or(day),
+        let day = self.day(Some(day)).unwrap_or(day);
+        let appointment_id = reservation.appointment_id;
+        let mut events = vec![AvailabilityEvent::SlotReserved {
+            day,
             reservation_id: id,
-            appointment_id: reservation.appointment_id,
+            appointment_id,
             patient_id: reservation.patient_id,
             interval,
+        }];
+        // Accepting a waitlist offer: the appointment takes the time held for it.
+        events.extend(
+            self.holds
+                .iter()
+                .filter(|(_, h)| h.appointment_id == appointment_id)
+                .map(|(hold_id, h)| AvailabilityEvent::HoldEnded {
+                    day,
+                    hold_id: *hold_id,
+                    appointment_id: h.appointment_id,
+                    reason: HoldEnd::Accepted,
+                }),
+        );
+        Ok(events)
+    }
+
+    fn hold(
+        &self,
+        day: DayId,
+        hold_id: ReservationId,
+        hold: Hold,
+        expires_at: OffsetDateTime,
+        policy: SlotPolicy,
+    ) -> Decided {
+        if self.reservations.contains_key(&hold_id) || self.holds.contains_key(&hold_id) {
+            return Err(AvailabilityError::DuplicateReservation);
+        }
+        self.placeable(&hold.interval, &policy)?;
+        if self.taken(&hold.interval, None, &policy) {
+            return Err(AvailabilityError::SlotUnavailable);
+        }
+        Ok(vec![AvailabilityEvent::SlotHeld {
+            day: self.day(Some(day)).unwrap_or(day),
+            hold_id,
+            appointment_id: hold.appointment_id,
+            patient_id: hold.patient_id,
+            interval: hold.interval,
+            expires_at,
         }])
+    }
+
+    fn end_hold(&self, hold_id: ReservationId, reason: HoldEnd) -> Decided {
+        match (self.day, self.holds.get(&hold_id)) {
+            (Some(day), Some(hold)) => Ok(vec![AvailabilityEvent::HoldEnded {
+                day,
+                hold_id,
+                appointment_id: hold.appointment_id,
+                reason,
+            }]),
+            _ => Err(AvailabilityError::NoSuchHold),
+        }
     }
 
     fn block_time(
@@ -447,6 +617,26 @@ impl Decide for DoctorDay {
                 reservation_id,
                 reason,
             } => self.release(reservation_id, reason),
+            AvailabilityCommand::Hold {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+                policy,
+            } => self.hold(
+                day,
+                hold_id,
+                Hold {
+                    appointment_id,
+                    patient_id,
+                    interval,
+                },
+                expires_at,
+                policy,
+            ),
+            AvailabilityCommand::EndHold { hold_id, reason } => self.end_hold(hold_id, reason),
             AvailabilityCommand::BlockTime {
                 day,
                 time_off_id,
@@ -512,6 +702,10 @@ impl Aggregate for DoctorDay {
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 self.reservations.remove(&reservation_id);
             }
+            held @ AvailabilityEvent::SlotHeld { .. } => self.apply_held(held),
+            AvailabilityEvent::HoldEnded { hold_id, .. } => {
+                self.holds.remove(&hold_id);
+            }
             AvailabilityEvent::TimeOffBlocked {
                 day,
                 time_off_id,
@@ -528,6 +722,30 @@ impl Aggregate for DoctorDay {
     }
 }
 
+impl DoctorDay {
+    fn apply_held(&mut self, event: AvailabilityEvent) {
+        if let AvailabilityEvent::SlotHeld {
+            day,
+            hold_id,
+            appointment_id,
+            patient_id,
+            interval,
+            ..
+        } = event
+        {
+            self.day = Some(day);
+            self.holds.insert(
+                hold_id,
+                Hold {
+                    appointment_id,
+                    patient_id,
+                    interval,
+                },
+            );
+        }
+    }
+}
+
 impl NamedCommand for AvailabilityCommand {
     fn command_name(&self) -> &'static str {
         match self {
@@ -536,6 +754,8 @@ impl NamedCommand for AvailabilityCommand {
             AvailabilityCommand::RemoveWindow { .. } => "availability.remove_window",
             AvailabilityCommand::Reserve { .. } => "availability.reserve",
             AvailabilityCommand::Release { .. } => "availability.release",
+            AvailabilityCommand::Hold { .. } => "availability.hold",
+            AvailabilityCommand::EndHold { .. } => "availability.end_hold",
             AvailabilityCommand::BlockTime { .. } => "availability.block_time",
             AvailabilityCommand::UnblockTime { .. } => "availability.unblock_time",
         }
@@ -550,6 +770,8 @@ impl DomainEvent for AvailabilityEvent {
             AvailabilityEvent::WindowRemoved { .. } => "WindowRemoved",
             AvailabilityEvent::SlotReserved { .. } => "SlotReserved",
             AvailabilityEvent::SlotReleased { .. } => "SlotReleased",
+            AvailabilityEvent::SlotHeld { .. } => "SlotHeld",
+            AvailabilityEvent::HoldEnded { .. } => "HoldEnded",
             AvailabilityEvent::TimeOffBlocked { .. } => "TimeOffBlocked",
             AvailabilityEvent::TimeOffUnblocked { .. } => "TimeOffUnblocked",
         }
@@ -911,6 +1133,29 @@ mod tests {
             .then_expect_error(AvailabilityError::UnknownWindow);
     }
 
+    fn hold_at(from: i64, to: i64) -> AvailabilityCommand {
+        AvailabilityCommand::Hold {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+            interval: at(from, to),
+            expires_at: datetime!(2027-05-01 00:00 UTC),
+            policy: SlotPolicy::default(),
+        }
+    }
+
+    fn held(from: i64, to: i64) -> AvailabilityEvent {
+        AvailabilityEvent::SlotHeld {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+            interval: at(from, to),
+            expires_at: datetime!(2027-05-01 00:00 UTC),
+        }
+    }
+
     fn with_policy(command: AvailabilityCommand, policy: SlotPolicy) -> AvailabilityCommand {
         match command {
             AvailabilityCommand::Reserve {
@@ -953,6 +1198,85 @@ mod tests {
             interval: at(from, to),
             note: ShortNote::parse("Conference").unwrap(),
         }
+    }
+
+    #[test]
+    fn free_time_is_held_and_then_reserved_for_nobody_else() {
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(hold_at(540, 570))
+            .then_expect_events(vec![held(540, 570)]);
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(reserve(555, 585))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn reserved_or_held_time_is_not_held() {
+        framework()
+            .given(vec![opened(540, 720), reserved(540, 570)])
+            .when(hold_at(560, 590))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(hold_at(700, 730))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn the_offered_appointment_takes_its_hold() {
+        let id = AppointmentId::from(uuid::Uuid::from_u128(50));
+        let reservation = ReservationId::from(uuid::Uuid::from_u128(60));
+        let patient = UserId::from(uuid::Uuid::from_u128(51));
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::Reserve {
+                day: day(),
+                reservation_id: reservation,
+                appointment_id: id,
+                patient_id: patient,
+                interval: at(540, 570),
+                policy: SlotPolicy::default(),
+            })
+            .then_expect_events(vec![
+                AvailabilityEvent::SlotReserved {
+                    day: day(),
+                    reservation_id: reservation,
+                    appointment_id: id,
+                    patient_id: patient,
+                    interval: at(540, 570),
+                },
+                AvailabilityEvent::HoldEnded {
+                    day: day(),
+                    hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+                    appointment_id: id,
+                    reason: HoldEnd::Accepted,
+                },
+            ]);
+    }
+
+    #[test]
+    fn an_ended_hold_cannot_end_again_and_a_held_window_stays() {
+        let ended = AvailabilityEvent::HoldEnded {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            reason: HoldEnd::Declined,
+        };
+        framework()
+            .given(vec![opened(540, 720), held(540, 570), ended])
+            .when(AvailabilityCommand::EndHold {
+                hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+                reason: HoldEnd::Expired,
+            })
+            .then_expect_error(AvailabilityError::NoSuchHold);
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::RemoveWindow {
+                window_id: window(),
+            })
+            .then_expect_error(AvailabilityError::WindowHoldsAppointment);
     }
 
     #[test]
@@ -1059,5 +1383,99 @@ mod tests {
                 time_off_id: time_off(),
             })
             .then_expect_events(vec![]);
+    }
+
+    fn hold_with(from: i64, to: i64, policy: SlotPolicy) -> AvailabilityCommand {
+        match hold_at(from, to) {
+            AvailabilityCommand::Hold {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+                ..
+            } => AvailabilityCommand::Hold {
+                day,
+                hold_id,
+                appointment_id,
+                patient_id,
+                interval,
+                expires_at,
+                policy,
+            },
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_hold_obeys_time_off_the_grid_and_the_buffers() {
+        framework()
+            .given(vec![opened(540, 720), blocked(600, 2000)])
+            .when(hold_at(630, 660))
+            .then_expect_error(AvailabilityError::DoctorUnavailable);
+        framework()
+            .given(vec![opened(540, 720)])
+            .when(hold_with(
+                550,
+                580,
+                SlotPolicy::parse(0, 0, Some(20)).unwrap(),
+            ))
+            .then_expect_error(AvailabilityError::OffGrid(20));
+        framework()
+            .given(vec![opened(540, 720), other_reserved(540, 570)])
+            .when(hold_with(
+                580,
+                610,
+                SlotPolicy::parse(10, 15, None).unwrap(),
+            ))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn a_reservation_keeps_the_buffers_from_a_hold_for_another() {
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(with_policy(
+                reserve(580, 610),
+                SlotPolicy::parse(10, 15, None).unwrap(),
+            ))
+            .then_expect_error(AvailabilityError::SlotUnavailable);
+    }
+
+    #[test]
+    fn a_window_cannot_shrink_over_a_hold() {
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::ChangeWindow {
+                day_bounds: bounds(),
+                window_id: window(),
+                interval: at(560, 720),
+            })
+            .then_expect_error(AvailabilityError::WouldStrandAppointment);
+    }
+
+    #[test]
+    fn time_off_over_a_hold_is_recorded_and_the_hold_cannot_be_taken() {
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(AvailabilityCommand::BlockTime {
+                day: day(),
+                time_off_id: time_off(),
+                interval: at(500, 2000),
+                note: ShortNote::parse("Conference").unwrap(),
+            })
+            .then_expect_events(vec![blocked(500, 2000)]);
+        framework()
+            .given(vec![opened(540, 720), held(540, 570), blocked(500, 2000)])
+            .when(AvailabilityCommand::Reserve {
+                day: day(),
+                reservation_id: ReservationId::from(uuid::Uuid::from_u128(60)),
+                appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+                patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+                interval: at(540, 570),
+                policy: SlotPolicy::default(),
+            })
+            .then_expect_error(AvailabilityError::DoctorUnavailable);
     }
 }

@@ -17,6 +17,7 @@
 //! - [`appointment`]: the appointment aggregate (the consultation's lifecycle).
 //! - [`call`]: call sessions (ringing, active, ended, missed, rejected, failed).
 //! - [`conversation`]: chat messages and read markers of an appointment's conversation.
+//! - [`waitlist`]: a patient's waitlist entry for a doctor and the offers of freed time.
 
 pub mod appointment;
 pub mod availability;
@@ -31,6 +32,7 @@ pub mod role;
 pub mod staff;
 pub mod template;
 pub mod values;
+pub mod waitlist;
 
 mod aggregate;
 

@@ -189,6 +189,7 @@ pub async fn deliveries(
         .filter(|e| {
             e.aggregate_type == appointment::AGGREGATE_TYPE
                 || e.aggregate_type == conversation::MESSAGE_AGGREGATE_TYPE
+                || e.aggregate_type == telemed_domain::waitlist::AGGREGATE_TYPE
         })
         .map(|e| e.position.global_position)
         .collect();

@@ -50,7 +50,7 @@ const ABANDON_STALE: &str = "UPDATE notification_deliveries
 const CONTEXT: &str = "SELECT c.email AS address, up.name AS recipient_name, up.timezone,
        p.email AS want_email, p.push AS want_push, p.sms AS want_sms, p.phone,
        na.start_at AS appointment_start, na.status AS appointment_status,
-       other.name AS other_name,
+       COALESCE(other.name, actor.name) AS other_name,
        n.start_at AS notified_start, n.previous_start_at, n.gpos
   FROM (SELECT $1::uuid AS user_id, $2::uuid AS appointment_id, $3::uuid AS notification_id) d
   LEFT JOIN credentials c ON c.user_id = d.user_id
@@ -59,7 +59,8 @@ const CONTEXT: &str = "SELECT c.email AS address, up.name AS recipient_name, up.
   LEFT JOIN notification_appointments na ON na.appointment_id = d.appointment_id
   LEFT JOIN user_profiles other ON other.user_id =
        CASE WHEN na.doctor_id = d.user_id THEN na.patient_id ELSE na.doctor_id END
-  LEFT JOIN notifications n ON n.notification_id = d.notification_id";
+  LEFT JOIN notifications n ON n.notification_id = d.notification_id
+  LEFT JOIN user_profiles actor ON actor.user_id = n.actor_id";
 
 /// Whether the recipient has read the conversation up to the message (`$3`: its gpos), or
 /// was already told about unread messages there on this channel since they last read.

@@ -61,6 +61,7 @@ impl Facts<'_> {
             "message" => "New message",
             "reminder_24h" => "Your consultation is tomorrow",
             "reminder_1h" => "Your consultation starts in an hour",
+            "waitlist_offer" => "A time you waited for is free",
             _ => "Telemed",
         }
     }
@@ -84,6 +85,9 @@ impl Facts<'_> {
             "reminder_24h" | "reminder_1h" => {
                 format!("Your consultation with {who} starts on {when}.")
             }
+            "waitlist_offer" => format!(
+                "A consultation with {who} on {when} is held for you for a short while. Accept it in Telemed before the offer lapses."
+            ),
             _ => "Something changed in Telemed.".to_string(),
         }
     }
@@ -98,6 +102,9 @@ impl Facts<'_> {
             "message" => "You have a new message.".to_string(),
             "reminder_24h" | "reminder_1h" => {
                 format!("Reminder: you have a consultation on {}.", self.when())
+            }
+            "waitlist_offer" => {
+                "A time you waited for is held for you. Open Telemed to accept it.".to_string()
             }
             _ => "You have a new notification.".to_string(),
         }

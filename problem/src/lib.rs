@@ -360,6 +360,7 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
                 conflict("would_drop_appointment", detail)
             }
             S::Availability(Av::SlotUnavailable) => conflict("slot_unavailable", detail),
+            S::Availability(Av::NoSuchHold) => conflict("offer_closed", detail),
             S::Availability(Av::DoctorUnavailable) => conflict("doctor_unavailable", detail),
             S::Availability(Av::OffGrid(_)) => ApiError::invalid("start", detail),
             S::Availability(Av::DuplicateReservation) | S::Appointment(Ap::AlreadyRequested) => {
@@ -375,6 +376,34 @@ impl From<CommandError<telemed_commands::SchedulingError>> for ApiError {
             S::PatientBusy => conflict("patient_busy", detail),
             S::NoSuchDoctor => ApiError::invalid("doctor_id", detail),
             S::KeyReused => ApiError::invalid("Idempotency-Key", detail),
+        }
+    }
+}
+
+impl From<CommandError<telemed_commands::WaitlistFailure>> for ApiError {
+    fn from(error: CommandError<telemed_commands::WaitlistFailure>) -> Self {
+        use telemed_commands::WaitlistFailure as F;
+        use telemed_domain::waitlist::WaitlistError as W;
+        let conflict = |code: &'static str, detail: String| ApiError::Conflict { code, detail };
+        let rejection = match error {
+            CommandError::Rejected(rejection) => rejection,
+            other => return command_failure(other.map_rejected(|_| unreachable_rejection())),
+        };
+        let detail = rejection.to_string();
+        match rejection {
+            F::Entry(W::NotFound) => ApiError::NotFound(detail),
+            F::Entry(W::AlreadyJoined) => ApiError::internal(anyhow::anyhow!(detail)),
+            F::Entry(W::NotWaiting | W::PassedBefore | W::NotExpired) => {
+                conflict("not_waiting", detail)
+            }
+            F::Entry(W::OfferNotOpen) => conflict("offer_closed", detail),
+            F::Entry(W::OfferExpired) => conflict("offer_expired", detail),
+            F::Entry(W::Closed) => conflict("waitlist_closed", detail),
+            F::Day(error) => {
+                CommandError::Rejected(telemed_commands::SchedulingError::from(error)).into()
+            }
+            F::Booking(error) => CommandError::Rejected(error).into(),
+            F::NoSuchDoctor => ApiError::NotFound(detail),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The `availability` projection: open windows, live reservations and time off per doctor, and
-//! the free-slot computation over them.
+//! The `availability` projection: open windows, live reservations, waitlist holds and time
+//! off per doctor, and the free-slot computation over them.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::event::StoredEvent;
 use crate::runner::{Projection, ProjectionError};
 
-/// Builds `availability_windows`, `reservations` and `time_off`.
+/// Builds `availability_windows`, `reservations`, `slot_holds` and `time_off`.
 pub struct AvailabilityProjection;
 
 #[async_trait]
@@ -25,7 +25,12 @@ impl Projection for AvailabilityProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["availability_windows", "reservations", "time_off"]
+        &[
+            "availability_windows",
+            "reservations",
+            "slot_holds",
+            "time_off",
+        ]
     }
 
     async fn apply(
@@ -70,6 +75,13 @@ impl Projection for AvailabilityProjection {
             }
             AvailabilityEvent::SlotReleased { reservation_id, .. } => {
                 slot_released(tx, reservation_id).await?;
+            }
+            held @ AvailabilityEvent::SlotHeld { .. } => slot_held(tx, held).await?,
+            AvailabilityEvent::HoldEnded { hold_id, .. } => {
+                sqlx::query("DELETE FROM slot_holds WHERE hold_id = $1")
+                    .bind(hold_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
             }
             AvailabilityEvent::TimeOffBlocked {
                 day,
@@ -125,6 +137,10 @@ impl Projection for AvailabilityProjection {
                 }
                 AvailabilityEvent::SlotReleased { .. } => {
                     reservations.flush(tx).await?;
+                    self.apply(tx, event).await?;
+                }
+                // Rare (waitlist offers): their own table, one row at a time.
+                AvailabilityEvent::SlotHeld { .. } | AvailabilityEvent::HoldEnded { .. } => {
                     self.apply(tx, event).await?;
                 }
                 AvailabilityEvent::TimeOffBlocked { .. }
@@ -308,6 +324,37 @@ async fn slot_reserved(
     .bind(interval.start)
     .bind(interval.end)
     .bind(reserved_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A waitlist hold, into `slot_holds`.
+async fn slot_held(tx: &mut PgConnection, event: AvailabilityEvent) -> Result<(), sqlx::Error> {
+    let AvailabilityEvent::SlotHeld {
+        day,
+        hold_id,
+        appointment_id,
+        patient_id,
+        interval,
+        expires_at,
+    } = event
+    else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO slot_holds (hold_id, appointment_id, doctor_id, patient_id, day_id,
+                                 start_at, end_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(hold_id.as_uuid())
+    .bind(appointment_id.as_uuid())
+    .bind(day.doctor.as_uuid())
+    .bind(patient_id.as_uuid())
+    .bind(day.to_string())
+    .bind(interval.start)
+    .bind(interval.end)
+    .bind(expires_at)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -587,7 +634,8 @@ pub async fn windows_between(
     .collect()
 }
 
-/// Live reservations of `doctor` overlapping `[from, to)`.
+/// Live reservations and waitlist holds of `doctor` overlapping `[from, to)`: time nobody
+/// else may book.
 pub async fn reserved_between(
     db: impl PgExecutor<'_>,
     doctor: UserId,
@@ -596,7 +644,11 @@ pub async fn reserved_between(
 ) -> Result<Vec<Interval>, sqlx::Error> {
     let rows: Vec<(OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
         "SELECT start_at, end_at FROM reservations
-          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at",
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2
+         UNION ALL
+         SELECT start_at, end_at FROM slot_holds
+          WHERE doctor_id = $1 AND start_at < $3 AND end_at > $2
+         ORDER BY 1",
     )
     .bind(doctor.as_uuid())
     .bind(from)

@@ -17,7 +17,8 @@
 //! - [`rebuild`]: rebuilding projections from position zero into fresh tables beside the live
 //!   ones and swapping them in, while the service runs.
 //! - [`profiles`]: the profiles projection (users, doctors, patients) and its queries.
-//! - [`availability`]: windows and reservations per doctor; free-slot computation.
+//! - [`availability`]: windows, reservations and waitlist holds per doctor; free-slot
+//!   computation.
 //! - [`appointments`]: appointments, lists and dashboard queries.
 //! - [`calls`]: the call log.
 //! - [`conversations`]: chat messages and read markers, history pages.
@@ -25,6 +26,7 @@
 //! - [`notifications`]: in-app notifications, and the outbox of e-mail, push and SMS deliveries.
 //! - [`preferences`]: users' notification channel preferences.
 //! - [`feeds`]: who a calendar feed token belongs to.
+//! - [`waitlist`]: waitlist entries and their open offers; what the waitlist matcher reads.
 //! - [`chain`]: the tamper-evident hash chain over the log, its sealer, head and verification.
 
 pub mod appointments;
@@ -45,6 +47,7 @@ pub mod profiles;
 pub mod rebuild;
 pub mod runner;
 pub mod stream;
+pub mod waitlist;
 pub mod wakeup;
 
 pub use event::StoredEvent;
@@ -61,6 +64,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(conversations::ConversationsProjection),
         Arc::new(calls::CallsProjection),
         Arc::new(notifications::NotificationsProjection),
+        Arc::new(waitlist::WaitlistProjection),
         Arc::new(chain::ChainProjection::default()),
     ]
 }

@@ -44,5 +44,6 @@ mod time_off;
 mod timezones;
 mod unread;
 mod waiting_room;
+mod waitlist;
 mod web_app;
 mod web_serving;

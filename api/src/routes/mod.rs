@@ -23,6 +23,7 @@ mod patients;
 mod time_off;
 mod unread;
 pub mod views;
+mod waitlist;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -100,6 +101,7 @@ fn routes() -> (Router<AppState>, OpenApi) {
         .merge(calendar::router())
         .merge(fhir::router())
         .merge(export::router())
+        .merge(waitlist::router())
         .merge(crate::live::ws::router())
         .merge(openapi::router())
         .route_layer(middleware::from_fn(crate::rate_limit::per_caller))

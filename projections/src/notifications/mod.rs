@@ -18,6 +18,7 @@
 //! | rescheduled | — | pending reminders move with the appointment |
 //! | cancelled, completed, no-show | — | pending reminders are cancelled |
 //! | message posted | the other party | e-mail, push, [`UNREAD_DELAY`] later, unless read by then |
+//! | waitlist offer made (`waitlist_offer`) | the patient offered the time | e-mail, push |
 
 mod batch;
 
@@ -27,6 +28,7 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::appointment::{AGGREGATE_TYPE as APPOINTMENT, AppointmentEvent, Party};
 use telemed_domain::calendar::Interval;
 use telemed_domain::conversation::{MESSAGE_AGGREGATE_TYPE, MessageEvent};
+use telemed_domain::waitlist::{AGGREGATE_TYPE as WAITLIST, WaitlistEvent};
 use telemed_domain::{AppointmentId, UserId};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -144,6 +146,7 @@ impl Projection for NotificationsProjection {
                 let decoded: MessageEvent = event.decode()?;
                 apply_message(tx, event, decoded).await
             }
+            WAITLIST => apply_waitlist(tx, event).await,
             _ => Ok(()),
         }
     }
@@ -155,8 +158,11 @@ impl Projection for NotificationsProjection {
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
         let mut changes = Vec::new();
+        let mut offers = Vec::new();
         for event in events {
             match event.aggregate_type.as_str() {
+                // Rare, and touching no appointment row: after the batch, one at a time.
+                WAITLIST => offers.push(event),
                 APPOINTMENT => {
                     let Ok(id) = event.aggregate_id.parse::<Uuid>() else {
                         continue;
@@ -167,16 +173,41 @@ impl Projection for NotificationsProjection {
                 _ => {}
             }
         }
-        if changes.is_empty() {
-            return Ok(());
+        if !changes.is_empty() {
+            let mut batch = Batch::load(tx, &changes).await?;
+            for change in changes {
+                batch.fold(change);
+            }
+            batch.store(tx).await?;
         }
-        let mut batch = Batch::load(tx, &changes).await?;
-        for change in changes {
-            batch.fold(change);
+        for event in offers {
+            apply_waitlist(tx, event).await?;
         }
-        batch.store(tx).await?;
         Ok(())
     }
+}
+
+/// A waitlist offer: the patient is told (in the app, by e-mail and push) that time is held
+/// for them. The notification names the appointment that accepting books.
+async fn apply_waitlist(tx: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+    if let WaitlistEvent::OfferMade {
+        offer,
+        patient_id,
+        at,
+    } = event.decode()?
+    {
+        let new = New {
+            user: patient_id.as_uuid(),
+            kind: "waitlist_offer",
+            appointment: offer.appointment_id().as_uuid(),
+            actor: offer.day.doctor.as_uuid(),
+            start: Some(offer.interval.start),
+            previous_start: None,
+            at,
+        };
+        notify(tx, event, new, at).await?;
+    }
+    Ok(())
 }
 
 /// The appointment's two parties and its current time, as this projection knows them.
@@ -526,7 +557,8 @@ pub struct NotificationRow {
     /// Recipient.
     pub user_id: UserId,
     /// `appointment_requested`, `appointment_confirmed`, `appointment_rescheduled`,
-    /// `appointment_cancelled` or `message`.
+    /// `appointment_cancelled`, `message` or `waitlist_offer` (time held for the patient; the
+    /// appointment is the one accepting the offer books).
     pub kind: String,
     /// The appointment it is about.
     pub appointment_id: Option<AppointmentId>,

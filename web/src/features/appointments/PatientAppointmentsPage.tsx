@@ -11,6 +11,7 @@ import { useResource } from "@/shared/ui/useResource";
 import { AppointmentItem } from "./AppointmentItem";
 import { CalendarFeed } from "./CalendarFeed";
 import { CancelDialog } from "./CancelDialog";
+import { MyWaitlist } from "./MyWaitlist";
 import { useDoctorNames } from "./doctorNames";
 import { applyUpdate, describeChange, find, type Appointment, type Lists } from "./model";
 import "./appointments.css";
@@ -82,6 +83,13 @@ export function PatientAppointmentsPage() {
       <div role="status" aria-live="polite" class="appointments-news">
         {news && <p class="notice">{news}</p>}
       </div>
+      <MyWaitlist
+        zone={zone}
+        onBooked={(id) => {
+          void lists.reload();
+          route(`${paths.appointments}?booked=${id}`, true);
+        }}
+      />
       <Loaded resource={lists} what="Loading your appointments">
         {(l) => (
           <>

@@ -8,6 +8,7 @@ import { SlotWeek, slotLabel, type Slot } from "@/shared/ui/SlotWeek";
 import { ErrorState, Loading } from "@/shared/ui/states";
 import { useResource } from "@/shared/ui/useResource";
 import { BookingDialog } from "./BookingDialog";
+import { JoinWaitlist } from "./JoinWaitlist";
 import { languageName } from "./doctorText";
 import { doctorTitle } from "@/shared/people";
 import "./doctors.css";
@@ -110,6 +111,8 @@ export function DoctorPage() {
           }
         />
       </section>
+
+      {canBook && <JoinWaitlist doctorId={d.id} title={title} />}
 
       {chosen && (
         <BookingDialog

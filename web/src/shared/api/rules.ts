@@ -41,6 +41,18 @@ export const rules = {
       "required": false
     }
   },
+  "JoinRequest": {
+    "duration_minutes": {
+      "format": "int64",
+      "required": true
+    },
+    "from": {
+      "required": true
+    },
+    "to": {
+      "required": true
+    }
+  },
   "LoginRequest": {
     "email": {
       "required": true
