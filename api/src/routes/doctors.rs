@@ -28,14 +28,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SlotPolicyRequest {
     /// Minutes kept free before each appointment.
     #[schema(minimum = 0, maximum = 120)]
+    #[serde(deserialize_with = "fields::whole_number")]
     buffer_before_minutes: i64,
     /// Minutes kept free after each appointment.
     #[schema(minimum = 0, maximum = 120)]
+    #[serde(deserialize_with = "fields::whole_number")]
     buffer_after_minutes: i64,
     /// Slots start every this many minutes from the start of each availability window, and a
     /// booking must start on that grid; `null` or omitted: slots run back to back and a
     /// booking may start anywhere in a window.
     #[schema(minimum = 5, maximum = 120)]
+    #[serde(default, deserialize_with = "fields::optional_whole_number")]
     slot_interval_minutes: Option<i64>,
 }
 

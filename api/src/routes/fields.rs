@@ -237,3 +237,30 @@ component!(
              between them; blank for none.",
         ))
 );
+
+/// A whole number in a request body, written as an integer or as a number with no fraction
+/// (`34.0`: JSON Schema's `integer` admits both), for `#[serde(deserialize_with)]`.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(whole) = number.as_i64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        // Beyond i64, a whole number saturates: every such value is out of any range we accept.
+        #[allow(clippy::cast_possible_truncation)]
+        Some(float) if float.fract() == 0.0 => Ok(float as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "must be a whole number, not {number}"
+        ))),
+    }
+}
+
+/// [`whole_number`] for an optional field (`null` or absent: `None`).
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
+    let whole = <Option<Whole> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(whole.map(|Whole(n)| n))
+}

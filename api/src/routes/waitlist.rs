@@ -38,6 +38,8 @@ pub struct JoinRequest {
     #[schema(value_type = fields::CalendarDate)]
     to: String,
     /// Length of the appointment sought, in minutes (within the booking rules: 5–240).
+    #[schema(minimum = 5, maximum = 240)]
+    #[serde(deserialize_with = "fields::whole_number")]
     duration_minutes: i64,
 }
 
@@ -187,6 +189,7 @@ async fn leave(
     params(("id" = String, Path, format = Uuid, description = "the offer")),
     security(("bearer" = [])),
     responses((status = 201, body = AppointmentView),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, offer_expired, patient_busy or doctor_unavailable (time off added over the hold)")))]
 async fn accept(
@@ -214,6 +217,7 @@ async fn accept(
     params(("id" = String, Path, format = Uuid, description = "the offer")),
     security(("bearer" = [])),
     responses((status = 204),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed")))]
 async fn decline(

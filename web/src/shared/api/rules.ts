@@ -44,6 +44,8 @@ export const rules = {
   "JoinRequest": {
     "duration_minutes": {
       "format": "int64",
+      "minimum": 5,
+      "maximum": 240,
       "required": true
     },
     "from": {
