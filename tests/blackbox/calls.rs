@@ -121,7 +121,15 @@ pub struct CallSetup {
 
 impl CallSetup {
     pub async fn new(adjust: impl FnOnce(&mut telemed_api::Config)) -> Self {
-        let app = spawn_app().await;
+        Self::configured(|_| {}, adjust).await
+    }
+
+    /// As [`CallSetup::new`], with `both` applied to both servers' configuration first.
+    pub async fn configured(
+        both: impl Fn(&mut telemed_api::Config),
+        adjust: impl FnOnce(&mut telemed_api::Config),
+    ) -> Self {
+        let app = spawn_app_on(TestDb::create().await, &both).await;
         let doctor = app.doctor().await;
         let patient = app.patient().await;
         let day = days_ahead(3);
@@ -143,6 +151,7 @@ impl CallSetup {
                 url: app.db.url.clone(),
             },
             |config| {
+                both(config);
                 config.clock_offset = offset;
                 adjust(config);
             },
