@@ -344,6 +344,8 @@ CREATE TABLE IF NOT EXISTS access_log (
     request_id  text        NOT NULL
 );
 CREATE INDEX IF NOT EXISTS access_log_patient ON access_log (patient_id, entry_id);
+-- A reader's own entries (a doctor's export lists the reads they made).
+CREATE INDEX IF NOT EXISTS access_log_actor ON access_log (actor_id, entry_id);
 
 CREATE OR REPLACE FUNCTION access_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

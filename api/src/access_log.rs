@@ -71,8 +71,9 @@ pub struct AccessEntry {
     /// Whose data.
     #[schema(value_type = String, format = Uuid)]
     pub patient_id: Uuid,
-    /// `patient_profile`, `appointment`, `appointment_history`, `messages`, or `appointments`
-    /// (a refused FHIR search of another patient's appointments).
+    /// `patient_profile`, `appointment`, `appointment_history`, `messages`, `appointments`
+    /// (a refused FHIR search of another patient's appointments), or `export` (an appointment
+    /// with its history and messages in a doctor's `GET /api/v1/me/export`).
     pub resource: String,
     /// Which one.
     pub resource_id: String,

@@ -490,6 +490,95 @@ pub async fn list(
     .collect()
 }
 
+/// One condition on an appointment's start: `low <= start < high` (an absent bound is open),
+/// or, when `negated`, its opposite.
+#[derive(Clone, Copy, Debug)]
+pub struct StartCondition {
+    /// Inclusive lower bound.
+    pub low: Option<OffsetDateTime>,
+    /// Exclusive upper bound.
+    pub high: Option<OffsetDateTime>,
+    /// Whether the condition is that the start is outside the bounds.
+    pub negated: bool,
+}
+
+/// A search of the appointments a user may list (as [`list`]), every condition in SQL, so
+/// that paging and the total count cover all of them (no limit but the page's).
+#[derive(Clone, Debug, Default)]
+pub struct AppointmentSearch {
+    /// Only this patient's.
+    pub patient: Option<UserId>,
+    /// Only this doctor's.
+    pub doctor: Option<UserId>,
+    /// Only in one of these statuses (`None`: any).
+    pub statuses: Option<Vec<Status>>,
+    /// Every one of these holds for the start.
+    pub starts: Vec<StartCondition>,
+}
+
+/// A page of [`AppointmentSearch`]'s matches, by start, and how many match in all.
+pub async fn search(
+    pool: &sqlx::PgPool,
+    user: UserId,
+    role: Role,
+    search: &AppointmentSearch,
+    (offset, limit): (i64, i64),
+) -> Result<(i64, Vec<AppointmentView>), sqlx::Error> {
+    let owner = match role {
+        Role::Patient => "patient_id = $1",
+        Role::Doctor => "doctor_id = $1",
+        Role::Admin => "($1::uuid IS NOT NULL)",
+        Role::Auditor => "false",
+    };
+    let conditions = format!(
+        "{owner}
+            AND ($2::uuid IS NULL OR patient_id = $2)
+            AND ($3::uuid IS NULL OR doctor_id = $3)
+            AND ($4::text[] IS NULL OR status = ANY($4))
+            AND NOT EXISTS (
+                SELECT 1 FROM unnest($5::timestamptz[], $6::timestamptz[], $7::bool[]) AS c(low, high, negated)
+                 WHERE ((c.low IS NULL OR start_at >= c.low) AND (c.high IS NULL OR start_at < c.high)) = c.negated)"
+    );
+    let statuses: Option<Vec<&str>> = search
+        .statuses
+        .as_ref()
+        .map(|all| all.iter().map(Status::as_str).collect());
+    let lows: Vec<Option<OffsetDateTime>> = search.starts.iter().map(|c| c.low).collect();
+    let highs: Vec<Option<OffsetDateTime>> = search.starts.iter().map(|c| c.high).collect();
+    let negated: Vec<bool> = search.starts.iter().map(|c| c.negated).collect();
+    let count = format!("SELECT count(*) FROM appointments WHERE {conditions}");
+    let page = format!(
+        "SELECT {COLUMNS} FROM appointments WHERE {conditions}
+          ORDER BY start_at, appointment_id LIMIT $8 OFFSET $9"
+    );
+    let total: i64 = sqlx::query_scalar(&count)
+        .bind(user.as_uuid())
+        .bind(search.patient.map(|p| p.as_uuid()))
+        .bind(search.doctor.map(|d| d.as_uuid()))
+        .bind(&statuses)
+        .bind(&lows)
+        .bind(&highs)
+        .bind(&negated)
+        .fetch_one(pool)
+        .await?;
+    let views = sqlx::query(&page)
+        .bind(user.as_uuid())
+        .bind(search.patient.map(|p| p.as_uuid()))
+        .bind(search.doctor.map(|d| d.as_uuid()))
+        .bind(&statuses)
+        .bind(&lows)
+        .bind(&highs)
+        .bind(&negated)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(view_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok((total, views))
+}
+
 /// Whether doctor `doctor` shares a non-cancelled appointment with `patient`.
 pub async fn doctor_treats_patient(
     db: impl PgExecutor<'_>,

@@ -309,6 +309,32 @@ pub async fn page(
     Ok(Page { messages, more })
 }
 
+/// Up to `limit` messages of `appointment`'s conversation after `after` (from the first),
+/// oldest first: a whole conversation read forwards, a page at a time.
+pub async fn page_after(
+    db: impl PgExecutor<'_>,
+    appointment: AppointmentId,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<Vec<MessageView>, sqlx::Error> {
+    let after = after.unwrap_or(Position::START);
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM chat_messages
+          WHERE appointment_id = $1 AND (xid, gpos) > ($2, $3)
+          ORDER BY xid, gpos
+          LIMIT $4"
+    ))
+    .bind(appointment.as_uuid())
+    .bind(after.transaction_id as i64)
+    .bind(after.global_position)
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(view_from_row)
+    .collect()
+}
+
 /// How many messages `appointment`'s conversation holds.
 pub async fn count(
     db: impl PgExecutor<'_>,

@@ -5,6 +5,8 @@
 
 use std::process::Stdio;
 
+use futures::StreamExt;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::Duration;
@@ -15,6 +17,9 @@ use crate::scheduling::{days_ahead, rfc3339};
 
 /// Validates `resources` with `fhir.resources` (R4B); fails (never skips) without it.
 pub async fn validate(resources: &[Value]) {
+    for resource in resources {
+        json_rules(resource, "");
+    }
     let python = std::env::var("TELEMED_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -61,6 +66,31 @@ async fn fhir(app: &TestApp, path: &str, token: Option<&str>) -> (StatusCode, Va
     let body: Value = response.json().await.expect("FHIR JSON");
     assert_eq!(content_type, "application/fhir+json", "{path}: {body}");
     (status, body)
+}
+
+/// FHIR's JSON rules that `fhir.resources` leaves unchecked: no empty arrays, objects or
+/// strings, no nulls; and invariant ait-1 (an AllergyIntolerance has a clinical status).
+fn json_rules(value: &Value, path: &str) {
+    match value {
+        Value::Null => panic!("{path} is null"),
+        Value::String(s) => assert!(!s.is_empty(), "{path} is an empty string"),
+        Value::Array(items) => {
+            assert!(!items.is_empty(), "{path} is an empty array");
+            for (n, item) in items.iter().enumerate() {
+                json_rules(item, &format!("{path}[{n}]"));
+            }
+        }
+        Value::Object(fields) => {
+            assert!(!fields.is_empty(), "{path} is an empty object");
+            if value["resourceType"] == "AllergyIntolerance" {
+                assert!(value["clinicalStatus"].is_object(), "{path}: ait-1");
+            }
+            for (name, field) in fields {
+                json_rules(field, &format!("{path}.{name}"));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A FHIR GET that must answer 200; the resource is kept for validation.
@@ -643,6 +673,17 @@ async fn fhir_access_rules_and_bad_parameters_answer_operation_outcomes() {
         not_found,
     )
     .await;
+    // A slot id of the right shape but at the edge of time is no slot (and no overflow).
+    for start in ["253402300499", "99999999999999999999"] {
+        refused(
+            &app,
+            &mut seen,
+            &format!("/fhir/R4/Slot/{}-{start}-5", world.doctor.id),
+            Some(&other.token),
+            not_found,
+        )
+        .await;
+    }
     refused(
         &app,
         &mut seen,
@@ -773,6 +814,16 @@ async fn the_export_holds_everything_the_store_holds_about_the_user() {
         StatusCode::CREATED,
     )
     .await;
+    // A conversation longer than the export's pages of 200, in the order it was written.
+    let chat = format!("/api/v1/appointments/{now_id}/messages");
+    for n in 0..250 {
+        let body = json!({ "content": format!("line {n}") });
+        expect_status(
+            app.post(&chat, Some(&patient.token), &body).await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
     // The doctor reads the patient's record: an access log entry for both exports.
     expect_status(
         app.get(&format!("/api/v1/patients/{}", patient.id), &doctor.token)
@@ -843,7 +894,22 @@ async fn the_export_holds_everything_the_store_holds_about_the_user() {
         count(bundle, "Communication", Some("message")),
         scalar(&app, messages, patient).await
     );
-    assert_eq!(count(bundle, "Communication", Some("message")), 2);
+    assert_eq!(count(bundle, "Communication", Some("message")), 252);
+    let lines: Vec<String> = resources
+        .iter()
+        .filter(|r| r["partOf"][0]["reference"] == format!("Appointment/{now_id}"))
+        .filter(|r| r["category"][0]["coding"][0]["code"] == "message")
+        .map(|r| {
+            r["payload"][0]["contentString"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        (0..250).map(|n| format!("line {n}")).collect::<Vec<_>>()
+    );
     assert_eq!(
         count(bundle, "Encounter", None),
         scalar(&app, calls, patient).await
@@ -899,6 +965,30 @@ async fn the_export_holds_everything_the_store_holds_about_the_user() {
         count(&theirs["bundle"], "Communication", Some("notification")),
         scalar(&app, notifications, doctor).await
     );
+    // Each patient's appointment the doctor exported is an audited read, before it was sent.
+    let exported: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT patient_id::text, resource_id, outcome FROM access_log
+          WHERE actor_id = $1::uuid AND resource = 'export' ORDER BY entry_id",
+    )
+    .bind(&doctor.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut listed: Vec<String> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Appointment")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut logged: Vec<String> = exported.iter().map(|(_, id, _)| id.clone()).collect();
+    listed.sort();
+    logged.sort();
+    assert_eq!(logged, listed);
+    assert!(
+        exported
+            .iter()
+            .all(|(p, _, outcome)| p == &patient.id && outcome == "allowed"),
+        "{exported:?}"
+    );
     let reads_by_doctor = "SELECT count(*) FROM access_log WHERE actor_id = $1::uuid";
     assert_eq!(
         theirs["access_log"].as_array().unwrap().len() as i64,
@@ -908,4 +998,88 @@ async fn the_export_holds_everything_the_store_holds_about_the_user() {
     // Staff hold no such data.
     let refused = app.get("/api/v1/me/export", &admin.token).await;
     crate::helpers::expect_problem(refused, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn appointment_searches_page_through_all_of_a_long_history() {
+    let app = spawn_app().await;
+    let doctor = app.register("doctor", "Dr. Busy", "UTC").await;
+    let patient = app.patient().await;
+    let weekly: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|d| json!({ "weekday": d, "start": "08:00", "end": "18:00" }))
+        .collect();
+    let days = json!({
+        "weekly": weekly,
+        "from": days_ahead(2).date().to_string(),
+        "to": days_ahead(40).date().to_string(),
+    });
+    expect_status(
+        app.open_availability(&doctor, &days).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // More than a REST list's 500: every half hour of days 2 to 27 (26 × 20 = 520).
+    let starts: Vec<_> = (2..=27)
+        .flat_map(|day| (16..36).map(move |half| days_ahead(day) + Duration::minutes(30 * half)))
+        .collect();
+    futures::stream::iter(starts.iter().copied())
+        .for_each_concurrent(8, |start| {
+            let (app, patient, doctor) = (&app, &patient, &doctor);
+            async move {
+                app.book(patient, &doctor.id, start, start + Duration::minutes(30))
+                    .await;
+            }
+        })
+        .await;
+
+    // Everything, then the last page: the latest appointment is on it.
+    let all = expect_status(
+        app.get("/fhir/R4/Appointment?_count=200", &patient.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(all["total"], 520);
+    let last = expect_status(
+        app.get(
+            "/fhir/R4/Appointment?_count=200&_offset=400",
+            &patient.token,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let page = entries(&last);
+    assert_eq!(page.len(), 120);
+    assert_eq!(
+        crate::scheduling::instant(page[119]["start"].as_str().unwrap()),
+        *starts.last().unwrap()
+    );
+    assert!(
+        last["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next"),
+        "{}",
+        last["link"]
+    );
+    // Conditions past the first 500: from day 26 on (40 appointments), pending, this doctor.
+    let query = format!(
+        "/fhir/R4/Appointment?date=ge{}&status=pending&practitioner=Practitioner/{}",
+        days_ahead(26).date(),
+        doctor.id
+    );
+    let late = expect_status(app.get(&query, &patient.token).await, StatusCode::OK).await;
+    assert_eq!(late["total"], 40);
+    assert_eq!(entries(&late).len(), 40);
+    let none = expect_status(
+        app.get("/fhir/R4/Appointment?status=booked", &patient.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(none["total"], 0);
+    validate(&[all, last, late, none]).await;
 }

@@ -239,6 +239,23 @@ async fn a_booking_moves_the_request_counter_of_its_route_template() {
         templates.iter().all(|route| !route.contains(&doctor.id)),
         "{templates:?}"
     );
+
+    // Nor does a made-up method: it counts as OTHER.
+    let brew = reqwest::Method::from_bytes(b"BREW").unwrap();
+    app.client
+        .request(brew, app.url("/api/v1/appointments"))
+        .send()
+        .await
+        .unwrap();
+    let last = scrape(&app.client, metrics_port).await;
+    let methods: std::collections::BTreeSet<&str> = last["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s[1]["method"].as_str())
+        .collect();
+    assert!(methods.contains("OTHER"), "{methods:?}");
+    assert!(!methods.contains("BREW"), "{methods:?}");
 }
 
 #[tokio::test]

@@ -17,13 +17,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use telemed_domain::{AppointmentId, Position, Role, UserId};
+use telemed_domain::{Position, Role, UserId};
 use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
 use telemed_projections::{calls, conversations, notifications, profiles, stream};
 use tokio::sync::mpsc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::access_log::{self, AccessEntry};
+use crate::access_log::{self, AccessEntry, Outcome};
 use crate::error::{ApiError, Problem};
 use crate::extract::AuthUser;
 use crate::routes::audit::ChainHead;
@@ -222,6 +222,18 @@ async fn appointments(state: &AppState, user: &AuthUser, out: &mut Out) -> Resul
         people.dedup();
         let names = profiles::names(&state.pool, &people).await?;
         for view in &page {
+            // A doctor's export reads each patient's appointment, history and messages: an
+            // audited read of patient data (a patient's own is not logged).
+            let id = view.id.to_string();
+            access_log::record(
+                &state.pool,
+                user,
+                view.patient_id,
+                "export",
+                &id,
+                Outcome::Allowed,
+            )
+            .await?;
             out.entry(Resource::Appointment(map::appointment(view, &names)), false)
                 .await?;
             appointment_records(state, view, out).await?;
@@ -245,35 +257,26 @@ async fn appointment_records(
         out.entry(Resource::Provenance(map::provenance(view, event)), false)
             .await?;
     }
-    for message in messages(state, view.id).await? {
-        out.entry(Resource::Communication(map::message(view, &message)), false)
-            .await?;
+    let mut after: Option<Position> = None;
+    loop {
+        let page = conversations::page_after(&state.pool, view.id, after, CHUNK).await?;
+        for message in &page {
+            out.entry(Resource::Communication(map::message(view, message)), false)
+                .await?;
+        }
+        match page
+            .last()
+            .and_then(|m| m.position.parse::<Position>().ok())
+        {
+            Some(position) if page.len() as i64 == CHUNK => after = Some(position),
+            _ => break,
+        }
     }
     for call in calls::calls_of(&state.pool, view.id).await? {
         out.entry(Resource::Encounter(map::call(view, &call)), false)
             .await?;
     }
     Ok(())
-}
-
-/// Every message of an appointment, oldest first.
-async fn messages(
-    state: &AppState,
-    id: AppointmentId,
-) -> Result<Vec<conversations::MessageView>, Stop> {
-    let mut pages = Vec::new();
-    let mut before: Option<Position> = None;
-    loop {
-        let page = conversations::page(&state.pool, id, before, CHUNK).await?;
-        let oldest = page.messages.first().map(|m| m.position.clone());
-        let more = page.more;
-        pages.push(page.messages);
-        match oldest.and_then(|p| p.parse::<Position>().ok()) {
-            Some(position) if more => before = Some(position),
-            _ => break,
-        }
-    }
-    Ok(pages.into_iter().rev().flatten().collect())
 }
 
 /// Every in-app notification of the caller, newest first.

@@ -196,7 +196,10 @@ fn slot_of(id: &str) -> Option<(UserId, Interval)> {
     let minutes: i64 = parts.next()?.parse().ok()?;
     let start: i64 = parts.next()?.parse().ok()?;
     let doctor: UserId = parts.next()?.parse().ok()?;
-    let start = OffsetDateTime::from_unix_timestamp(start).ok()?;
+    // The years a search's `start` may name (so the search around it cannot overflow).
+    let start = OffsetDateTime::from_unix_timestamp(start)
+        .ok()
+        .filter(|start| (1..=9998).contains(&start.year()))?;
     let end = start.checked_add(Duration::minutes(minutes))?;
     Some((doctor, Interval { start, end }))
 }

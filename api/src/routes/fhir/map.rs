@@ -111,6 +111,16 @@ pub fn medical_history(view: &PatientView) -> Vec<Resource> {
     for (n, allergy) in history.allergies.iter().enumerate() {
         resources.push(Resource::AllergyIntolerance(AllergyIntolerance {
             id: id("allergy", n + 1),
+            clinical_status: CodeableConcept::coded(Coding::new(
+                "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "active",
+                "Active",
+            )),
+            verification_status: CodeableConcept::coded(Coding::new(
+                "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "unconfirmed",
+                "Unconfirmed",
+            )),
             code: CodeableConcept::text(allergy.clone()),
             patient: subject(),
         }));
@@ -118,7 +128,8 @@ pub fn medical_history(view: &PatientView) -> Vec<Resource> {
     for (n, medication) in history.medications.iter().enumerate() {
         resources.push(Resource::MedicationStatement(MedicationStatement {
             id: id("medication", n + 1),
-            status: "active".into(),
+            // A free-text list the patient keeps does not establish that it is taken now.
+            status: "unknown".into(),
             medication_codeable_concept: CodeableConcept::text(medication.clone()),
             subject: subject(),
         }));

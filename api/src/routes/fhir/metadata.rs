@@ -35,12 +35,16 @@ fn resource(kind: &str, profile: &str, params: Vec<Value>) -> Value {
     if !params.is_empty() {
         interactions.push(json!({"code": "search-type"}));
     }
-    json!({
+    let mut resource = json!({
         "type": kind,
         "profile": format!("http://hl7.org/fhir/StructureDefinition/{profile}"),
         "interaction": interactions,
-        "searchParam": params,
-    })
+    });
+    // FHIR's JSON has no empty arrays.
+    if !params.is_empty() {
+        resource["searchParam"] = Value::Array(params);
+    }
+    resource
 }
 
 fn resources() -> Vec<Value> {

@@ -435,9 +435,14 @@ pub struct Condition {
 
 /// `AllergyIntolerance`.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AllergyIntolerance {
     /// Id.
     pub id: String,
+    /// `active`: the patient lists it as current (required by invariant ait-1).
+    pub clinical_status: CodeableConcept,
+    /// `unconfirmed`: told by the patient, not verified by a clinician.
+    pub verification_status: CodeableConcept,
     /// The allergy.
     pub code: CodeableConcept,
     /// The patient.

@@ -2,8 +2,11 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
+use telemed_domain::appointment::Status;
 use telemed_domain::{AppointmentId, MessageId, Role, UserId};
-use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
+use telemed_projections::appointments::{
+    self as read, AppointmentSearch, AppointmentView, StartCondition,
+};
 use telemed_projections::{conversations, profiles};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -122,7 +125,7 @@ async fn may_search(
 }
 
 /// The caller's appointments (as `GET /api/v1/appointments`: a patient's, a doctor's, an
-/// admin's all; at most 500), by start: `patient`, `practitioner`, `date` (the start; FHIR
+/// admin's all), by start: `patient`, `practitioner`, `date` (the start; FHIR
 /// prefixes), `status` (FHIR's; `pending` includes rescheduled ones awaiting confirmation).
 #[utoipa::path(get, path = "/fhir/R4/Appointment", operation_id = "fhir_search_appointments", tag = "fhir",
     params(("patient" = Option<String>, Query, description = "Patient/{id}"),
@@ -156,22 +159,36 @@ async fn search_appointments(
     let page = search.page()?;
     search.finish()?;
     may_search(&state, &user, patient, practitioner).await?;
-    let views: Vec<AppointmentView> =
-        read::list(&state.pool, user.id, user.role, &ListFilter::default())
-            .await?
+    let wanted = (!statuses.is_empty()).then(|| {
+        Status::ALL
             .into_iter()
-            .filter(|v| patient.is_none_or(|p| v.patient_id == p))
-            .filter(|v| practitioner.is_none_or(|d| v.doctor_id == d))
-            .filter(|v| dates.iter().all(|c| c.matches(v.start)))
-            .filter(|v| {
-                statuses.is_empty()
-                    || statuses
-                        .iter()
-                        .any(|s| s == map::appointment_status(&v.status))
+            .filter(|s| {
+                statuses
+                    .iter()
+                    .any(|f| f == map::appointment_status(s.as_str()))
             })
-            .collect();
+            .collect()
+    });
+    let starts = dates
+        .iter()
+        .map(|c| {
+            let (low, high, negated) = c.bounds();
+            StartCondition { low, high, negated }
+        })
+        .collect();
+    let filter = AppointmentSearch {
+        patient,
+        doctor: practitioner,
+        statuses: wanted,
+        starts,
+    };
+    let window = (page.offset as i64, page.count as i64);
+    let (total, views) = read::search(&state.pool, user.id, user.role, &filter, window).await?;
     let matches = appointments(&state, &views).await?;
-    Ok(Fhir(Resource::Bundle(search.bundle(page, matches))))
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    Ok(Fhir(Resource::Bundle(
+        search.bundle_page(page, total, matches),
+    )))
 }
 
 /// The appointment of a conversation, if `user` takes part in it; the read (or the refused

@@ -131,6 +131,12 @@ impl Search {
     /// The searchset of `page` of all `matches`, with `self`, `next` and `previous` links.
     pub fn bundle(&self, page: Page, matches: Vec<Resource>) -> Bundle {
         let total = matches.len();
+        let entries = matches.into_iter().skip(page.offset).take(page.count);
+        self.bundle_page(page, total, entries.collect())
+    }
+
+    /// A searchset of `resources`, the page `page` of `total` matches.
+    pub fn bundle_page(&self, page: Page, total: usize, resources: Vec<Resource>) -> Bundle {
         let mut link = vec![self.link("self", None)];
         if page.offset + page.count < total {
             let next = (page.offset + page.count).to_string();
@@ -140,8 +146,7 @@ impl Search {
             let previous = page.offset.saturating_sub(page.count).to_string();
             link.push(self.link("previous", Some(("_offset", previous))));
         }
-        let entries = matches.into_iter().skip(page.offset).take(page.count);
-        self.searchset(total, link, entries.collect())
+        self.searchset(total, link, resources)
     }
 
     /// A searchset of `resources` out of `total`, with a `next` link carrying `cursor` as
@@ -288,6 +293,19 @@ impl DateCondition {
         }
     }
 
+    /// As `(low, high, negated)`: the instant matches when `low <= t < high` (an absent bound
+    /// is open), or, if `negated`, when it does not.
+    pub fn bounds(&self) -> (Option<OffsetDateTime>, Option<OffsetDateTime>, bool) {
+        match self.prefix {
+            Prefix::Eq => (Some(self.low), Some(self.high), false),
+            Prefix::Ne => (Some(self.low), Some(self.high), true),
+            Prefix::Gt => (Some(self.high), None, false),
+            Prefix::Ge => (Some(self.low), None, false),
+            Prefix::Lt => (None, Some(self.low), false),
+            Prefix::Le => (None, Some(self.high), false),
+        }
+    }
+
     /// The earliest instant that can match, if bounded below.
     pub fn lower_bound(&self) -> Option<OffsetDateTime> {
         match self.prefix {
@@ -334,6 +352,25 @@ mod tests {
         assert!(!from.matches(datetime!(2027-03-14 12:59 UTC)));
         assert!(DateCondition::parse("date", "sa2027-03-14").is_err());
         assert!(DateCondition::parse("date", "tomorrow").is_err());
+    }
+
+    #[test]
+    fn bounds_say_what_matches_says() {
+        let instants = [
+            datetime!(2027-03-13 23:59:59 UTC),
+            datetime!(2027-03-14 00:00 UTC),
+            datetime!(2027-03-14 12:00 UTC),
+            datetime!(2027-03-15 00:00 UTC),
+            datetime!(2027-03-16 00:00 UTC),
+        ];
+        for prefix in ["", "eq", "ne", "gt", "ge", "lt", "le"] {
+            let condition = DateCondition::parse("date", &format!("{prefix}2027-03-14")).unwrap();
+            let (low, high, negated) = condition.bounds();
+            for t in instants {
+                let within = low.is_none_or(|low| t >= low) && high.is_none_or(|high| t < high);
+                assert_eq!(within != negated, condition.matches(t), "{prefix} at {t}");
+            }
+        }
     }
 
     #[test]

@@ -934,7 +934,7 @@ export interface paths {
         };
         /**
          * The caller's appointments (as `GET /api/v1/appointments`: a patient's, a doctor's, an
-         *     admin's all; at most 500), by start: `patient`, `practitioner`, `date` (the start; FHIR
+         *     admin's all), by start: `patient`, `practitioner`, `date` (the start; FHIR
          *     prefixes), `status` (FHIR's; `pending` includes rescheduled ones awaiting confirmation).
          */
         get: operations["fhir_search_appointments"];
@@ -1223,8 +1223,9 @@ export interface components {
             /** @description The request (`X-Request-Id`). */
             request_id: string;
             /**
-             * @description `patient_profile`, `appointment`, `appointment_history`, `messages`, or `appointments`
-             *     (a refused FHIR search of another patient's appointments).
+             * @description `patient_profile`, `appointment`, `appointment_history`, `messages`, `appointments`
+             *     (a refused FHIR search of another patient's appointments), or `export` (an appointment
+             *     with its history and messages in a doctor's `GET /api/v1/me/export`).
              */
             resource: string;
             /** @description Which one. */
