@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use telemed_domain::calendar::{Interval, local_date, to_local};
+use telemed_domain::calendar::{Interval, local_date};
 use telemed_domain::template::{self, Expansion, MAX_TEMPLATE_DAYS};
 use telemed_domain::values::{SlotPolicy, TimeZoneName};
 use telemed_domain::{Role, UserId, WindowId};
@@ -581,8 +581,8 @@ async fn free_slots(
         .map(|slot| Slot {
             start: params::utc(slot.start),
             end: params::utc(slot.end),
-            local_start: local.as_ref().map(|z| render_local(slot.start, z)),
-            local_end: local.as_ref().map(|z| render_local(slot.end, z)),
+            local_start: local.as_ref().map(|z| params::local(slot.start, z)),
+            local_end: local.as_ref().map(|z| params::local(slot.end, z)),
         })
         .collect();
     Ok(Json(Slots {
@@ -691,10 +691,4 @@ impl TryFrom<WindowRequest> for Interval {
         let interval = params::interval(&mut errors, &body.start, &body.end);
         errors.finish(interval)
     }
-}
-
-fn render_local(instant: OffsetDateTime, zone: &TimeZoneName) -> String {
-    to_local(instant, zone.tz())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

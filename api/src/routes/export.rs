@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use telemed_domain::{Position, Role, UserId};
+use telemed_domain::{Position, Role};
 use telemed_projections::appointments::{self as read, AppointmentView, ListFilter};
 use telemed_projections::{calls, conversations, notifications, profiles, stream};
 use tokio::sync::mpsc;
@@ -214,13 +214,7 @@ async fn appointments(state: &AppState, user: &AuthUser, out: &mut Out) -> Resul
             return Ok(());
         };
         filter.after = Some((last.start, last.id));
-        let mut people: Vec<UserId> = page
-            .iter()
-            .flat_map(|v| [v.doctor_id, v.patient_id])
-            .collect();
-        people.sort_by_key(|id| id.to_string());
-        people.dedup();
-        let names = profiles::names(&state.pool, &people).await?;
+        let names = crate::routes::fhir::scheduling::participant_names(state, &page).await?;
         for view in &page {
             // A doctor's export reads each patient's appointment, history and messages: an
             // audited read of patient data (a patient's own is not logged).

@@ -127,25 +127,7 @@ async fn history(
         "must be a message id (a UUID)",
     );
     let (limit, before) = errors.finish((|| Some((limit?, before?)))())?;
-    let conversation = state.chat.conversation(id).await?;
-    let allowed = conversation.includes(user.id);
-    let outcome = if allowed {
-        Outcome::Allowed
-    } else {
-        Outcome::Denied
-    };
-    access_log::record(
-        &state.pool,
-        &user,
-        conversation.patient_id,
-        "messages",
-        &id.to_string(),
-        outcome,
-    )
-    .await?;
-    if !allowed {
-        return Err(ApiError::NotFound("no such appointment".into()));
-    }
+    conversation_audited(&state, &user, id).await?;
     let before = state.chat.position_before(id, before).await?;
     let page = conversations::page(&state.pool, id, before, limit).await?;
     let next_before = match (page.more, page.messages.first()) {
@@ -199,4 +181,33 @@ async fn read(
         .await?;
     state.settle(at).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The conversation of appointment `id`, if `user` takes part in it (else 404, as for an
+/// unknown one); the read, allowed or refused, is in the access log first (REST and FHIR).
+pub(crate) async fn conversation_audited(
+    state: &AppState,
+    user: &AuthUser,
+    id: AppointmentId,
+) -> Result<telemed_commands::Participants, ApiError> {
+    let conversation = state.chat.conversation(id).await?;
+    let allowed = conversation.includes(user.id);
+    let outcome = if allowed {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
+    };
+    access_log::record(
+        &state.pool,
+        user,
+        conversation.patient_id,
+        "messages",
+        &id.to_string(),
+        outcome,
+    )
+    .await?;
+    if !allowed {
+        return Err(ApiError::NotFound("no such appointment".into()));
+    }
+    Ok(conversation)
 }

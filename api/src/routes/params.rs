@@ -69,6 +69,13 @@ pub fn utc(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Renders an instant as the wall-clock time of `zone`, RFC 3339 with that zone's offset.
+pub fn local(t: OffsetDateTime, zone: &TimeZoneName) -> String {
+    telemed_domain::calendar::to_local(t, zone.tz())
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A page size from 1 to `max` (`default` when absent or blank), recording a field error.
 pub fn limit(errors: &mut FieldErrors, raw: Option<&str>, default: i64, max: i64) -> Option<i64> {
     match raw.map(str::trim) {

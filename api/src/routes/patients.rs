@@ -162,6 +162,34 @@ pub(super) async fn may_read(
     })
 }
 
+/// A patient's profile and record, if `user` may read them (`None`: unknown, or not theirs
+/// to read); the read, allowed or refused, is in the access log first (REST and FHIR alike).
+pub(crate) async fn read_audited(
+    state: &AppState,
+    user: &AuthUser,
+    patient_id: UserId,
+) -> Result<Option<PatientView>, ApiError> {
+    let allowed = may_read(state, user, patient_id).await?;
+    let outcome = if allowed {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
+    };
+    access_log::record(
+        &state.pool,
+        user,
+        patient_id,
+        "patient_profile",
+        &patient_id.to_string(),
+        outcome,
+    )
+    .await?;
+    if !allowed {
+        return Ok(None);
+    }
+    Ok(profiles::patient(&state.pool, patient_id).await?)
+}
+
 fn not_found() -> ApiError {
     ApiError::NotFound("no such patient".into())
 }
@@ -176,25 +204,7 @@ async fn get_patient(
     user: AuthUser,
     ApiPath(patient_id): ApiPath<UserId>,
 ) -> Result<Json<PatientView>, ApiError> {
-    let allowed = may_read(&state, &user, patient_id).await?;
-    let outcome = if allowed {
-        Outcome::Allowed
-    } else {
-        Outcome::Denied
-    };
-    access_log::record(
-        &state.pool,
-        &user,
-        patient_id,
-        "patient_profile",
-        &patient_id.to_string(),
-        outcome,
-    )
-    .await?;
-    if !allowed {
-        return Err(not_found());
-    }
-    profiles::patient(&state.pool, patient_id)
+    read_audited(&state, &user, patient_id)
         .await?
         .map(Json)
         .ok_or_else(not_found)

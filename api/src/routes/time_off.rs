@@ -144,17 +144,12 @@ async fn view(
     let (start, end) = (row.interval.start, row.interval.end);
     let conflicts =
         appointments::open_between(&state.pool, "doctor_id", user.id, start, end).await?;
-    let local = |t| telemed_domain::calendar::to_local(t, zone.tz());
-    let rfc = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
     Ok(TimeOffView {
         id: row.id,
         start: params::utc(start),
         end: params::utc(end),
-        local_start: rfc(local(start)),
-        local_end: rfc(local(end)),
+        local_start: params::local(start, zone),
+        local_end: params::local(end, zone),
         note: row.note,
         created_at: params::utc(row.created_at),
         conflicting_appointments: conflicts,

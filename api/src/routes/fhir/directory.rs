@@ -13,7 +13,6 @@ use super::map;
 use super::model::Resource;
 use super::outcome::{Fhir, FhirError, FhirUser};
 use super::search::{self, Search};
-use crate::access_log::{self, Outcome};
 use crate::routes::calendar::base_url;
 use crate::state::AppState;
 
@@ -115,25 +114,7 @@ async fn read_patient(
     Path(id): Path<String>,
 ) -> Result<Fhir<Resource>, FhirError> {
     let patient_id = user_id("Patient", &id)?;
-    let allowed = crate::routes::patients::may_read(&state, &user, patient_id).await?;
-    let outcome = if allowed {
-        Outcome::Allowed
-    } else {
-        Outcome::Denied
-    };
-    access_log::record(
-        &state.pool,
-        &user,
-        patient_id,
-        "patient_profile",
-        &id,
-        outcome,
-    )
-    .await?;
-    if !allowed {
-        return Err(FhirError::not_found("Patient", &id));
-    }
-    let view = profiles::patient(&state.pool, patient_id)
+    let view = crate::routes::patients::read_audited(&state, &user, patient_id)
         .await?
         .ok_or_else(|| FhirError::not_found("Patient", &id))?;
     Ok(Fhir(Resource::Patient(map::patient(&view))))

@@ -18,7 +18,7 @@ pub mod map;
 mod metadata;
 pub mod model;
 pub mod outcome;
-mod scheduling;
+pub(crate) mod scheduling;
 mod search;
 
 use utoipa_axum::router::OpenApiRouter;

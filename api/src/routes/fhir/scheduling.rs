@@ -38,18 +38,26 @@ fn appointment_id(raw: &str) -> Result<AppointmentId, FhirError> {
         .map_err(|_| FhirError::not_found("Appointment", raw))
 }
 
-/// `views` as `Appointment`s, their participants named.
-async fn appointments(
+/// The names of `views`' doctors and patients.
+pub(crate) async fn participant_names(
     state: &AppState,
     views: &[AppointmentView],
-) -> Result<Vec<Resource>, FhirError> {
+) -> Result<map::Names, sqlx::Error> {
     let mut people: Vec<UserId> = views
         .iter()
         .flat_map(|v| [v.doctor_id, v.patient_id])
         .collect();
     people.sort_by_key(|id| id.to_string());
     people.dedup();
-    let names = profiles::names(&state.pool, &people).await?;
+    profiles::names(&state.pool, &people).await
+}
+
+/// `views` as `Appointment`s, their participants named.
+async fn appointments(
+    state: &AppState,
+    views: &[AppointmentView],
+) -> Result<Vec<Resource>, FhirError> {
+    let names = participant_names(state, views).await?;
     Ok(views
         .iter()
         .map(|v| Resource::Appointment(map::appointment(v, &names)))
@@ -198,26 +206,8 @@ async fn conversation(
     user: &AuthUser,
     id: AppointmentId,
 ) -> Result<AppointmentView, FhirError> {
-    let conversation = state.chat.conversation(id).await.map_err(ApiError::from)?;
-    let allowed = conversation.includes(user.id);
-    let outcome = if allowed {
-        Outcome::Allowed
-    } else {
-        Outcome::Denied
-    };
+    crate::routes::messages::conversation_audited(state, user, id).await?;
     let resource_id = id.to_string();
-    access_log::record(
-        &state.pool,
-        user,
-        conversation.patient_id,
-        "messages",
-        &resource_id,
-        outcome,
-    )
-    .await?;
-    if !allowed {
-        return Err(ApiError::NotFound("no such appointment".into()).into());
-    }
     read::appointment(&state.pool, id)
         .await?
         .ok_or_else(|| FhirError::not_found("Appointment", &resource_id))
