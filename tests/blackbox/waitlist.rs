@@ -587,3 +587,45 @@ async fn a_freed_slot_in_time_off_is_not_offered_until_the_time_off_is_lifted() 
     let offer = await_offer(&app, &patient).await;
     assert_eq!(instant(offer["start"].as_str().unwrap()), booked.nine);
 }
+
+#[tokio::test]
+async fn shorter_buffers_free_time_and_wake_the_matcher() {
+    let app = spawn_app().await;
+    let doctor = app.register("doctor", "Dr. Buffer", "UTC").await;
+    let policy = |after: i64| json!({ "buffer_before_minutes": 0, "buffer_after_minutes": after });
+    expect_status(
+        app.put("/api/v1/doctors/me/scheduling", &doctor.token, &policy(30))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let day = (OffsetDateTime::now_utc() + Duration::days(3)).date();
+    let nine = day.midnight().assume_utc() + Duration::hours(9);
+    let half_past = nine + Duration::minutes(30);
+    app.open_window(&doctor, nine, nine + Duration::hours(1))
+        .await;
+    let booked = app.patient().await;
+    app.book(&booked, &doctor.id, nine, half_past).await;
+    // 09:30 lies in the 09:00 appointment's 30-minute buffer: nothing is free.
+    let waiting = app.patient().await;
+    join(&app, &waiting, &doctor.id, nine, (-1, 1), 30).await;
+    eventually("the matcher has read everything", PATIENCE, || {
+        matcher_caught_up(&app)
+    })
+    .await;
+    assert!(offer_of(&app, &waiting).await.is_none());
+
+    // Without the buffer, 09:30 is free: the waiting patient is offered it.
+    expect_status(
+        app.put("/api/v1/doctors/me/scheduling", &doctor.token, &policy(0))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let offer = await_offer(&app, &waiting).await;
+    assert_eq!(
+        instant(offer["start"].as_str().unwrap()),
+        half_past,
+        "{offer}"
+    );
+}
