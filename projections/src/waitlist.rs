@@ -151,9 +151,11 @@ pub struct EntryView {
     /// The doctor's name.
     pub doctor_name: String,
     /// First acceptable date (doctor's zone).
+    #[serde(serialize_with = "calendar_date")]
     #[schema(value_type = String, format = Date)]
     pub from: Date,
     /// Last acceptable date (doctor's zone).
+    #[serde(serialize_with = "calendar_date")]
     #[schema(value_type = String, format = Date)]
     pub to: Date,
     /// Length of the appointment sought.
@@ -169,6 +171,11 @@ pub struct EntryView {
     /// The appointment booked from an accepted offer (status `booked`).
     #[schema(value_type = Option<String>, format = Uuid)]
     pub appointment_id: Option<AppointmentId>,
+}
+
+/// A date as `YYYY-MM-DD`, as documented (serde's default for `time::Date` is a tuple).
+fn calendar_date<S: serde::Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(date)
 }
 
 const ENTRY_COLUMNS: &str =

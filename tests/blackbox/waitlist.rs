@@ -629,3 +629,65 @@ async fn shorter_buffers_free_time_and_wake_the_matcher() {
         "{offer}"
     );
 }
+
+#[tokio::test]
+async fn join_dates_are_checked_on_the_doctors_calendar() {
+    use time_tz::OffsetDateTimeExt;
+    let app = spawn_app().await;
+    // At any hour one of them is on another date than UTC: Kiritimati (UTC+14) a day ahead
+    // from 10:00 UTC, Honolulu (UTC-10) a day behind until 10:00 UTC.
+    let zones = [
+        (
+            "Pacific/Kiritimati",
+            time_tz::timezones::db::pacific::KIRITIMATI,
+        ),
+        (
+            "Pacific/Honolulu",
+            time_tz::timezones::db::pacific::HONOLULU,
+        ),
+    ];
+    for (name, zone) in zones {
+        let doctor = app.register("doctor", "Dr. Far", name).await;
+        let patient = app.patient().await;
+        let now = OffsetDateTime::now_utc();
+        let today = now.to_timezone(zone).date();
+        let last = (now + Duration::days(180)).to_timezone(zone).date();
+        let body = |from: time::Date, to: time::Date| json!({ "from": from.to_string(), "to": to.to_string(), "duration_minutes": 30 });
+        // The doctor's today up to the last day of the horizon there.
+        let entry = expect_status(
+            join_raw(&app, &patient, &doctor.id, &body(today, last)).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(
+            (entry["from"].as_str(), entry["to"].as_str()),
+            (
+                Some(today.to_string().as_str()),
+                Some(last.to_string().as_str())
+            ),
+            "{name}: {entry}"
+        );
+        // The doctor's yesterday is past; the day after the horizon is too far.
+        let yesterday = today.previous_day().unwrap();
+        let past = expect_problem(
+            join_raw(&app, &patient, &doctor.id, &body(yesterday, yesterday)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(
+            problem_fields(&past),
+            vec!["to".to_string()],
+            "{name}: {past}"
+        );
+        let beyond = last.next_day().unwrap();
+        let mut far = problem_fields(
+            &expect_problem(
+                join_raw(&app, &patient, &doctor.id, &body(beyond, beyond)).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await,
+        );
+        far.sort();
+        assert_eq!(far, vec!["from".to_string(), "to".to_string()], "{name}");
+    }
+}

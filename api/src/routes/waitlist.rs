@@ -5,6 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use telemed_domain::calendar::local_date;
+use telemed_domain::values::TimeZoneName;
 use telemed_domain::waitlist::Request;
 use telemed_domain::{Role, UserId};
 use telemed_projections::appointments::{self as appointments_read, AppointmentView};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::routes::availability::doctor_zone;
 use crate::routes::{fields, params};
 use crate::state::AppState;
 
@@ -51,19 +54,21 @@ pub struct Waitlist {
 }
 
 impl JoinRequest {
-    /// The typed request of `patient` for `doctor`, or a 422 naming every bad field.
+    /// The typed request of `patient` for `doctor` (whose dates are in `zone`), or a 422
+    /// naming every bad field.
     fn parse(
         &self,
-        patient: UserId,
-        doctor: UserId,
+        (patient, doctor): (UserId, UserId),
+        zone: &TimeZoneName,
         now: OffsetDateTime,
         rules: telemed_commands::SchedulingRules,
     ) -> Result<Request, ApiError> {
         let mut errors = FieldErrors::default();
         let from = errors.check("from", params::date(&self.from));
         let to = errors.check("to", params::date(&self.to));
-        let today = now.date();
-        let last = (now + rules.horizon).date();
+        // The doctor's calendar: the UTC date is a day off for much of the day in far zones.
+        let today = local_date(now, zone.tz());
+        let last = local_date(now + rules.horizon, zone.tz());
         if let Some(from) = from
             && from > last
         {
@@ -141,10 +146,11 @@ async fn join(
     ApiJson(body): ApiJson<JoinRequest>,
 ) -> Result<(StatusCode, Json<EntryView>), ApiError> {
     user.require(&[Role::Patient], "join a waitlist")?;
+    let zone = doctor_zone(&state, doctor).await?;
     let scheduling = state.waitlist.scheduling();
     let request = body.parse(
-        user.id,
-        doctor,
+        (user.id, doctor),
+        &zone,
         scheduling.clock().now(),
         scheduling.rules(),
     )?;
