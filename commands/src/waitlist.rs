@@ -5,9 +5,12 @@
 //! statement ([`Waitlist::offer`]), as are a decline, an expiry or a withdrawal with the
 //! doctor-day's `HoldEnded`: an offer is open exactly while its hold is. Accepting books
 //! through [`Scheduling::book`] with the offer's appointment id, whose reservation takes the
-//! hold on the doctor-day in the same append (so no other booking can slip in), then records
-//! `OfferAccepted` on the entry; if that last step is lost, the expiry finds the hold taken
-//! and records the acceptance instead. [`matcher`] decides who is offered what.
+//! hold on the doctor-day in the same append (so no other booking can slip in) and is refused
+//! when the hold is gone (the offer was declined, withdrawn or expired meanwhile: then nothing
+//! is booked), then records `OfferAccepted` on the entry. Once the hold is taken, nothing else
+//! can close the offer (each of them must end the hold in the same append), so that record
+//! cannot be refused; if it is lost, the expiry finds the hold taken and records the acceptance
+//! instead. [`matcher`] decides who is offered what.
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use telemed_domain::values::{FreeText, SlotPolicy};
 use telemed_domain::waitlist::{
     EntryState, EntryStatus, Offer, Request, WaitlistCommand, WaitlistEntry, WaitlistError,
 };
-use telemed_domain::{AppointmentId, DayId, NamedCommand, Position, UserId};
+use telemed_domain::{AppointmentId, DayId, Decide, NamedCommand, Position, UserId};
 use telemed_projections::profiles;
 use time::Duration;
 use uuid::Uuid;
@@ -165,6 +168,13 @@ impl Waitlist {
                 .await
                 .map_err(|e| e.map_rejected(WaitlistFailure::from)),
         }
+        .map_err(|error| match error {
+            // The open offer's hold is gone: its appointment took it (an accept is under way).
+            CommandError::Rejected(WaitlistFailure::Day(AvailabilityError::NoSuchHold)) => {
+                rejected(WaitlistError::Closed)
+            }
+            other => other,
+        })
     }
 
     /// Offers `interval` on `day` to entry `id` and holds it there under the doctor's slot
@@ -225,12 +235,31 @@ impl Waitlist {
             interval: offer.interval,
             reason: FreeText::parse("Booked from the waitlist")
                 .map_err(|e| CommandError::Internal(e.0.into()))?,
+            hold: Some(offer.hold_id()),
         };
-        let booked = self
-            .scheduling
-            .book(booking, context)
-            .await
-            .map_err(|e| e.map_rejected(WaitlistFailure::from))?;
+        let booked = match self.scheduling.book(booking.clone(), context).await {
+            Ok(booked) => booked,
+            Err(CommandError::Rejected(SchedulingError::Availability(
+                AvailabilityError::NoSuchHold,
+            ))) => {
+                let taken = self
+                    .scheduling
+                    .appointment(offer.appointment_id())
+                    .await
+                    .map_err(|e| e.map_rejected(WaitlistFailure::from))?;
+                if taken.is_none() {
+                    // The offer closed since we looked (its hold ended with it): nothing was
+                    // booked.
+                    return Err(self.closed_offer(id, offer_id, now).await);
+                }
+                // A concurrent accept of this offer booked it: this is a retry of that booking.
+                self.scheduling
+                    .book(booking, context)
+                    .await
+                    .map_err(|e| e.map_rejected(WaitlistFailure::from))?
+            }
+            Err(error) => return Err(error.map_rejected(WaitlistFailure::from)),
+        };
         let recorded = self
             .executor
             .execute(
@@ -245,6 +274,26 @@ impl Waitlist {
             appointment_id: offer.appointment_id(),
             position: booked.position.max(recorded),
         })
+    }
+
+    /// Why offer `offer_id` of entry `id` can no longer be accepted, from the entry's events.
+    async fn closed_offer(
+        &self,
+        id: Uuid,
+        offer_id: Uuid,
+        at: time::OffsetDateTime,
+    ) -> CommandError<WaitlistFailure> {
+        let loaded = match self.entries.load(&id.to_string(), Source::Database).await {
+            Ok(loaded) => loaded,
+            Err(error) => return error,
+        };
+        match loaded
+            .aggregate
+            .decide(WaitlistCommand::Accept { offer_id, at })
+        {
+            Err(error) => rejected(error),
+            Ok(_) => rejected(WaitlistError::OfferNotOpen),
+        }
     }
 
     /// The patient turns offer `offer_id` down; its time is given back and the entry waits

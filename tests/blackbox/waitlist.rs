@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
     TestApp, TestDb, User, eventually, expect_problem, expect_status, problem_fields, spawn_app,
-    spawn_process_with,
+    spawn_app_on, spawn_process_with,
 };
 use crate::scheduling::{instant, rfc3339};
 
@@ -690,4 +690,145 @@ async fn join_dates_are_checked_on_the_doctors_calendar() {
         far.sort();
         assert_eq!(far, vec!["from".to_string(), "to".to_string()], "{name}");
     }
+}
+
+/// How a race between an accept and something that closes the offer may end.
+#[derive(Clone, Copy, Debug)]
+enum Rival {
+    Decline,
+    Leave,
+    Expiry,
+}
+
+/// Round `round` of an accept race: `patient` waits for day `3 + round` alone, the doctor opens
+/// a half hour there, and the patient is offered it; returns the entry and the offer.
+async fn offered_round(
+    app: &TestApp,
+    doctor: &User,
+    patient: &User,
+    round: i64,
+) -> (String, Value) {
+    let now = OffsetDateTime::now_utc();
+    let day = 3 + round;
+    let entry = join(app, patient, &doctor.id, now, (day, day), 30).await;
+    let nine = (now + Duration::days(day)).date().midnight().assume_utc() + Duration::hours(9);
+    app.open_window(doctor, nine, nine + Duration::minutes(30))
+        .await;
+    let offer = await_offer(app, patient).await;
+    (entry["id"].as_str().unwrap().to_string(), offer)
+}
+
+/// Events recorded for aggregate `id`.
+async fn events_of_type(app: &TestApp, aggregate_type: &str, id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Races an accept of `offer` against `rival`; asserts that either the accept booked the
+/// offer's appointment and the entry records it, or it answered 409 and no appointment exists.
+/// Returns whether the accept won.
+async fn race_accept(
+    app: &TestApp,
+    patient: &User,
+    (entry, offer): (&str, &Value),
+    rival: Rival,
+) -> bool {
+    let offer_id = offer["id"].as_str().unwrap();
+    let expires = instant(offer["expires_at"].as_str().unwrap());
+    let rival_answer = async {
+        match rival {
+            Rival::Decline => Some(answer(app, patient, offer, "decline").await.status()),
+            Rival::Leave => Some(
+                app.delete(&format!("/api/v1/me/waitlist/{entry}"), &patient.token)
+                    .await
+                    .status(),
+            ),
+            Rival::Expiry => None,
+        }
+    };
+    let accept = async {
+        if let Rival::Expiry = rival {
+            // Accept at the last moment, as the matcher's round expires the offer.
+            let last_moment = expires - Duration::milliseconds(15);
+            eventually("the offer's last moment", PATIENCE, || async {
+                OffsetDateTime::now_utc() >= last_moment
+            })
+            .await;
+        }
+        answer(app, patient, offer, "accept").await
+    };
+    let (accepted, rival_status) = tokio::join!(accept, rival_answer);
+    let status = accepted.status();
+    let body: Value = accepted.json().await.unwrap_or(Value::Null);
+    let appointment_events = events_of_type(app, "appointment", offer_id).await;
+    match status {
+        StatusCode::CREATED => {
+            assert_eq!(body["id"], offer["id"], "{rival:?}: {body}");
+            assert!(appointment_events > 0, "{rival:?}");
+            let recorded: String =
+                sqlx::query_scalar("SELECT status FROM waitlist_entries WHERE entry_id = $1::uuid")
+                    .bind(entry)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(recorded, "booked", "{rival:?}");
+            if let Some(rival_status) = rival_status {
+                assert_eq!(rival_status, StatusCode::CONFLICT, "{rival:?}");
+            }
+            true
+        }
+        StatusCode::CONFLICT => {
+            assert_eq!(
+                appointment_events, 0,
+                "{rival:?}: the accept answered {body} but booked the offer's appointment"
+            );
+            if let Some(rival_status) = rival_status {
+                assert_eq!(rival_status, StatusCode::NO_CONTENT, "{rival:?}: {body}");
+            }
+            false
+        }
+        other => panic!("{rival:?}: the accept answered {other}: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn an_accept_racing_a_decline_or_a_leave_books_only_when_it_wins() {
+    let app = spawn_app().await;
+    let doctor = app.register("doctor", "Dr. Race", "UTC").await;
+    let mut won = 0;
+    for round in 0..12 {
+        let patient = app.patient().await;
+        let rival = if round % 2 == 0 {
+            Rival::Decline
+        } else {
+            Rival::Leave
+        };
+        let offered = offered_round(&app, &doctor, &patient, round).await;
+        won += usize::from(race_accept(&app, &patient, (&offered.0, &offered.1), rival).await);
+    }
+    println!("waitlist accept race: 12 rounds against a decline or a leave, the accept won {won}");
+}
+
+#[tokio::test]
+async fn an_accept_racing_the_expiry_books_only_when_it_wins() {
+    let db = TestDb::create().await;
+    let app = spawn_app_on(db, |config| {
+        config.waitlist_hold = Duration::milliseconds(1500);
+    })
+    .await;
+    let doctor = app.register("doctor", "Dr. Lapse", "UTC").await;
+    let mut won = 0;
+    for round in 0..8 {
+        let patient = app.patient().await;
+        let offered = offered_round(&app, &doctor, &patient, round).await;
+        won +=
+            usize::from(race_accept(&app, &patient, (&offered.0, &offered.1), Rival::Expiry).await);
+    }
+    println!("waitlist expiry race: 8 rounds, the accept won {won}");
 }
