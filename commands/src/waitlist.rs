@@ -219,15 +219,18 @@ impl Waitlist {
         let state = self.own_entry(id, patient).await?;
         let now = self.scheduling.clock().now();
         let offer = match state.offer {
-            Some(offer) if offer.offer_id == offer_id => offer,
-            _ => return Err(rejected(WaitlistError::OfferNotOpen)),
+            // Accepted already: a retry, answered with the same booking.
+            Some(offer) if offer.offer_id == offer_id && state.status == EntryStatus::Booked => {
+                offer
+            }
+            _ => {
+                let offer = *state.open_offer(offer_id).map_err(rejected)?;
+                if now >= offer.expires_at {
+                    return Err(rejected(WaitlistError::OfferExpired));
+                }
+                offer
+            }
         };
-        if state.status == EntryStatus::Offered && now >= offer.expires_at {
-            return Err(rejected(WaitlistError::OfferExpired));
-        }
-        if !matches!(state.status, EntryStatus::Offered | EntryStatus::Booked) {
-            return Err(rejected(WaitlistError::OfferNotOpen));
-        }
         let booking = Booking {
             appointment_id: offer.appointment_id(),
             doctor_id: state.request.doctor_id,
@@ -306,12 +309,7 @@ impl Waitlist {
         context: &CommandContext,
     ) -> Result<Position> {
         let state = self.own_entry(id, patient).await?;
-        let offer = match state.offer {
-            Some(offer) if offer.offer_id == offer_id && state.status == EntryStatus::Offered => {
-                offer
-            }
-            _ => return Err(rejected(WaitlistError::OfferNotOpen)),
-        };
+        let offer = *state.open_offer(offer_id).map_err(rejected)?;
         let at = self.scheduling.clock().now();
         let end = AvailabilityCommand::EndHold {
             hold_id: offer.hold_id(),

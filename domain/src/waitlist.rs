@@ -81,6 +81,27 @@ pub enum EntryStatus {
     Left,
 }
 
+/// How an offer that was not accepted closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferEnd {
+    /// The patient declined it.
+    Declined,
+    /// It lapsed.
+    Expired,
+    /// The patient left the waitlist while it was open.
+    Withdrawn,
+}
+
+/// The entry's last offer that closed without being accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedOffer {
+    /// Which offer.
+    pub offer_id: Uuid,
+    /// How it closed.
+    pub end: OfferEnd,
+}
+
 /// What can be asked of a waitlist entry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WaitlistCommand {
@@ -223,6 +244,29 @@ pub struct EntryState {
     pub offer: Option<Offer>,
     /// Times offered and declined or let lapse.
     pub passed: Vec<Interval>,
+    /// The last offer that closed without being accepted (so that a late answer to it is told
+    /// how it closed).
+    #[serde(default)]
+    pub closed: Option<ClosedOffer>,
+}
+
+impl EntryState {
+    /// Offer `offer_id` while it is open; otherwise why it cannot be answered: it expired
+    /// ([`WaitlistError::OfferExpired`]) or is closed or unknown ([`WaitlistError::OfferNotOpen`]).
+    pub fn open_offer(&self, offer_id: Uuid) -> Result<&Offer, WaitlistError> {
+        match &self.offer {
+            Some(offer) if offer.offer_id == offer_id && self.status == EntryStatus::Offered => {
+                Ok(offer)
+            }
+            _ => match self.closed {
+                Some(ClosedOffer {
+                    offer_id: closed,
+                    end: OfferEnd::Expired,
+                }) if closed == offer_id => Err(WaitlistError::OfferExpired),
+                _ => Err(WaitlistError::OfferNotOpen),
+            },
+        }
+    }
 }
 
 /// A waitlist entry.
@@ -240,11 +284,10 @@ impl WaitlistEntry {
     }
 
     fn open_offer(&self, offer_id: Uuid) -> Result<&Offer, WaitlistError> {
-        let state = self.state.as_ref().ok_or(WaitlistError::NotFound)?;
-        match &state.offer {
-            Some(offer) if offer.offer_id == offer_id => Ok(offer),
-            _ => Err(WaitlistError::OfferNotOpen),
-        }
+        self.state
+            .as_ref()
+            .ok_or(WaitlistError::NotFound)?
+            .open_offer(offer_id)
     }
 
     fn offer(&self, offer: Offer, at: OffsetDateTime) -> Decided {
@@ -337,6 +380,7 @@ impl Aggregate for WaitlistEntry {
                 status: EntryStatus::Waiting,
                 offer: None,
                 passed: Vec::new(),
+                closed: None,
             });
             return;
         }
@@ -350,17 +394,34 @@ impl Aggregate for WaitlistEntry {
                 state.offer = Some(offer);
             }
             WaitlistEvent::OfferAccepted { .. } => state.status = EntryStatus::Booked,
-            WaitlistEvent::OfferDeclined { .. } | WaitlistEvent::OfferExpired { .. } => {
-                state.status = EntryStatus::Waiting;
-                if let Some(offer) = state.offer.take() {
-                    state.passed.push(offer.interval);
-                }
+            WaitlistEvent::OfferDeclined { offer_id, .. } => {
+                state.pass(offer_id, OfferEnd::Declined);
             }
-            WaitlistEvent::WaitlistLeft { .. } => {
+            WaitlistEvent::OfferExpired { offer_id, .. } => {
+                state.pass(offer_id, OfferEnd::Expired);
+            }
+            WaitlistEvent::WaitlistLeft { withdrawn, .. } => {
                 state.status = EntryStatus::Left;
                 state.offer = None;
+                if let Some(offer_id) = withdrawn {
+                    state.closed = Some(ClosedOffer {
+                        offer_id,
+                        end: OfferEnd::Withdrawn,
+                    });
+                }
             }
         }
+    }
+}
+
+impl EntryState {
+    /// The open offer `offer_id` closed unaccepted (`end`): the entry waits again.
+    fn pass(&mut self, offer_id: Uuid, end: OfferEnd) {
+        self.status = EntryStatus::Waiting;
+        if let Some(offer) = self.offer.take() {
+            self.passed.push(offer.interval);
+        }
+        self.closed = Some(ClosedOffer { offer_id, end });
     }
 }
 
@@ -545,6 +606,47 @@ mod tests {
                 withdrawn: Some(Uuid::from_u128(7)),
                 at: NOW,
             }]);
+    }
+
+    #[test]
+    fn a_late_answer_is_told_how_the_offer_closed() {
+        let expired = WaitlistEvent::OfferExpired {
+            offer_id: Uuid::from_u128(7),
+            at: NOW,
+        };
+        let declined = WaitlistEvent::OfferDeclined {
+            offer_id: Uuid::from_u128(7),
+            at: NOW,
+        };
+        for command in [
+            WaitlistCommand::Accept {
+                offer_id: Uuid::from_u128(7),
+                at: NOW,
+            },
+            WaitlistCommand::Decline {
+                offer_id: Uuid::from_u128(7),
+                at: NOW,
+            },
+        ] {
+            framework()
+                .given(vec![joined(), made(offer(7, 0)), expired.clone()])
+                .when(command.clone())
+                .then_expect_error(WaitlistError::OfferExpired);
+            framework()
+                .given(vec![joined(), made(offer(7, 0)), declined.clone()])
+                .when(command.clone())
+                .then_expect_error(WaitlistError::OfferNotOpen);
+            // After a newer offer, the old one is still known to have expired.
+            framework()
+                .given(vec![
+                    joined(),
+                    made(offer(7, 0)),
+                    expired.clone(),
+                    made(offer(8, 60)),
+                ])
+                .when(command)
+                .then_expect_error(WaitlistError::OfferExpired);
+        }
     }
 
     #[test]

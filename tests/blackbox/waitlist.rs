@@ -368,6 +368,13 @@ async fn a_declined_offer_goes_to_the_next_patient_and_the_decliner_keeps_waitin
     let next = await_offer(&app, &second).await;
     assert_eq!(next["start"], offer["start"]);
     assert_ne!(next["id"], offer["id"]);
+    // A declined offer is closed: accepting it later is a conflict, not an unknown offer.
+    let closed = expect_problem(
+        answer(&app, &first, &offer, "accept").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(closed["code"], "offer_closed", "{closed}");
     // The decliner waits again, for other times.
     let entries = my_waitlist(&app, &first).await;
     assert_eq!(entries.len(), 1);
@@ -384,6 +391,12 @@ async fn a_declined_offer_goes_to_the_next_patient_and_the_decliner_keeps_waitin
         StatusCode::NO_CONTENT,
     )
     .await;
+    let withdrawn = expect_problem(
+        answer(&app, &second, &next, "accept").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(withdrawn["code"], "offer_closed", "{withdrawn}");
     eventually("the withdrawn time is free again", PATIENCE, || async {
         let end = booked.nine + Duration::hours(1);
         app.free_starts(doctor, &first.token, booked.nine, end, 30)
@@ -416,9 +429,18 @@ async fn an_offer_not_accepted_in_time_expires_and_goes_to_the_next_patient() {
     );
     let handed_on = await_offer(&app, &next).await;
     assert_eq!(handed_on["start"], offer["start"]);
-    // Too late to accept the lapsed one.
-    let late = answer(&app, &slow, &offer, "accept").await;
-    expect_problem(late, StatusCode::NOT_FOUND).await;
+    // Too late to answer the lapsed one: it is known, and expired.
+    for action in ["accept", "decline"] {
+        let late = answer(&app, &slow, &offer, action).await;
+        let problem = expect_problem(late, StatusCode::CONFLICT).await;
+        assert_eq!(problem["code"], "offer_expired", "{action}: {problem}");
+    }
+    // Still nobody else's.
+    expect_problem(
+        answer(&app, &next, &offer, "accept").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let entries = my_waitlist(&app, &slow).await;
     assert_eq!(entries[0]["status"], "waiting", "{entries:?}");
 }

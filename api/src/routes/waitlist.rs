@@ -196,8 +196,8 @@ async fn leave(
     security(("bearer" = [])),
     responses((status = 201, body = AppointmentView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, offer_expired, patient_busy or doctor_unavailable (time off added over the hold)")))]
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such offer of the caller's"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed (accepted elsewhere, declined or withdrawn), offer_expired, patient_busy or doctor_unavailable (time off added over the hold)")))]
 async fn accept(
     State(state): State<AppState>,
     user: AuthUser,
@@ -225,7 +225,7 @@ async fn accept(
     responses((status = 204),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed")))]
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, or offer_expired once the offer lapsed")))]
 async fn decline(
     State(state): State<AppState>,
     user: AuthUser,
