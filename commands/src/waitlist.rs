@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use telemed_domain::availability::{AvailabilityCommand, AvailabilityError, DoctorDay, HoldEnd};
 use telemed_domain::calendar::Interval;
 use telemed_domain::values::{FreeText, SlotPolicy};
+use telemed_domain::waitlist::patient::{PatientWaitlist, PatientWaitlistCommand};
 use telemed_domain::waitlist::{
     EntryState, EntryStatus, Offer, Request, WaitlistCommand, WaitlistEntry, WaitlistError,
 };
@@ -57,6 +58,16 @@ fn rejected(error: impl Into<WaitlistFailure>) -> CommandError<WaitlistFailure> 
     CommandError::Rejected(error.into())
 }
 
+/// A failed append, sorted like any append's.
+fn append_failure(error: AppendError) -> CommandError<WaitlistFailure> {
+    match error {
+        AppendError::Conflict => CommandError::Contention,
+        AppendError::Database(error) => error.into(),
+        AppendError::Batch(error) => CommandError::Internal(Box::new(error)),
+        AppendError::Serialization(error) => CommandError::Internal(error),
+    }
+}
+
 /// What an accepted offer booked.
 #[derive(Clone, Copy, Debug)]
 pub struct Accepted {
@@ -71,6 +82,7 @@ pub struct Waitlist {
     pool: PgPool,
     executor: Executor,
     entries: Store<WaitlistEntry>,
+    patients: Store<PatientWaitlist>,
     days: Store<DoctorDay>,
     scheduling: Arc<Scheduling>,
     hold_for: Duration,
@@ -84,6 +96,7 @@ impl Waitlist {
             pool: pool.clone(),
             executor: Executor::new(pool.clone()),
             entries: Store::new(pool, ()),
+            patients: Store::new(pool, ()),
             days: Store::new(pool, ()),
             scheduling,
             hold_for,
@@ -114,7 +127,11 @@ impl Waitlist {
         }
     }
 
-    /// A patient joins a doctor's waitlist; returns the new entry's id.
+    /// A patient joins a doctor's waitlist; returns the new entry's id. Refused when the
+    /// patient waits for that doctor already ([`WaitlistError::AlreadyWaiting`]) or has as many
+    /// open entries as allowed ([`WaitlistError::TooManyEntries`]): decided by the patient's
+    /// seats (see [`telemed_domain::waitlist::patient`]), appended with the entry's
+    /// `WaitlistJoined` in one statement, so concurrent joins of one patient are serialised.
     pub async fn join(
         &self,
         request: Request,
@@ -127,16 +144,57 @@ impl Waitlist {
             return Err(rejected(WaitlistFailure::NoSuchDoctor));
         }
         let id = Uuid::new_v4();
-        let command = WaitlistCommand::Join {
-            request,
-            at: self.scheduling.clock().now(),
-        };
-        let position = self
-            .executor
-            .create(&self.entries, &id.to_string(), command, context)
-            .await
-            .map_err(|e| e.map_rejected(WaitlistFailure::from))?;
-        Ok((id, position))
+        let at = self.scheduling.clock().now();
+        let (entry_id, patient_id) = (id.to_string(), request.patient_id.to_string());
+        let join = WaitlistCommand::Join { request, at };
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut seats = self.patients.load(&patient_id, Source::Database).await?;
+            let closed = self.closed_entries(seats.aggregate.open().keys()).await?;
+            let open = PatientWaitlistCommand::Open {
+                entry_id: id,
+                doctor_id: request.doctor_id,
+                closed,
+                at,
+            };
+            let names = (open.command_name(), join.command_name());
+            let seated = decide(&(), &mut seats.aggregate, open)
+                .await
+                .map_err(rejected)?;
+            let joined = decide(&(), &mut WaitlistEntry::default(), join.clone())
+                .await
+                .map_err(rejected)?;
+            let rows = [
+                self.patients
+                    .rows(
+                        &patient_id,
+                        seats.sequence,
+                        seated,
+                        &context.metadata(names.0),
+                    )
+                    .map_err(append_failure)?,
+                self.entries
+                    .rows(&entry_id, 0, joined, &context.metadata(names.1))
+                    .map_err(append_failure)?,
+            ];
+            match insert(&self.pool, &rows).await {
+                Ok(positions) => return Ok((id, positions.into_iter().max().unwrap_or_default())),
+                Err(AppendError::Conflict) => tokio::time::sleep(backoff(attempt)).await,
+                Err(other) => return Err(append_failure(other)),
+            }
+        }
+        Err(CommandError::Contention)
+    }
+
+    /// Which of `entries` are closed (booked or left), from their events.
+    async fn closed_entries(&self, entries: impl Iterator<Item = &Uuid>) -> Result<Vec<Uuid>> {
+        let mut closed = Vec::new();
+        for id in entries {
+            let status = self.entry(*id).await?.map(|state| state.status);
+            if !matches!(status, Some(EntryStatus::Waiting | EntryStatus::Offered)) {
+                closed.push(*id);
+            }
+        }
+        Ok(closed)
     }
 
     /// The patient leaves; an open offer is withdrawn and its time given back with it.
@@ -408,12 +466,7 @@ impl Waitlist {
                     "a paired waitlist decision was empty".into(),
                 ));
             }
-            let append = |e: AppendError| match e {
-                AppendError::Conflict => CommandError::Contention,
-                AppendError::Database(error) => error.into(),
-                AppendError::Batch(error) => CommandError::Internal(Box::new(error)),
-                AppendError::Serialization(error) => CommandError::Internal(error),
-            };
+            let append = append_failure;
             let rows = [
                 self.days
                     .rows(

@@ -19,6 +19,8 @@ use uuid::Uuid;
 use crate::calendar::Interval;
 use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId};
 
+pub mod patient;
+
 /// The aggregate type under which these events are stored.
 pub const AGGREGATE_TYPE: &str = "waitlist_entry";
 
@@ -231,6 +233,12 @@ pub enum WaitlistError {
     /// The entry is closed.
     #[error("the waitlist entry is closed")]
     Closed,
+    /// The patient waits for this doctor already, with this entry.
+    #[error("you are on this doctor's waitlist already (entry {0}): leave it to join again")]
+    AlreadyWaiting(Uuid),
+    /// The patient has as many open entries as a patient may.
+    #[error("a patient may wait on at most {0} waitlists at once: leave one to join another")]
+    TooManyEntries(usize),
 }
 
 /// The state of an entry.
@@ -598,17 +606,6 @@ mod tests {
     }
 
     #[test]
-    fn leaving_withdraws_the_open_offer() {
-        framework()
-            .given(vec![joined(), made(offer(7, 0))])
-            .when(WaitlistCommand::Leave { at: NOW })
-            .then_expect_events(vec![WaitlistEvent::WaitlistLeft {
-                withdrawn: Some(Uuid::from_u128(7)),
-                at: NOW,
-            }]);
-    }
-
-    #[test]
     fn a_late_answer_is_told_how_the_offer_closed() {
         let expired = WaitlistEvent::OfferExpired {
             offer_id: Uuid::from_u128(7),
@@ -647,6 +644,17 @@ mod tests {
                 .when(command)
                 .then_expect_error(WaitlistError::OfferExpired);
         }
+    }
+
+    #[test]
+    fn leaving_withdraws_the_open_offer() {
+        framework()
+            .given(vec![joined(), made(offer(7, 0))])
+            .when(WaitlistCommand::Leave { at: NOW })
+            .then_expect_events(vec![WaitlistEvent::WaitlistLeft {
+                withdrawn: Some(Uuid::from_u128(7)),
+                at: NOW,
+            }]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::calendar::Interval;
+use telemed_domain::waitlist::patient::MAX_OPEN_ENTRIES;
 use telemed_domain::waitlist::{AGGREGATE_TYPE, WaitlistEvent};
 use telemed_domain::{AppointmentId, DayId, UserId};
 use time::{Date, OffsetDateTime};
@@ -234,7 +235,8 @@ fn entry_from_row(row: &PgRow) -> Result<(UserId, EntryView), sqlx::Error> {
     ))
 }
 
-/// The entries of `patient` that are waiting or offered, oldest first.
+/// The entries of `patient` that are waiting or offered, oldest first; at most
+/// [`MAX_OPEN_ENTRIES`], as many as a patient may have open.
 pub async fn entries_of(
     db: impl PgExecutor<'_>,
     patient: UserId,
@@ -243,10 +245,12 @@ pub async fn entries_of(
         "SELECT {ENTRY_COLUMNS} FROM waitlist_entries e
            LEFT JOIN doctor_profiles d ON d.doctor_id = e.doctor_id
           WHERE e.patient_id = $1 AND e.status IN ('waiting', 'offered')
-          ORDER BY e.joined_order"
+          ORDER BY e.joined_order
+          LIMIT $2"
     );
     sqlx::query(&sql)
         .bind(patient.as_uuid())
+        .bind(MAX_OPEN_ENTRIES as i64)
         .fetch_all(db)
         .await?
         .iter()

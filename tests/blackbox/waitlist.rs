@@ -854,3 +854,97 @@ async fn an_accept_racing_the_expiry_books_only_when_it_wins() {
     }
     println!("waitlist expiry race: 8 rounds, the accept won {won}");
 }
+
+#[tokio::test]
+async fn a_patient_waits_once_per_doctor_and_on_at_most_ten_waitlists() {
+    let app = spawn_app().await;
+    let now = OffsetDateTime::now_utc();
+    let patient = app.patient().await;
+    let mut doctors = Vec::new();
+    for _ in 0..11 {
+        doctors.push(app.doctor().await);
+    }
+    let first = join(&app, &patient, &doctors[0].id, now, (1, 7), 30).await;
+    // Once per doctor: a second entry is refused, naming the open one, and changes nothing.
+    let body = json!({ "from": date_of(now, 2), "to": date_of(now, 9), "duration_minutes": 60 });
+    let again = expect_problem(
+        join_raw(&app, &patient, &doctors[0].id, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(again["code"], "already_waiting", "{again}");
+    let first_id = first["id"].as_str().unwrap();
+    assert!(
+        again["detail"].as_str().unwrap().contains(first_id),
+        "{again}"
+    );
+    assert_eq!(my_waitlist(&app, &patient).await, vec![first.clone()]);
+
+    // Ten open entries at most.
+    for doctor in &doctors[1..10] {
+        join(&app, &patient, &doctor.id, now, (1, 7), 30).await;
+    }
+    let full = expect_problem(
+        join_raw(&app, &patient, &doctors[10].id, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(full["code"], "too_many_waitlist_entries", "{full}");
+    assert!(full["detail"].as_str().unwrap().contains("10"), "{full}");
+    assert_eq!(my_waitlist(&app, &patient).await.len(), 10);
+    assert_eq!(app.rows_in("waitlist_entries").await, 10);
+
+    // Leaving frees a seat, and the doctor left may be joined again.
+    expect_status(
+        app.delete(&format!("/api/v1/me/waitlist/{first_id}"), &patient.token)
+            .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    join(&app, &patient, &doctors[0].id, now, (2, 9), 60).await;
+    expect_problem(
+        join_raw(&app, &patient, &doctors[10].id, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_joins_keep_one_entry_per_doctor_and_ten_per_patient() {
+    let app = spawn_app().await;
+    let now = OffsetDateTime::now_utc();
+    let body = json!({ "from": date_of(now, 1), "to": date_of(now, 7), "duration_minutes": 30 });
+    // Twelve joins of one doctor at once: one entry.
+    let doctor = app.doctor().await;
+    let patient = app.patient().await;
+    let same = futures::future::join_all(
+        (0..12).map(|_| async { join_raw(&app, &patient, &doctor.id, &body).await.status() }),
+    )
+    .await;
+    let created = same.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{same:?}");
+    assert!(
+        same.iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{same:?}"
+    );
+    // Fifteen joins of fifteen doctors at once: ten entries.
+    let patient = app.patient().await;
+    let mut doctors = Vec::new();
+    for _ in 0..15 {
+        doctors.push(app.doctor().await);
+    }
+    let many = futures::future::join_all(doctors.iter().map(|doctor| {
+        let (app, patient, body) = (&app, &patient, &body);
+        async move { join_raw(app, patient, &doctor.id, body).await.status() }
+    }))
+    .await;
+    let created = many.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 10, "{many:?}");
+    assert!(
+        many.iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{many:?}"
+    );
+    assert_eq!(my_waitlist(&app, &patient).await.len(), 10);
+}

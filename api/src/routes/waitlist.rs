@@ -138,6 +138,7 @@ async fn offer_entry(state: &AppState, user: &AuthUser, offer: Uuid) -> Result<U
     responses((status = 201, body = EntryView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such doctor"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "already_waiting: the caller waits for this doctor already (one open entry per doctor); too_many_waitlist_entries: the caller has 10 open entries (the most a patient may have)"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn join(
     State(state): State<AppState>,
@@ -162,7 +163,8 @@ async fn join(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// The caller's waitlist entries (waiting, or with an open offer).
+/// The caller's waitlist entries (waiting, or with an open offer; at most 10, the most a
+/// patient may have open).
 #[utoipa::path(get, path = "/api/v1/me/waitlist", tag = "waitlist", security(("bearer" = [])),
     responses((status = 200, body = Waitlist)))]
 async fn my_waitlist(
