@@ -243,6 +243,11 @@ CREATE TABLE IF NOT EXISTS waitlist_entries (
 CREATE INDEX IF NOT EXISTS waitlist_entries_doctor ON waitlist_entries (doctor_id, status, joined_order);
 CREATE INDEX IF NOT EXISTS waitlist_entries_patient ON waitlist_entries (patient_id, joined_order);
 CREATE INDEX IF NOT EXISTS waitlist_entries_offer ON waitlist_entries (offer_id);
+-- The last offer that closed unaccepted ('declined', 'expired' or 'withdrawn'): a late answer to
+-- it is a 409 naming how it closed, not a 404.
+ALTER TABLE waitlist_entries ADD COLUMN IF NOT EXISTS last_offer_id uuid;
+ALTER TABLE waitlist_entries ADD COLUMN IF NOT EXISTS last_offer_end text;
+CREATE INDEX IF NOT EXISTS waitlist_entries_last_offer ON waitlist_entries (last_offer_id);
 CREATE INDEX IF NOT EXISTS waitlist_entries_expiry ON waitlist_entries (offer_expires_at) WHERE status = 'offered';
 
 -- Projection "appointments": appointments.

@@ -5,9 +5,12 @@
 //! statement ([`Waitlist::offer`]), as are a decline, an expiry or a withdrawal with the
 //! doctor-day's `HoldEnded`: an offer is open exactly while its hold is. Accepting books
 //! through [`Scheduling::book`] with the offer's appointment id, whose reservation takes the
-//! hold on the doctor-day in the same append (so no other booking can slip in), then records
-//! `OfferAccepted` on the entry; if that last step is lost, the expiry finds the hold taken
-//! and records the acceptance instead. [`matcher`] decides who is offered what.
+//! hold on the doctor-day in the same append (so no other booking can slip in) and is refused
+//! when the hold is gone (the offer was declined, withdrawn or expired meanwhile: then nothing
+//! is booked), then records `OfferAccepted` on the entry. Once the hold is taken, nothing else
+//! can close the offer (each of them must end the hold in the same append), so that record
+//! cannot be refused; if it is lost, the expiry finds the hold taken and records the acceptance
+//! instead. [`matcher`] decides who is offered what.
 
 use std::sync::Arc;
 
@@ -15,10 +18,11 @@ use sqlx::PgPool;
 use telemed_domain::availability::{AvailabilityCommand, AvailabilityError, DoctorDay, HoldEnd};
 use telemed_domain::calendar::Interval;
 use telemed_domain::values::{FreeText, SlotPolicy};
+use telemed_domain::waitlist::patient::{PatientWaitlist, PatientWaitlistCommand};
 use telemed_domain::waitlist::{
     EntryState, EntryStatus, Offer, Request, WaitlistCommand, WaitlistEntry, WaitlistError,
 };
-use telemed_domain::{AppointmentId, DayId, NamedCommand, Position, UserId};
+use telemed_domain::{AppointmentId, DayId, Decide, NamedCommand, Position, UserId};
 use telemed_projections::profiles;
 use time::Duration;
 use uuid::Uuid;
@@ -54,6 +58,16 @@ fn rejected(error: impl Into<WaitlistFailure>) -> CommandError<WaitlistFailure> 
     CommandError::Rejected(error.into())
 }
 
+/// A failed append, sorted like any append's.
+fn append_failure(error: AppendError) -> CommandError<WaitlistFailure> {
+    match error {
+        AppendError::Conflict => CommandError::Contention,
+        AppendError::Database(error) => error.into(),
+        AppendError::Batch(error) => CommandError::Internal(Box::new(error)),
+        AppendError::Serialization(error) => CommandError::Internal(error),
+    }
+}
+
 /// What an accepted offer booked.
 #[derive(Clone, Copy, Debug)]
 pub struct Accepted {
@@ -68,6 +82,7 @@ pub struct Waitlist {
     pool: PgPool,
     executor: Executor,
     entries: Store<WaitlistEntry>,
+    patients: Store<PatientWaitlist>,
     days: Store<DoctorDay>,
     scheduling: Arc<Scheduling>,
     hold_for: Duration,
@@ -81,6 +96,7 @@ impl Waitlist {
             pool: pool.clone(),
             executor: Executor::new(pool.clone()),
             entries: Store::new(pool, ()),
+            patients: Store::new(pool, ()),
             days: Store::new(pool, ()),
             scheduling,
             hold_for,
@@ -111,7 +127,11 @@ impl Waitlist {
         }
     }
 
-    /// A patient joins a doctor's waitlist; returns the new entry's id.
+    /// A patient joins a doctor's waitlist; returns the new entry's id. Refused when the
+    /// patient waits for that doctor already ([`WaitlistError::AlreadyWaiting`]) or has as many
+    /// open entries as allowed ([`WaitlistError::TooManyEntries`]): decided by the patient's
+    /// seats (see [`telemed_domain::waitlist::patient`]), appended with the entry's
+    /// `WaitlistJoined` in one statement, so concurrent joins of one patient are serialised.
     pub async fn join(
         &self,
         request: Request,
@@ -124,16 +144,57 @@ impl Waitlist {
             return Err(rejected(WaitlistFailure::NoSuchDoctor));
         }
         let id = Uuid::new_v4();
-        let command = WaitlistCommand::Join {
-            request,
-            at: self.scheduling.clock().now(),
-        };
-        let position = self
-            .executor
-            .create(&self.entries, &id.to_string(), command, context)
-            .await
-            .map_err(|e| e.map_rejected(WaitlistFailure::from))?;
-        Ok((id, position))
+        let at = self.scheduling.clock().now();
+        let (entry_id, patient_id) = (id.to_string(), request.patient_id.to_string());
+        let join = WaitlistCommand::Join { request, at };
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut seats = self.patients.load(&patient_id, Source::Database).await?;
+            let closed = self.closed_entries(seats.aggregate.open().keys()).await?;
+            let open = PatientWaitlistCommand::Open {
+                entry_id: id,
+                doctor_id: request.doctor_id,
+                closed,
+                at,
+            };
+            let names = (open.command_name(), join.command_name());
+            let seated = decide(&(), &mut seats.aggregate, open)
+                .await
+                .map_err(rejected)?;
+            let joined = decide(&(), &mut WaitlistEntry::default(), join.clone())
+                .await
+                .map_err(rejected)?;
+            let rows = [
+                self.patients
+                    .rows(
+                        &patient_id,
+                        seats.sequence,
+                        seated,
+                        &context.metadata(names.0),
+                    )
+                    .map_err(append_failure)?,
+                self.entries
+                    .rows(&entry_id, 0, joined, &context.metadata(names.1))
+                    .map_err(append_failure)?,
+            ];
+            match insert(&self.pool, &rows).await {
+                Ok(positions) => return Ok((id, positions.into_iter().max().unwrap_or_default())),
+                Err(AppendError::Conflict) => tokio::time::sleep(backoff(attempt)).await,
+                Err(other) => return Err(append_failure(other)),
+            }
+        }
+        Err(CommandError::Contention)
+    }
+
+    /// Which of `entries` are closed (booked or left), from their events.
+    async fn closed_entries(&self, entries: impl Iterator<Item = &Uuid>) -> Result<Vec<Uuid>> {
+        let mut closed = Vec::new();
+        for id in entries {
+            let status = self.entry(*id).await?.map(|state| state.status);
+            if !matches!(status, Some(EntryStatus::Waiting | EntryStatus::Offered)) {
+                closed.push(*id);
+            }
+        }
+        Ok(closed)
     }
 
     /// The patient leaves; an open offer is withdrawn and its time given back with it.
@@ -165,6 +226,13 @@ impl Waitlist {
                 .await
                 .map_err(|e| e.map_rejected(WaitlistFailure::from)),
         }
+        .map_err(|error| match error {
+            // The open offer's hold is gone: its appointment took it (an accept is under way).
+            CommandError::Rejected(WaitlistFailure::Day(AvailabilityError::NoSuchHold)) => {
+                rejected(WaitlistError::Closed)
+            }
+            other => other,
+        })
     }
 
     /// Offers `interval` on `day` to entry `id` and holds it there under the doctor's slot
@@ -209,15 +277,18 @@ impl Waitlist {
         let state = self.own_entry(id, patient).await?;
         let now = self.scheduling.clock().now();
         let offer = match state.offer {
-            Some(offer) if offer.offer_id == offer_id => offer,
-            _ => return Err(rejected(WaitlistError::OfferNotOpen)),
+            // Accepted already: a retry, answered with the same booking.
+            Some(offer) if offer.offer_id == offer_id && state.status == EntryStatus::Booked => {
+                offer
+            }
+            _ => {
+                let offer = *state.open_offer(offer_id).map_err(rejected)?;
+                if now >= offer.expires_at {
+                    return Err(rejected(WaitlistError::OfferExpired));
+                }
+                offer
+            }
         };
-        if state.status == EntryStatus::Offered && now >= offer.expires_at {
-            return Err(rejected(WaitlistError::OfferExpired));
-        }
-        if !matches!(state.status, EntryStatus::Offered | EntryStatus::Booked) {
-            return Err(rejected(WaitlistError::OfferNotOpen));
-        }
         let booking = Booking {
             appointment_id: offer.appointment_id(),
             doctor_id: state.request.doctor_id,
@@ -225,12 +296,31 @@ impl Waitlist {
             interval: offer.interval,
             reason: FreeText::parse("Booked from the waitlist")
                 .map_err(|e| CommandError::Internal(e.0.into()))?,
+            hold: Some(offer.hold_id()),
         };
-        let booked = self
-            .scheduling
-            .book(booking, context)
-            .await
-            .map_err(|e| e.map_rejected(WaitlistFailure::from))?;
+        let booked = match self.scheduling.book(booking.clone(), context).await {
+            Ok(booked) => booked,
+            Err(CommandError::Rejected(SchedulingError::Availability(
+                AvailabilityError::NoSuchHold,
+            ))) => {
+                let taken = self
+                    .scheduling
+                    .appointment(offer.appointment_id())
+                    .await
+                    .map_err(|e| e.map_rejected(WaitlistFailure::from))?;
+                if taken.is_none() {
+                    // The offer closed since we looked (its hold ended with it): nothing was
+                    // booked.
+                    return Err(self.closed_offer(id, offer_id, now).await);
+                }
+                // A concurrent accept of this offer booked it: this is a retry of that booking.
+                self.scheduling
+                    .book(booking, context)
+                    .await
+                    .map_err(|e| e.map_rejected(WaitlistFailure::from))?
+            }
+            Err(error) => return Err(error.map_rejected(WaitlistFailure::from)),
+        };
         let recorded = self
             .executor
             .execute(
@@ -247,6 +337,26 @@ impl Waitlist {
         })
     }
 
+    /// Why offer `offer_id` of entry `id` can no longer be accepted, from the entry's events.
+    async fn closed_offer(
+        &self,
+        id: Uuid,
+        offer_id: Uuid,
+        at: time::OffsetDateTime,
+    ) -> CommandError<WaitlistFailure> {
+        let loaded = match self.entries.load(&id.to_string(), Source::Database).await {
+            Ok(loaded) => loaded,
+            Err(error) => return error,
+        };
+        match loaded
+            .aggregate
+            .decide(WaitlistCommand::Accept { offer_id, at })
+        {
+            Err(error) => rejected(error),
+            Ok(_) => rejected(WaitlistError::OfferNotOpen),
+        }
+    }
+
     /// The patient turns offer `offer_id` down; its time is given back and the entry waits
     /// again.
     pub async fn decline(
@@ -257,12 +367,7 @@ impl Waitlist {
         context: &CommandContext,
     ) -> Result<Position> {
         let state = self.own_entry(id, patient).await?;
-        let offer = match state.offer {
-            Some(offer) if offer.offer_id == offer_id && state.status == EntryStatus::Offered => {
-                offer
-            }
-            _ => return Err(rejected(WaitlistError::OfferNotOpen)),
-        };
+        let offer = *state.open_offer(offer_id).map_err(rejected)?;
         let at = self.scheduling.clock().now();
         let end = AvailabilityCommand::EndHold {
             hold_id: offer.hold_id(),
@@ -361,12 +466,7 @@ impl Waitlist {
                     "a paired waitlist decision was empty".into(),
                 ));
             }
-            let append = |e: AppendError| match e {
-                AppendError::Conflict => CommandError::Contention,
-                AppendError::Database(error) => error.into(),
-                AppendError::Batch(error) => CommandError::Internal(Box::new(error)),
-                AppendError::Serialization(error) => CommandError::Internal(error),
-            };
+            let append = append_failure;
             let rows = [
                 self.days
                     .rows(

@@ -103,7 +103,9 @@ pub enum AvailabilityCommand {
         window_id: WindowId,
     },
     /// Reserve a slot for an appointment: inside one window, on its grid, outside time off,
-    /// and keeping the buffers from every other reservation (all as `policy` says).
+    /// and keeping the buffers from every other reservation (all as `policy` says). With a
+    /// `hold`, the reservation takes that waitlist hold, and is refused with
+    /// [`AvailabilityError::NoSuchHold`] unless it is still held for this appointment and time.
     Reserve {
         /// Which day.
         day: DayId,
@@ -117,6 +119,8 @@ pub enum AvailabilityCommand {
         interval: Interval,
         /// The doctor's buffers and slot interval at the time of booking.
         policy: SlotPolicy,
+        /// The waitlist hold (an offer's) this reservation must take, if any.
+        hold: Option<ReservationId>,
     },
     /// Give a slot back. Releasing an unknown or already released reservation changes nothing.
     Release {
@@ -470,13 +474,22 @@ impl DoctorDay {
         &self,
         day: DayId,
         reservation: Reservation,
-        id: ReservationId,
+        (id, hold): (ReservationId, Option<ReservationId>),
         policy: SlotPolicy,
     ) -> Decided {
         use AvailabilityError as E;
         let interval = reservation.interval;
         if self.reservations.contains_key(&id) {
             return Err(E::DuplicateReservation);
+        }
+        // An offer's booking goes through only while its hold does: once the offer was declined,
+        // withdrawn or expired (which end the hold), it is no ordinary booking either.
+        if let Some(hold) = hold
+            && !self.holds.get(&hold).is_some_and(|h| {
+                h.appointment_id == reservation.appointment_id && h.interval == interval
+            })
+        {
+            return Err(E::NoSuchHold);
         }
         self.placeable(&interval, &policy)?;
         if self.taken(&interval, Some(reservation.appointment_id), &policy) {
@@ -605,13 +618,14 @@ impl Decide for DoctorDay {
                 patient_id,
                 interval,
                 policy,
+                hold,
             } => {
                 let reservation = Reservation {
                     appointment_id,
                     patient_id,
                     interval,
                 };
-                self.reserve(day, reservation, reservation_id, policy)
+                self.reserve(day, reservation, (reservation_id, hold), policy)
             }
             AvailabilityCommand::Release {
                 reservation_id,
@@ -840,6 +854,7 @@ mod tests {
             patient_id: patient(),
             interval: at(from, to),
             policy: SlotPolicy::default(),
+            hold: None,
         }
     }
 
@@ -948,6 +963,7 @@ mod tests {
             patient_id: patient(),
             interval: at(555, 585),
             policy: SlotPolicy::default(),
+            hold: None,
         };
         framework()
             .given(vec![opened(540, 720), reserved(540, 570)])
@@ -1164,6 +1180,7 @@ mod tests {
                 appointment_id,
                 patient_id,
                 interval,
+                hold,
                 ..
             } => AvailabilityCommand::Reserve {
                 day,
@@ -1172,6 +1189,7 @@ mod tests {
                 patient_id,
                 interval,
                 policy,
+                hold,
             },
             other => other,
         }
@@ -1238,6 +1256,7 @@ mod tests {
                 patient_id: patient,
                 interval: at(540, 570),
                 policy: SlotPolicy::default(),
+                hold: Some(ReservationId::from(uuid::Uuid::from_u128(50))),
             })
             .then_expect_events(vec![
                 AvailabilityEvent::SlotReserved {
@@ -1254,6 +1273,47 @@ mod tests {
                     reason: HoldEnd::Accepted,
                 },
             ]);
+    }
+
+    #[test]
+    fn an_offers_booking_is_refused_once_its_hold_ended() {
+        let ended = AvailabilityEvent::HoldEnded {
+            day: day(),
+            hold_id: ReservationId::from(uuid::Uuid::from_u128(50)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            reason: HoldEnd::Expired,
+        };
+        let take = AvailabilityCommand::Reserve {
+            day: day(),
+            reservation_id: ReservationId::from(uuid::Uuid::from_u128(60)),
+            appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+            patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+            interval: at(540, 570),
+            policy: SlotPolicy::default(),
+            hold: Some(ReservationId::from(uuid::Uuid::from_u128(50))),
+        };
+        // The time is free again, but the offer's booking needed the hold.
+        framework()
+            .given(vec![opened(540, 720), held(540, 570), ended])
+            .when(take.clone())
+            .then_expect_error(AvailabilityError::NoSuchHold);
+        // Nor may it take the hold for another time.
+        let elsewhere = match take {
+            AvailabilityCommand::Reserve { hold, .. } => AvailabilityCommand::Reserve {
+                day: day(),
+                reservation_id: ReservationId::from(uuid::Uuid::from_u128(60)),
+                appointment_id: AppointmentId::from(uuid::Uuid::from_u128(50)),
+                patient_id: UserId::from(uuid::Uuid::from_u128(51)),
+                interval: at(600, 630),
+                policy: SlotPolicy::default(),
+                hold,
+            },
+            other => other,
+        };
+        framework()
+            .given(vec![opened(540, 720), held(540, 570)])
+            .when(elsewhere)
+            .then_expect_error(AvailabilityError::NoSuchHold);
     }
 
     #[test]
@@ -1475,6 +1535,7 @@ mod tests {
                 patient_id: UserId::from(uuid::Uuid::from_u128(51)),
                 interval: at(540, 570),
                 policy: SlotPolicy::default(),
+                hold: Some(ReservationId::from(uuid::Uuid::from_u128(50))),
             })
             .then_expect_error(AvailabilityError::DoctorUnavailable);
     }

@@ -19,6 +19,8 @@ use uuid::Uuid;
 use crate::calendar::Interval;
 use crate::{AppointmentId, DayId, Decide, NamedCommand, ReservationId, UserId};
 
+pub mod patient;
+
 /// The aggregate type under which these events are stored.
 pub const AGGREGATE_TYPE: &str = "waitlist_entry";
 
@@ -79,6 +81,27 @@ pub enum EntryStatus {
     Booked,
     /// The patient left.
     Left,
+}
+
+/// How an offer that was not accepted closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferEnd {
+    /// The patient declined it.
+    Declined,
+    /// It lapsed.
+    Expired,
+    /// The patient left the waitlist while it was open.
+    Withdrawn,
+}
+
+/// The entry's last offer that closed without being accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedOffer {
+    /// Which offer.
+    pub offer_id: Uuid,
+    /// How it closed.
+    pub end: OfferEnd,
 }
 
 /// What can be asked of a waitlist entry.
@@ -210,6 +233,12 @@ pub enum WaitlistError {
     /// The entry is closed.
     #[error("the waitlist entry is closed")]
     Closed,
+    /// The patient waits for this doctor already, with this entry.
+    #[error("you are on this doctor's waitlist already (entry {0}): leave it to join again")]
+    AlreadyWaiting(Uuid),
+    /// The patient has as many open entries as a patient may.
+    #[error("a patient may wait on at most {0} waitlists at once: leave one to join another")]
+    TooManyEntries(usize),
 }
 
 /// The state of an entry.
@@ -223,6 +252,29 @@ pub struct EntryState {
     pub offer: Option<Offer>,
     /// Times offered and declined or let lapse.
     pub passed: Vec<Interval>,
+    /// The last offer that closed without being accepted (so that a late answer to it is told
+    /// how it closed).
+    #[serde(default)]
+    pub closed: Option<ClosedOffer>,
+}
+
+impl EntryState {
+    /// Offer `offer_id` while it is open; otherwise why it cannot be answered: it expired
+    /// ([`WaitlistError::OfferExpired`]) or is closed or unknown ([`WaitlistError::OfferNotOpen`]).
+    pub fn open_offer(&self, offer_id: Uuid) -> Result<&Offer, WaitlistError> {
+        match &self.offer {
+            Some(offer) if offer.offer_id == offer_id && self.status == EntryStatus::Offered => {
+                Ok(offer)
+            }
+            _ => match self.closed {
+                Some(ClosedOffer {
+                    offer_id: closed,
+                    end: OfferEnd::Expired,
+                }) if closed == offer_id => Err(WaitlistError::OfferExpired),
+                _ => Err(WaitlistError::OfferNotOpen),
+            },
+        }
+    }
 }
 
 /// A waitlist entry.
@@ -240,11 +292,10 @@ impl WaitlistEntry {
     }
 
     fn open_offer(&self, offer_id: Uuid) -> Result<&Offer, WaitlistError> {
-        let state = self.state.as_ref().ok_or(WaitlistError::NotFound)?;
-        match &state.offer {
-            Some(offer) if offer.offer_id == offer_id => Ok(offer),
-            _ => Err(WaitlistError::OfferNotOpen),
-        }
+        self.state
+            .as_ref()
+            .ok_or(WaitlistError::NotFound)?
+            .open_offer(offer_id)
     }
 
     fn offer(&self, offer: Offer, at: OffsetDateTime) -> Decided {
@@ -337,6 +388,7 @@ impl Aggregate for WaitlistEntry {
                 status: EntryStatus::Waiting,
                 offer: None,
                 passed: Vec::new(),
+                closed: None,
             });
             return;
         }
@@ -350,17 +402,34 @@ impl Aggregate for WaitlistEntry {
                 state.offer = Some(offer);
             }
             WaitlistEvent::OfferAccepted { .. } => state.status = EntryStatus::Booked,
-            WaitlistEvent::OfferDeclined { .. } | WaitlistEvent::OfferExpired { .. } => {
-                state.status = EntryStatus::Waiting;
-                if let Some(offer) = state.offer.take() {
-                    state.passed.push(offer.interval);
-                }
+            WaitlistEvent::OfferDeclined { offer_id, .. } => {
+                state.pass(offer_id, OfferEnd::Declined);
             }
-            WaitlistEvent::WaitlistLeft { .. } => {
+            WaitlistEvent::OfferExpired { offer_id, .. } => {
+                state.pass(offer_id, OfferEnd::Expired);
+            }
+            WaitlistEvent::WaitlistLeft { withdrawn, .. } => {
                 state.status = EntryStatus::Left;
                 state.offer = None;
+                if let Some(offer_id) = withdrawn {
+                    state.closed = Some(ClosedOffer {
+                        offer_id,
+                        end: OfferEnd::Withdrawn,
+                    });
+                }
             }
         }
+    }
+}
+
+impl EntryState {
+    /// The open offer `offer_id` closed unaccepted (`end`): the entry waits again.
+    fn pass(&mut self, offer_id: Uuid, end: OfferEnd) {
+        self.status = EntryStatus::Waiting;
+        if let Some(offer) = self.offer.take() {
+            self.passed.push(offer.interval);
+        }
+        self.closed = Some(ClosedOffer { offer_id, end });
     }
 }
 
@@ -534,6 +603,47 @@ mod tests {
                 at: NOW,
             })
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_late_answer_is_told_how_the_offer_closed() {
+        let expired = WaitlistEvent::OfferExpired {
+            offer_id: Uuid::from_u128(7),
+            at: NOW,
+        };
+        let declined = WaitlistEvent::OfferDeclined {
+            offer_id: Uuid::from_u128(7),
+            at: NOW,
+        };
+        for command in [
+            WaitlistCommand::Accept {
+                offer_id: Uuid::from_u128(7),
+                at: NOW,
+            },
+            WaitlistCommand::Decline {
+                offer_id: Uuid::from_u128(7),
+                at: NOW,
+            },
+        ] {
+            framework()
+                .given(vec![joined(), made(offer(7, 0)), expired.clone()])
+                .when(command.clone())
+                .then_expect_error(WaitlistError::OfferExpired);
+            framework()
+                .given(vec![joined(), made(offer(7, 0)), declined.clone()])
+                .when(command.clone())
+                .then_expect_error(WaitlistError::OfferNotOpen);
+            // After a newer offer, the old one is still known to have expired.
+            framework()
+                .given(vec![
+                    joined(),
+                    made(offer(7, 0)),
+                    expired.clone(),
+                    made(offer(8, 60)),
+                ])
+                .when(command)
+                .then_expect_error(WaitlistError::OfferExpired);
+        }
     }
 
     #[test]

@@ -399,6 +399,8 @@ impl From<CommandError<telemed_commands::WaitlistFailure>> for ApiError {
             F::Entry(W::OfferNotOpen) => conflict("offer_closed", detail),
             F::Entry(W::OfferExpired) => conflict("offer_expired", detail),
             F::Entry(W::Closed) => conflict("waitlist_closed", detail),
+            F::Entry(W::AlreadyWaiting(_)) => conflict("already_waiting", detail),
+            F::Entry(W::TooManyEntries(_)) => conflict("too_many_waitlist_entries", detail),
             F::Day(error) => {
                 CommandError::Rejected(telemed_commands::SchedulingError::from(error)).into()
             }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use telemed_domain::calendar::Interval;
+use telemed_domain::waitlist::patient::MAX_OPEN_ENTRIES;
 use telemed_domain::waitlist::{AGGREGATE_TYPE, WaitlistEvent};
 use telemed_domain::{AppointmentId, DayId, UserId};
 use time::{Date, OffsetDateTime};
@@ -33,15 +34,20 @@ const ACCEPTED: &str = "UPDATE waitlist_entries
    SET status = 'booked', appointment_id = $2, offer_expires_at = NULL, updated_at = $3
  WHERE entry_id = $1";
 
-/// A declined or lapsed offer: the entry waits again and remembers the time it passed on.
+/// A declined or lapsed offer (`$3`: how it closed): the entry waits again and remembers the
+/// time it passed on, and the offer.
 const PASSED: &str = "UPDATE waitlist_entries
    SET status = 'waiting', passed_starts = passed_starts || offer_start,
-       passed_ends = passed_ends || offer_end, offer_id = NULL, offer_day_id = NULL,
+       passed_ends = passed_ends || offer_end, last_offer_id = offer_id, last_offer_end = $3,
+       offer_id = NULL, offer_day_id = NULL,
        offer_start = NULL, offer_end = NULL, offer_expires_at = NULL, updated_at = $2
  WHERE entry_id = $1";
 
+/// Leaving; an open offer is withdrawn.
 const LEFT: &str = "UPDATE waitlist_entries
-   SET status = 'left', offer_id = NULL, offer_day_id = NULL, offer_start = NULL,
+   SET status = 'left', last_offer_id = COALESCE(offer_id, last_offer_id),
+       last_offer_end = CASE WHEN offer_id IS NULL THEN last_offer_end ELSE 'withdrawn' END,
+       offer_id = NULL, offer_day_id = NULL, offer_start = NULL,
        offer_end = NULL, offer_expires_at = NULL, updated_at = $2
  WHERE entry_id = $1";
 
@@ -102,13 +108,8 @@ impl Projection for WaitlistProjection {
                     .execute(&mut *tx)
                     .await?;
             }
-            WaitlistEvent::OfferDeclined { at, .. } | WaitlistEvent::OfferExpired { at, .. } => {
-                sqlx::query(PASSED)
-                    .bind(entry)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            WaitlistEvent::OfferDeclined { at, .. } => passed(tx, entry, at, "declined").await?,
+            WaitlistEvent::OfferExpired { at, .. } => passed(tx, entry, at, "expired").await?,
             WaitlistEvent::WaitlistLeft { at, .. } => {
                 sqlx::query(LEFT)
                     .bind(entry)
@@ -119,6 +120,22 @@ impl Projection for WaitlistProjection {
         }
         Ok(())
     }
+}
+
+/// Entry `entry`'s open offer closed unaccepted at `at` (`end`: how).
+async fn passed(
+    tx: &mut PgConnection,
+    entry: Uuid,
+    at: OffsetDateTime,
+    end: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(PASSED)
+        .bind(entry)
+        .bind(at)
+        .bind(end)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// An open offer as the patient sees it.
@@ -151,9 +168,11 @@ pub struct EntryView {
     /// The doctor's name.
     pub doctor_name: String,
     /// First acceptable date (doctor's zone).
+    #[serde(serialize_with = "calendar_date")]
     #[schema(value_type = String, format = Date)]
     pub from: Date,
     /// Last acceptable date (doctor's zone).
+    #[serde(serialize_with = "calendar_date")]
     #[schema(value_type = String, format = Date)]
     pub to: Date,
     /// Length of the appointment sought.
@@ -169,6 +188,11 @@ pub struct EntryView {
     /// The appointment booked from an accepted offer (status `booked`).
     #[schema(value_type = Option<String>, format = Uuid)]
     pub appointment_id: Option<AppointmentId>,
+}
+
+/// A date as `YYYY-MM-DD`, as documented (serde's default for `time::Date` is a tuple).
+fn calendar_date<S: serde::Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(date)
 }
 
 const ENTRY_COLUMNS: &str =
@@ -211,7 +235,8 @@ fn entry_from_row(row: &PgRow) -> Result<(UserId, EntryView), sqlx::Error> {
     ))
 }
 
-/// The entries of `patient` that are waiting or offered, oldest first.
+/// The entries of `patient` that are waiting or offered, oldest first; at most
+/// [`MAX_OPEN_ENTRIES`], as many as a patient may have open.
 pub async fn entries_of(
     db: impl PgExecutor<'_>,
     patient: UserId,
@@ -220,10 +245,12 @@ pub async fn entries_of(
         "SELECT {ENTRY_COLUMNS} FROM waitlist_entries e
            LEFT JOIN doctor_profiles d ON d.doctor_id = e.doctor_id
           WHERE e.patient_id = $1 AND e.status IN ('waiting', 'offered')
-          ORDER BY e.joined_order"
+          ORDER BY e.joined_order
+          LIMIT $2"
     );
     sqlx::query(&sql)
         .bind(patient.as_uuid())
+        .bind(MAX_OPEN_ENTRIES as i64)
         .fetch_all(db)
         .await?
         .iter()
@@ -249,14 +276,17 @@ pub async fn entry(
         .transpose()
 }
 
-/// The entry that offer `offer` was made to, with its patient, while the offer is open.
+/// The entry that offer `offer` was made to, with its patient: while the offer is open, once
+/// it was accepted, and while it is the entry's last offer that closed unaccepted.
 pub async fn entry_of_offer(
     db: impl PgExecutor<'_>,
     offer: Uuid,
 ) -> Result<Option<(UserId, EntryView)>, sqlx::Error> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM waitlist_entries e
-           LEFT JOIN doctor_profiles d ON d.doctor_id = e.doctor_id WHERE e.offer_id = $1"
+           LEFT JOIN doctor_profiles d ON d.doctor_id = e.doctor_id
+          WHERE e.offer_id = $1 OR e.last_offer_id = $1
+          LIMIT 1"
     );
     sqlx::query(&sql)
         .bind(offer)

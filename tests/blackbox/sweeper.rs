@@ -46,6 +46,7 @@ async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookab
         patient_id: patient.id.parse().unwrap(),
         interval,
         policy: Default::default(),
+        hold: None,
     };
     let executor = telemed_commands::Executor::new(app.pool.clone());
     // A store of its own, as another process would have: the app's cached doctor-day is now
@@ -103,6 +104,7 @@ async fn a_reservation_without_an_appointment_is_released_and_the_slot_is_bookab
         patient_id: patient.id.parse().unwrap(),
         interval,
         policy: Default::default(),
+        hold: None,
     };
     let still_taken = executor
         .execute(

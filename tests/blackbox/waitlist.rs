@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
     TestApp, TestDb, User, eventually, expect_problem, expect_status, problem_fields, spawn_app,
-    spawn_process_with,
+    spawn_app_on, spawn_process_with,
 };
 use crate::scheduling::{instant, rfc3339};
 
@@ -368,6 +368,13 @@ async fn a_declined_offer_goes_to_the_next_patient_and_the_decliner_keeps_waitin
     let next = await_offer(&app, &second).await;
     assert_eq!(next["start"], offer["start"]);
     assert_ne!(next["id"], offer["id"]);
+    // A declined offer is closed: accepting it later is a conflict, not an unknown offer.
+    let closed = expect_problem(
+        answer(&app, &first, &offer, "accept").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(closed["code"], "offer_closed", "{closed}");
     // The decliner waits again, for other times.
     let entries = my_waitlist(&app, &first).await;
     assert_eq!(entries.len(), 1);
@@ -384,6 +391,12 @@ async fn a_declined_offer_goes_to_the_next_patient_and_the_decliner_keeps_waitin
         StatusCode::NO_CONTENT,
     )
     .await;
+    let withdrawn = expect_problem(
+        answer(&app, &second, &next, "accept").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(withdrawn["code"], "offer_closed", "{withdrawn}");
     eventually("the withdrawn time is free again", PATIENCE, || async {
         let end = booked.nine + Duration::hours(1);
         app.free_starts(doctor, &first.token, booked.nine, end, 30)
@@ -416,9 +429,18 @@ async fn an_offer_not_accepted_in_time_expires_and_goes_to_the_next_patient() {
     );
     let handed_on = await_offer(&app, &next).await;
     assert_eq!(handed_on["start"], offer["start"]);
-    // Too late to accept the lapsed one.
-    let late = answer(&app, &slow, &offer, "accept").await;
-    expect_problem(late, StatusCode::NOT_FOUND).await;
+    // Too late to answer the lapsed one: it is known, and expired.
+    for action in ["accept", "decline"] {
+        let late = answer(&app, &slow, &offer, action).await;
+        let problem = expect_problem(late, StatusCode::CONFLICT).await;
+        assert_eq!(problem["code"], "offer_expired", "{action}: {problem}");
+    }
+    // Still nobody else's.
+    expect_problem(
+        answer(&app, &next, &offer, "accept").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let entries = my_waitlist(&app, &slow).await;
     assert_eq!(entries[0]["status"], "waiting", "{entries:?}");
 }
@@ -586,4 +608,343 @@ async fn a_freed_slot_in_time_off_is_not_offered_until_the_time_off_is_lifted() 
     .await;
     let offer = await_offer(&app, &patient).await;
     assert_eq!(instant(offer["start"].as_str().unwrap()), booked.nine);
+}
+
+#[tokio::test]
+async fn shorter_buffers_free_time_and_wake_the_matcher() {
+    let app = spawn_app().await;
+    let doctor = app.register("doctor", "Dr. Buffer", "UTC").await;
+    let policy = |after: i64| json!({ "buffer_before_minutes": 0, "buffer_after_minutes": after });
+    expect_status(
+        app.put("/api/v1/doctors/me/scheduling", &doctor.token, &policy(30))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let day = (OffsetDateTime::now_utc() + Duration::days(3)).date();
+    let nine = day.midnight().assume_utc() + Duration::hours(9);
+    let half_past = nine + Duration::minutes(30);
+    app.open_window(&doctor, nine, nine + Duration::hours(1))
+        .await;
+    let booked = app.patient().await;
+    app.book(&booked, &doctor.id, nine, half_past).await;
+    // 09:30 lies in the 09:00 appointment's 30-minute buffer: nothing is free.
+    let waiting = app.patient().await;
+    join(&app, &waiting, &doctor.id, nine, (-1, 1), 30).await;
+    eventually("the matcher has read everything", PATIENCE, || {
+        matcher_caught_up(&app)
+    })
+    .await;
+    assert!(offer_of(&app, &waiting).await.is_none());
+
+    // Without the buffer, 09:30 is free: the waiting patient is offered it.
+    expect_status(
+        app.put("/api/v1/doctors/me/scheduling", &doctor.token, &policy(0))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let offer = await_offer(&app, &waiting).await;
+    assert_eq!(
+        instant(offer["start"].as_str().unwrap()),
+        half_past,
+        "{offer}"
+    );
+}
+
+#[tokio::test]
+async fn join_dates_are_checked_on_the_doctors_calendar() {
+    use time_tz::OffsetDateTimeExt;
+    let app = spawn_app().await;
+    // At any hour one of them is on another date than UTC: Kiritimati (UTC+14) a day ahead
+    // from 10:00 UTC, Honolulu (UTC-10) a day behind until 10:00 UTC.
+    let zones = [
+        (
+            "Pacific/Kiritimati",
+            time_tz::timezones::db::pacific::KIRITIMATI,
+        ),
+        (
+            "Pacific/Honolulu",
+            time_tz::timezones::db::pacific::HONOLULU,
+        ),
+    ];
+    for (name, zone) in zones {
+        let doctor = app.register("doctor", "Dr. Far", name).await;
+        let patient = app.patient().await;
+        let now = OffsetDateTime::now_utc();
+        let today = now.to_timezone(zone).date();
+        let last = (now + Duration::days(180)).to_timezone(zone).date();
+        let body = |from: time::Date, to: time::Date| json!({ "from": from.to_string(), "to": to.to_string(), "duration_minutes": 30 });
+        // The doctor's today up to the last day of the horizon there.
+        let entry = expect_status(
+            join_raw(&app, &patient, &doctor.id, &body(today, last)).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(
+            (entry["from"].as_str(), entry["to"].as_str()),
+            (
+                Some(today.to_string().as_str()),
+                Some(last.to_string().as_str())
+            ),
+            "{name}: {entry}"
+        );
+        // The doctor's yesterday is past; the day after the horizon is too far.
+        let yesterday = today.previous_day().unwrap();
+        let past = expect_problem(
+            join_raw(&app, &patient, &doctor.id, &body(yesterday, yesterday)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(
+            problem_fields(&past),
+            vec!["to".to_string()],
+            "{name}: {past}"
+        );
+        let beyond = last.next_day().unwrap();
+        let mut far = problem_fields(
+            &expect_problem(
+                join_raw(&app, &patient, &doctor.id, &body(beyond, beyond)).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await,
+        );
+        far.sort();
+        assert_eq!(far, vec!["from".to_string(), "to".to_string()], "{name}");
+    }
+}
+
+/// How a race between an accept and something that closes the offer may end.
+#[derive(Clone, Copy, Debug)]
+enum Rival {
+    Decline,
+    Leave,
+    Expiry,
+}
+
+/// Round `round` of an accept race: `patient` waits for day `3 + round` alone, the doctor opens
+/// a half hour there, and the patient is offered it; returns the entry and the offer.
+async fn offered_round(
+    app: &TestApp,
+    doctor: &User,
+    patient: &User,
+    round: i64,
+) -> (String, Value) {
+    let now = OffsetDateTime::now_utc();
+    let day = 3 + round;
+    let entry = join(app, patient, &doctor.id, now, (day, day), 30).await;
+    let nine = (now + Duration::days(day)).date().midnight().assume_utc() + Duration::hours(9);
+    app.open_window(doctor, nine, nine + Duration::minutes(30))
+        .await;
+    let offer = await_offer(app, patient).await;
+    (entry["id"].as_str().unwrap().to_string(), offer)
+}
+
+/// Events recorded for aggregate `id`.
+async fn events_of_type(app: &TestApp, aggregate_type: &str, id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Races an accept of `offer` against `rival`; asserts that either the accept booked the
+/// offer's appointment and the entry records it, or it answered 409 and no appointment exists.
+/// Returns whether the accept won.
+async fn race_accept(
+    app: &TestApp,
+    patient: &User,
+    (entry, offer): (&str, &Value),
+    rival: Rival,
+) -> bool {
+    let offer_id = offer["id"].as_str().unwrap();
+    let expires = instant(offer["expires_at"].as_str().unwrap());
+    let rival_answer = async {
+        match rival {
+            Rival::Decline => Some(answer(app, patient, offer, "decline").await.status()),
+            Rival::Leave => Some(
+                app.delete(&format!("/api/v1/me/waitlist/{entry}"), &patient.token)
+                    .await
+                    .status(),
+            ),
+            Rival::Expiry => None,
+        }
+    };
+    let accept = async {
+        if let Rival::Expiry = rival {
+            // Accept at the last moment, as the matcher's round expires the offer.
+            let last_moment = expires - Duration::milliseconds(15);
+            eventually("the offer's last moment", PATIENCE, || async {
+                OffsetDateTime::now_utc() >= last_moment
+            })
+            .await;
+        }
+        answer(app, patient, offer, "accept").await
+    };
+    let (accepted, rival_status) = tokio::join!(accept, rival_answer);
+    let status = accepted.status();
+    let body: Value = accepted.json().await.unwrap_or(Value::Null);
+    let appointment_events = events_of_type(app, "appointment", offer_id).await;
+    match status {
+        StatusCode::CREATED => {
+            assert_eq!(body["id"], offer["id"], "{rival:?}: {body}");
+            assert!(appointment_events > 0, "{rival:?}");
+            let recorded: String =
+                sqlx::query_scalar("SELECT status FROM waitlist_entries WHERE entry_id = $1::uuid")
+                    .bind(entry)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(recorded, "booked", "{rival:?}");
+            if let Some(rival_status) = rival_status {
+                assert_eq!(rival_status, StatusCode::CONFLICT, "{rival:?}");
+            }
+            true
+        }
+        StatusCode::CONFLICT => {
+            assert_eq!(
+                appointment_events, 0,
+                "{rival:?}: the accept answered {body} but booked the offer's appointment"
+            );
+            if let Some(rival_status) = rival_status {
+                assert_eq!(rival_status, StatusCode::NO_CONTENT, "{rival:?}: {body}");
+            }
+            false
+        }
+        other => panic!("{rival:?}: the accept answered {other}: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn an_accept_racing_a_decline_or_a_leave_books_only_when_it_wins() {
+    let app = spawn_app().await;
+    let doctor = app.register("doctor", "Dr. Race", "UTC").await;
+    let mut won = 0;
+    for round in 0..12 {
+        let patient = app.patient().await;
+        let rival = if round % 2 == 0 {
+            Rival::Decline
+        } else {
+            Rival::Leave
+        };
+        let offered = offered_round(&app, &doctor, &patient, round).await;
+        won += usize::from(race_accept(&app, &patient, (&offered.0, &offered.1), rival).await);
+    }
+    println!("waitlist accept race: 12 rounds against a decline or a leave, the accept won {won}");
+}
+
+#[tokio::test]
+async fn an_accept_racing_the_expiry_books_only_when_it_wins() {
+    let db = TestDb::create().await;
+    let app = spawn_app_on(db, |config| {
+        config.waitlist_hold = Duration::milliseconds(1500);
+    })
+    .await;
+    let doctor = app.register("doctor", "Dr. Lapse", "UTC").await;
+    let mut won = 0;
+    for round in 0..8 {
+        let patient = app.patient().await;
+        let offered = offered_round(&app, &doctor, &patient, round).await;
+        won +=
+            usize::from(race_accept(&app, &patient, (&offered.0, &offered.1), Rival::Expiry).await);
+    }
+    println!("waitlist expiry race: 8 rounds, the accept won {won}");
+}
+
+#[tokio::test]
+async fn a_patient_waits_once_per_doctor_and_on_at_most_ten_waitlists() {
+    let app = spawn_app().await;
+    let now = OffsetDateTime::now_utc();
+    let patient = app.patient().await;
+    let mut doctors = Vec::new();
+    for _ in 0..11 {
+        doctors.push(app.doctor().await);
+    }
+    let first = join(&app, &patient, &doctors[0].id, now, (1, 7), 30).await;
+    // Once per doctor: a second entry is refused, naming the open one, and changes nothing.
+    let body = json!({ "from": date_of(now, 2), "to": date_of(now, 9), "duration_minutes": 60 });
+    let again = expect_problem(
+        join_raw(&app, &patient, &doctors[0].id, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(again["code"], "already_waiting", "{again}");
+    let first_id = first["id"].as_str().unwrap();
+    assert!(
+        again["detail"].as_str().unwrap().contains(first_id),
+        "{again}"
+    );
+    assert_eq!(my_waitlist(&app, &patient).await, vec![first.clone()]);
+
+    // Ten open entries at most.
+    for doctor in &doctors[1..10] {
+        join(&app, &patient, &doctor.id, now, (1, 7), 30).await;
+    }
+    let full = expect_problem(
+        join_raw(&app, &patient, &doctors[10].id, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(full["code"], "too_many_waitlist_entries", "{full}");
+    assert!(full["detail"].as_str().unwrap().contains("10"), "{full}");
+    assert_eq!(my_waitlist(&app, &patient).await.len(), 10);
+    assert_eq!(app.rows_in("waitlist_entries").await, 10);
+
+    // Leaving frees a seat, and the doctor left may be joined again.
+    expect_status(
+        app.delete(&format!("/api/v1/me/waitlist/{first_id}"), &patient.token)
+            .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    join(&app, &patient, &doctors[0].id, now, (2, 9), 60).await;
+    expect_problem(
+        join_raw(&app, &patient, &doctors[10].id, &body).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_joins_keep_one_entry_per_doctor_and_ten_per_patient() {
+    let app = spawn_app().await;
+    let now = OffsetDateTime::now_utc();
+    let body = json!({ "from": date_of(now, 1), "to": date_of(now, 7), "duration_minutes": 30 });
+    // Twelve joins of one doctor at once: one entry.
+    let doctor = app.doctor().await;
+    let patient = app.patient().await;
+    let same = futures::future::join_all(
+        (0..12).map(|_| async { join_raw(&app, &patient, &doctor.id, &body).await.status() }),
+    )
+    .await;
+    let created = same.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{same:?}");
+    assert!(
+        same.iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{same:?}"
+    );
+    // Fifteen joins of fifteen doctors at once: ten entries.
+    let patient = app.patient().await;
+    let mut doctors = Vec::new();
+    for _ in 0..15 {
+        doctors.push(app.doctor().await);
+    }
+    let many = futures::future::join_all(doctors.iter().map(|doctor| {
+        let (app, patient, body) = (&app, &patient, &body);
+        async move { join_raw(app, patient, &doctor.id, body).await.status() }
+    }))
+    .await;
+    let created = many.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 10, "{many:?}");
+    assert!(
+        many.iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{many:?}"
+    );
+    assert_eq!(my_waitlist(&app, &patient).await.len(), 10);
 }

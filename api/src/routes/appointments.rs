@@ -141,6 +141,7 @@ impl BookRequest {
             patient_id: patient,
             interval,
             reason,
+            hold: None,
         })
     }
 }

@@ -5,6 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use telemed_domain::calendar::local_date;
+use telemed_domain::values::TimeZoneName;
 use telemed_domain::waitlist::Request;
 use telemed_domain::{Role, UserId};
 use telemed_projections::appointments::{self as appointments_read, AppointmentView};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::routes::availability::doctor_zone;
 use crate::routes::{fields, params};
 use crate::state::AppState;
 
@@ -51,19 +54,21 @@ pub struct Waitlist {
 }
 
 impl JoinRequest {
-    /// The typed request of `patient` for `doctor`, or a 422 naming every bad field.
+    /// The typed request of `patient` for `doctor` (whose dates are in `zone`), or a 422
+    /// naming every bad field.
     fn parse(
         &self,
-        patient: UserId,
-        doctor: UserId,
+        (patient, doctor): (UserId, UserId),
+        zone: &TimeZoneName,
         now: OffsetDateTime,
         rules: telemed_commands::SchedulingRules,
     ) -> Result<Request, ApiError> {
         let mut errors = FieldErrors::default();
         let from = errors.check("from", params::date(&self.from));
         let to = errors.check("to", params::date(&self.to));
-        let today = now.date();
-        let last = (now + rules.horizon).date();
+        // The doctor's calendar: the UTC date is a day off for much of the day in far zones.
+        let today = local_date(now, zone.tz());
+        let last = local_date(now + rules.horizon, zone.tz());
         if let Some(from) = from
             && from > last
         {
@@ -133,6 +138,7 @@ async fn offer_entry(state: &AppState, user: &AuthUser, offer: Uuid) -> Result<U
     responses((status = 201, body = EntryView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such doctor"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "already_waiting: the caller waits for this doctor already (one open entry per doctor); too_many_waitlist_entries: the caller has 10 open entries (the most a patient may have)"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn join(
     State(state): State<AppState>,
@@ -141,10 +147,11 @@ async fn join(
     ApiJson(body): ApiJson<JoinRequest>,
 ) -> Result<(StatusCode, Json<EntryView>), ApiError> {
     user.require(&[Role::Patient], "join a waitlist")?;
+    let zone = doctor_zone(&state, doctor).await?;
     let scheduling = state.waitlist.scheduling();
     let request = body.parse(
-        user.id,
-        doctor,
+        (user.id, doctor),
+        &zone,
         scheduling.clock().now(),
         scheduling.rules(),
     )?;
@@ -156,7 +163,8 @@ async fn join(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// The caller's waitlist entries (waiting, or with an open offer).
+/// The caller's waitlist entries (waiting, or with an open offer; at most 10, the most a
+/// patient may have open).
 #[utoipa::path(get, path = "/api/v1/me/waitlist", tag = "waitlist", security(("bearer" = [])),
     responses((status = 200, body = Waitlist)))]
 async fn my_waitlist(
@@ -190,8 +198,8 @@ async fn leave(
     security(("bearer" = [])),
     responses((status = 201, body = AppointmentView),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, offer_expired, patient_busy or doctor_unavailable (time off added over the hold)")))]
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such offer of the caller's"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed (accepted elsewhere, declined or withdrawn), offer_expired, patient_busy or doctor_unavailable (time off added over the hold)")))]
 async fn accept(
     State(state): State<AppState>,
     user: AuthUser,
@@ -219,7 +227,7 @@ async fn accept(
     responses((status = 204),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not a patient"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed")))]
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "offer_closed, or offer_expired once the offer lapsed")))]
 async fn decline(
     State(state): State<AppState>,
     user: AuthUser,

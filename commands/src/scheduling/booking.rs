@@ -55,6 +55,9 @@ pub struct Booking {
     pub interval: Interval,
     /// Why.
     pub reason: FreeText,
+    /// The waitlist hold the booking takes (an accepted offer's): it is refused with
+    /// `NoSuchHold` unless that hold is still open.
+    pub hold: Option<ReservationId>,
 }
 
 /// A recorded booking.
@@ -130,6 +133,7 @@ fn booking_commands(
         patient_id: booking.patient_id,
         interval: booking.interval,
         policy,
+        hold: booking.hold,
     };
     (request, reserve)
 }
@@ -195,6 +199,7 @@ impl Scheduling {
             patient_id: patient,
             interval,
             policy,
+            hold: None,
         };
         match self.on_day(day, reserve, context).await {
             Ok(position) => Ok(Held {
@@ -313,6 +318,9 @@ impl Scheduling {
         let reserved = match decide(&(), &mut doctor_day.aggregate, reserve).await {
             Ok(events) => events,
             Err(_) if doctor_day.cached => return Ok(None),
+            // The hold may have been taken by this very appointment (a retry of an accepted
+            // offer): decide again with the appointment as it is, not as assumed.
+            Err(AvailabilityError::NoSuchHold) if appointment.cached => return Ok(None),
             Err(error) => return Err(self.refused_slot(booking, error).await),
         };
         let rows = [

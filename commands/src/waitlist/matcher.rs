@@ -4,8 +4,9 @@
 //! `projection_checkpoints`) in commit-safe order, but never past the `waitlist` projection's
 //! checkpoint, so every entry that joined before an event is visible when that event is
 //! matched. A doctor-day event that can free time (a slot released by a cancellation,
-//! reschedule or sweep, a window opened or widened, a hold declined, expired or withdrawn)
-//! marks its day; each marked day is matched from its current events, then the checkpoint
+//! reschedule or sweep, a window opened or widened, time off lifted, a hold declined, expired
+//! or withdrawn) marks its day; a doctor's new slot policy (shorter buffers, another grid) marks
+//! every day of that doctor with windows that a waiting entry asks for; each marked day is matched from its current events, then the checkpoint
 //! moves. A crash before the move matches the days again: harmless, since time offered is
 //! held and no longer free, and an entry with an open offer gets no second one.
 //!
@@ -17,7 +18,8 @@ use sqlx::PgConnection;
 use std::collections::BTreeSet;
 use telemed_domain::availability::{AGGREGATE_TYPE as DAY_TYPE, AvailabilityEvent, HoldEnd};
 use telemed_domain::calendar::Interval;
-use telemed_domain::{DayId, Position};
+use telemed_domain::doctor::{AGGREGATE_TYPE as DOCTOR_TYPE, DoctorEvent};
+use telemed_domain::{DayId, Position, UserId};
 use telemed_projections::StoredEvent;
 use telemed_projections::availability::{Busy, free_slots, slot_policy};
 use telemed_projections::runner::{ensure_checkpoint, load_checkpoint};
@@ -72,6 +74,44 @@ fn freed_day(event: &StoredEvent) -> Option<DayId> {
     }
 }
 
+/// The doctor whose slot policy an event set: shorter buffers or another grid may free time on
+/// any of their days.
+fn policy_changed(event: &StoredEvent) -> Option<UserId> {
+    if event.aggregate_type != DOCTOR_TYPE {
+        return None;
+    }
+    match event.decode::<DoctorEvent>().ok()? {
+        DoctorEvent::SlotPolicySet(_) => event
+            .aggregate_id
+            .parse::<uuid::Uuid>()
+            .ok()
+            .map(UserId::from),
+        _ => None,
+    }
+}
+
+/// The days of `doctor` with windows that a waiting entry asks for.
+async fn waited_for_days(
+    conn: &mut PgConnection,
+    doctor: UserId,
+) -> Result<Vec<DayId>, sqlx::Error> {
+    let dates: Vec<(time::Date,)> = sqlx::query_as(
+        "SELECT DISTINCT w.local_date FROM availability_windows w
+          WHERE w.doctor_id = $1 AND EXISTS (
+                SELECT 1 FROM waitlist_entries e
+                 WHERE e.doctor_id = $1 AND e.status = 'waiting'
+                   AND w.local_date BETWEEN e.from_date AND e.to_date)
+          ORDER BY w.local_date",
+    )
+    .bind(doctor.as_uuid())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(dates
+        .into_iter()
+        .map(|(date,)| DayId::new(doctor, date))
+        .collect())
+}
+
 /// One round on `conn` (a connection the caller keeps for the lock): expire lapsed offers,
 /// then match the days freed by the events after the checkpoint.
 pub async fn round(waitlist: &Waitlist, conn: &mut PgConnection) -> Result<Round, BoxError> {
@@ -108,7 +148,11 @@ async fn locked_round(waitlist: &Waitlist, conn: &mut PgConnection) -> Result<Ro
         return Ok(round);
     };
     round.events = events.len();
-    let days: BTreeSet<DayId> = events.iter().filter_map(freed_day).collect();
+    let mut days: BTreeSet<DayId> = events.iter().filter_map(freed_day).collect();
+    let doctors: BTreeSet<UserId> = events.iter().filter_map(policy_changed).collect();
+    for doctor in doctors {
+        days.extend(waited_for_days(&mut *conn, doctor).await?);
+    }
     for day in days {
         round.offered += match_day(waitlist, day).await?;
     }

@@ -667,7 +667,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's waitlist entries (waiting, or with an open offer). */
+        /**
+         * The caller's waitlist entries (waiting, or with an open offer; at most 10, the most a
+         *     patient may have open).
+         */
         get: operations["my_waitlist"];
         put?: never;
         post?: never;
@@ -5608,6 +5611,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description already_waiting: the caller waits for this doctor already (one open entry per doctor); too_many_waitlist_entries: the caller has 10 open entries (the most a patient may have) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description the body is larger than the limit */
             413: {
                 headers: {
@@ -7299,6 +7311,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description no such offer of the caller's */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7307,7 +7320,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description offer_closed, offer_expired, patient_busy or doctor_unavailable (time off added over the hold) */
+            /** @description offer_closed (accepted elsewhere, declined or withdrawn), offer_expired, patient_busy or doctor_unavailable (time off added over the hold) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7393,7 +7406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description offer_closed */
+            /** @description offer_closed, or offer_expired once the offer lapsed */
             409: {
                 headers: {
                     [name: string]: unknown;
