@@ -24,6 +24,10 @@ use tokio::process::{Child, Command};
 /// SIGTERM (so that the profiler writes its output) instead of SIGKILL.
 pub const WRAPPER: &str = "BENCH_TELEMED_WRAPPER";
 
+/// The `telemed` binary to start instead of the one beside this benchmark (e.g. a copy of an
+/// earlier build, to measure before and after in one run).
+pub const BINARY: &str = "BENCH_TELEMED_BINARY";
+
 /// A server child process and its port.
 pub struct ChildServer {
     child: Child,
@@ -181,8 +185,15 @@ impl ChildServer {
     }
 }
 
-/// The `telemed` binary of the same build as this one.
+/// The `telemed` binary named by [`BINARY`], else the one of the same build as this one.
 fn telemed_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(BINARY).filter(|path| !path.is_empty()) {
+        let telemed = PathBuf::from(path);
+        if !telemed.is_file() {
+            bail!("{BINARY}={} is not a file", telemed.display());
+        }
+        return Ok(telemed);
+    }
     let exe = std::env::current_exe().context("this benchmark's path")?;
     let telemed = exe.with_file_name("telemed");
     if !telemed.is_file() {

@@ -170,7 +170,9 @@ where
                 };
                 heard = Instant::now();
                 let reply = match message {
-                    Message::Text(text) => client_frame(&mut session, text.as_str(), &mut socket).await,
+                    // Boxed: inline, the largest command's future would size this task (and
+                    // so every idle connection's) for its whole life.
+                    Message::Text(text) => Box::pin(client_frame(&mut session, text.as_str(), &mut socket)).await,
                     Message::Binary(_) => Some(error_frame(&ApiError::BadRequest {
                         detail: "binary frames are not supported; send JSON text frames".into(),
                         errors: vec![],

@@ -395,11 +395,21 @@ struct RawSocketIo {
 impl RawSocketIo {
     /// Opens the Engine.IO session and connects to namespace `/` with `token`.
     async fn connect(app: &TestApp, token: &str) -> Self {
+        Self::connect_with(app, token, &[]).await
+    }
+
+    /// The same with extra `headers` on the upgrade request.
+    async fn connect_with(app: &TestApp, token: &str, headers: &[(&'static str, String)]) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!(
             "{}/socket.io/?EIO=4&transport=websocket",
             app.address.replacen("http://", "ws://", 1)
         );
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut request = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().append(*name, value.parse().unwrap());
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         let mut raw = Self { stream };
         let open = raw.next_text().await.expect("an open packet");
         assert!(open.starts_with("0{"), "{open}");
@@ -507,6 +517,52 @@ impl RawSocketIo {
             }
         }
         panic!("the connection ended before {event}");
+    }
+}
+
+/// The server's per-socket buffers are small (the WebSocket read buffer is 1 KiB, and the
+/// upgrade request's URI and headers are copied out of hyper's read buffer): an upgrade
+/// request with 6 KB of headers still connects, and messages many times that buffer, in
+/// several bytes per character, arrive whole both ways, one after another.
+#[tokio::test]
+async fn large_handshake_headers_and_messages_many_times_the_read_buffer_arrive_whole() {
+    let app = spawn_app().await;
+    let (doctor, patient, id) = crate::live::consultation(&app, 9).await;
+    let mut driver = Driver::start(&app).await;
+    driver.connect("doctor", Some(&doctor.token)).await.unwrap();
+    let padding = ("x-padding", "p".repeat(6_000));
+    let mut raw = RawSocketIo::connect_with(&app, &patient.token, &[padding]).await;
+
+    let contents = ["é".repeat(4_000), "z".repeat(4_000), "€".repeat(3_999)];
+    for (ack, content) in (1..).zip(contents) {
+        let packet = json!(["chat:send", { "appointment_id": id, "content": content }]);
+        raw.send_text(&format!("42{ack}{packet}")).await;
+        let sent = raw.ack(ack).await.expect("the chat:send ack");
+        assert_eq!(sent["content"], content.as_str(), "ack {ack}");
+        let received = driver.chat("doctor", &sent).await;
+        assert_eq!(received, sent);
+
+        let reply = format!("{ack}{content}");
+        let reply = &reply[..reply
+            .char_indices()
+            .nth(4_000)
+            .map_or(reply.len(), |(at, _)| at)];
+        let answered = driver
+            .emit(
+                "doctor",
+                "chat:send",
+                json!({ "appointment_id": id, "content": reply }),
+            )
+            .await;
+        assert_eq!(answered["content"], reply, "{answered}");
+        // Its own messages come back to it as well: skipped.
+        let heard = loop {
+            let message = raw.event("chat:message").await;
+            if message["id"] == answered["id"] {
+                break message;
+            }
+        };
+        assert_eq!(heard, answered);
     }
 }
 
