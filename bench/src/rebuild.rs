@@ -7,7 +7,8 @@
 //!    started, answered and ended; some cancelled or completed), recorded over the past 60
 //!    days, until it holds at least `--rebuild-events` events.
 //! 2. Serves the application, whose live runner projects the whole store (first build).
-//! 3. Baseline, same run: the raw commit-safe read of the whole log (what any replay costs).
+//! 3. Baselines, same run: the raw commit-safe read of the whole log, one page after another
+//!    (what any replay costs), and the rebuild's own reader with no projection to feed.
 //! 4. Rebuilds every read model (the code behind `telemed rebuild`) while the doctor's profile
 //!    updates run: events/s, ratio to the raw read, and the updates' latencies meanwhile.
 //! 5. Where the time goes: each projection rebuilt alone, then every projection through its
@@ -91,6 +92,20 @@ pub async fn run(url: &str, target: usize) -> anyhow::Result<()> {
         thousands(raw_rate)
     );
 
+    // The rebuild's own reader (pages read ahead on several connections) with no projection
+    // to feed: the floor of a rebuild as it reads.
+    let started = Instant::now();
+    let alone = rebuild_all(&pool, &[], Options::default()).await?;
+    let reader = started.elapsed();
+    let reader_rate = alone.events as f64 / reader.as_secs_f64();
+    println!(
+        "baseline, the rebuild's reader alone ({} events, no projection): {:.2} s = {} events/s ({:.2}x the raw read)",
+        alone.events,
+        reader.as_secs_f64(),
+        thousands(reader_rate),
+        reader_rate / raw_rate
+    );
+
     let projections = telemed_projections::all();
     let running = AtomicBool::new(true);
     let started = Instant::now();
@@ -111,11 +126,12 @@ pub async fn run(url: &str, target: usize) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     let rate = rebuilt.events as f64 / elapsed.as_secs_f64();
     println!(
-        "rebuild of every read model: {} events in {:.2} s = {} events/s ({:.2}x the raw read; target {} events/s: {}); filling {:.2} s, swap {} with {} events caught up",
+        "rebuild of every read model: {} events in {:.2} s = {} events/s ({:.2}x the raw read, {:.2}x the reader alone; target {} events/s: {}); filling {:.2} s, swap {} with {} events caught up",
         rebuilt.events,
         elapsed.as_secs_f64(),
         thousands(rate),
         rate / raw_rate,
+        rate / reader_rate,
         thousands(TARGET_EVENTS_PER_SECOND),
         if rate >= TARGET_EVENTS_PER_SECOND {
             "met"

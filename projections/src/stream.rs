@@ -6,6 +6,7 @@
 //! whose transaction is older than every transaction still running
 //! (`pg_snapshot_xmin(pg_current_snapshot())`): those can no longer be joined by an earlier one.
 
+use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 use telemed_domain::Position;
@@ -36,6 +37,63 @@ pub async fn read_after<'e>(
         .iter()
         .map(event_from_row)
         .collect()
+}
+
+const PAGE_END: &str = "
+SELECT transaction_id::text AS xid, global_position FROM (
+    SELECT transaction_id, global_position
+      FROM events
+     WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY transaction_id, global_position
+     LIMIT $3) page
+ ORDER BY transaction_id DESC, global_position DESC
+ LIMIT 1";
+
+/// The position of the `limit`-th event after `after` in commit-safe order, or of the last
+/// event readable now if fewer follow; `None` when none does. Reads the index only, not the
+/// events: the page up to it can then be read by [`read_between`], concurrently with others.
+pub async fn page_end<'e>(
+    executor: impl PgExecutor<'e>,
+    after: Position,
+    limit: i64,
+) -> Result<Option<Position>, sqlx::Error> {
+    sqlx::query(PAGE_END)
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(limit)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(position_from_row)
+        .transpose()
+}
+
+const READ_BETWEEN: &str = "
+SELECT transaction_id::text AS xid, global_position, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+   AND (transaction_id, global_position) <= ($3::text::xid8, $4)
+ ORDER BY transaction_id, global_position";
+
+/// The events after `after` up to and including `until`, in commit-safe order. `until` must
+/// have been readable (a position [`read_after`] or [`page_end`] returned): every transaction
+/// up to its own had ended then, so no event can join this range later.
+pub async fn read_between<'e>(
+    executor: impl PgExecutor<'e>,
+    after: Position,
+    until: Position,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query(READ_BETWEEN)
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(until.transaction_id.to_string())
+        .bind(until.global_position)
+        .fetch(executor)
+        .and_then(|row| std::future::ready(event_from_row(&row)))
+        .try_collect()
+        .await
 }
 
 const NEWEST_XID: &str = "SELECT max(transaction_id)::text FROM events";
