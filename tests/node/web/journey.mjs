@@ -10,7 +10,8 @@
 //   rings and opens the consultation room, the patient answers: each page sees the other's
 //   video playing (framesDecoded growing); they chat (each sees the other typing and the read
 //   receipt), hang up; the server restarts mid-chat and the conversation resumes with no lost
-//   or doubled message; the patient reschedules, the doctor confirms; the patient cancels;
+//   or doubled message; the patient reschedules, the doctor confirms; the patient cancels,
+//   joins the doctor's waitlist, sees the entry and leaves it;
 // - an auditor (created with the CLI) sees each step in the event log, and the access log.
 //
 // Every form's error path: bad input shows the field's error next to the field (the server's
@@ -493,6 +494,33 @@ try {
     await P.getByRole("link", { name: "Book again with Dr Meredith Grey" }).waitFor();
     await shot(patient, "appointments-cancelled");
     await eventually("the doctor's dashboard drops the appointment", () => D.locator("li.dash-appt").count(), (n) => n === 0);
+  });
+
+  await step("patient joins the doctor's waitlist (error path first), sees it and leaves it", async () => {
+    await P.getByRole("link", { name: "Book again with Dr Meredith Grey" }).click();
+    const section = P.getByRole("region", { name: "No time suits you?" });
+    await section.getByRole("button", { name: "Join the waitlist" }).waitFor();
+    const day = (date, days) => new Date(Date.parse(`${date}T12:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+    const from = await section.getByLabel("From", { exact: true }).inputValue();
+    await section.getByLabel("To", { exact: true }).fill(day(from, -1));
+    await allowing(patient, status(422), /\/waitlist$/, async () => {
+      await section.getByRole("button", { name: "Join the waitlist" }).click();
+      await fieldError(section.getByLabel("To", { exact: true }), /must not be before/);
+    });
+    const to = day(from, 7);
+    await section.getByLabel("To", { exact: true }).fill(to);
+    await section.getByRole("button", { name: "Join the waitlist" }).click();
+    await section.getByText(/^You are on Dr Meredith Grey's waitlist/).waitFor();
+    await shot(patient, "waitlist-joined");
+    await section.getByRole("link", { name: "your appointments" }).click();
+    const waitlist = P.getByRole("region", { name: "Waitlist" });
+    // The dates as the patient entered them (YYYY-MM-DD), whether or not time is offered yet.
+    const entry = waitlist.getByRole("listitem").filter({ hasText: `30 minutes, between ${from} and ${to}` });
+    await entry.waitFor();
+    await shot(patient, "waitlist");
+    await entry.getByRole("button", { name: "Leave the waitlist" }).click();
+    await waitlist.getByText(/^You left .*'s waitlist\.$/).waitFor();
+    await eventually("the entry leaves the list", () => entry.count(), (n) => n === 0);
   });
 
   await step("doctor adds time off and removes it (error path first)", async () => {
