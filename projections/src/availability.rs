@@ -661,8 +661,8 @@ pub async fn reserved_between(
         .collect())
 }
 
-/// Minutes of availability and of reservations per local date of `doctor`, for dates in
-/// `[first, last]`.
+/// Free minutes (open, not reserved and not in time off) and reserved minutes per local date
+/// of `doctor`, for dates in `[first, last]`.
 pub async fn minutes_per_day(
     db: impl PgExecutor<'_>,
     doctor: UserId,
@@ -671,8 +671,18 @@ pub async fn minutes_per_day(
 ) -> Result<Vec<(Date, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT d::date AS local_date,
-                COALESCE((SELECT sum(extract(epoch FROM end_at - start_at))::bigint / 60
-                            FROM availability_windows w WHERE w.doctor_id = $1 AND w.local_date = d::date), 0),
+                COALESCE((SELECT sum(extract(epoch FROM upper(free) - lower(free)))::bigint / 60
+                            FROM unnest(
+                                   (SELECT range_agg(tstzrange(w.start_at, w.end_at))
+                                      FROM availability_windows w
+                                     WHERE w.doctor_id = $1 AND w.local_date = d::date)
+                                   - COALESCE((SELECT range_agg(tstzrange(t.start_at, t.end_at))
+                                                 FROM time_off t WHERE t.doctor_id = $1),
+                                              '{}'::tstzmultirange)
+                                   - COALESCE((SELECT range_agg(tstzrange(r.start_at, r.end_at))
+                                                 FROM reservations r
+                                                WHERE r.doctor_id = $1 AND r.local_date = d::date),
+                                              '{}'::tstzmultirange)) AS free), 0),
                 COALESCE((SELECT sum(extract(epoch FROM end_at - start_at))::bigint / 60
                             FROM reservations r WHERE r.doctor_id = $1 AND r.local_date = d::date), 0)
            FROM generate_series($2::date, $3::date, interval '1 day') AS d

@@ -1650,6 +1650,32 @@ async fn the_doctors_dashboard_lists_requests_and_the_next_seven_days() {
         }
     }
     assert!(dates.contains(&clinic.day.date()), "{board}");
+
+    // Time off from 15:15 takes the free 15:30–17:00 (not the booked 15:00–15:30 twice).
+    let off = json!({ "start": rfc3339(clinic.utc(15, 15)), "end": rfc3339(clinic.utc(17, 30)) });
+    expect_status(
+        app.post("/api/v1/doctors/me/time-off", Some(&doctor.token), &off)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let board = expect_status(
+        app.get("/api/v1/dashboard/doctor", &doctor.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let day = board["availability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["date"] == clinic.day.date().to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (day["free_minutes"].as_i64(), day["booked_minutes"].as_i64()),
+        (Some(30), Some(60)),
+        "{board}"
+    );
 }
 
 #[tokio::test]

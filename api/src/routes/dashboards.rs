@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct DayLoad {
     /// `YYYY-MM-DD` in the doctor's zone.
     date: String,
-    /// Open minutes not reserved.
+    /// Open minutes neither reserved nor in time off.
     free_minutes: i64,
     /// Reserved minutes.
     booked_minutes: i64,
@@ -69,9 +69,9 @@ async fn doctor_dashboard(
     let availability = minutes_per_day(&state.pool, user.id, today, last)
         .await?
         .into_iter()
-        .map(|(date, open, booked)| DayLoad {
+        .map(|(date, free, booked)| DayLoad {
             date: date.to_string(),
-            free_minutes: (open - booked).max(0),
+            free_minutes: free,
             booked_minutes: booked,
         })
         .collect();

@@ -1656,7 +1656,7 @@ export interface components {
             date: string;
             /**
              * Format: int64
-             * @description Open minutes not reserved.
+             * @description Open minutes neither reserved nor in time off.
              */
             free_minutes: number;
         };
