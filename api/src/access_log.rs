@@ -22,6 +22,13 @@ pub enum Outcome {
     Denied,
 }
 
+impl Outcome {
+    /// `Allowed` if the read was let through, else `Denied`.
+    pub fn of(allowed: bool) -> Self {
+        if allowed { Self::Allowed } else { Self::Denied }
+    }
+}
+
 /// Records that `reader` read (or tried to read) `resource` `resource_id` of `patient`.
 /// Reads by the patient themselves are not recorded.
 pub async fn record(

@@ -450,6 +450,17 @@ pub struct ListFilter {
     pub after: Option<(OffsetDateTime, AppointmentId)>,
 }
 
+/// The SQL condition on `$1` (the user) of the appointments `role` may list.
+fn owner(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "patient_id = $1",
+        Role::Doctor => "doctor_id = $1",
+        Role::Admin => "($1::uuid IS NOT NULL)",
+        // Auditors take part in no consultation; they read history through the audit API.
+        Role::Auditor => "false",
+    }
+}
+
 /// Most appointments one list returns.
 pub const LIST_LIMIT: i64 = 500;
 
@@ -460,13 +471,7 @@ pub async fn list(
     role: Role,
     filter: &ListFilter,
 ) -> Result<Vec<AppointmentView>, sqlx::Error> {
-    let owner = match role {
-        Role::Patient => "patient_id = $1",
-        Role::Doctor => "doctor_id = $1",
-        Role::Admin => "($1::uuid IS NOT NULL)",
-        // Auditors take part in no consultation; they read history through the audit API.
-        Role::Auditor => "false",
-    };
+    let owner = owner(role);
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM appointments
           WHERE {owner}
@@ -524,12 +529,7 @@ pub async fn search(
     search: &AppointmentSearch,
     (offset, limit): (i64, i64),
 ) -> Result<(i64, Vec<AppointmentView>), sqlx::Error> {
-    let owner = match role {
-        Role::Patient => "patient_id = $1",
-        Role::Doctor => "doctor_id = $1",
-        Role::Admin => "($1::uuid IS NOT NULL)",
-        Role::Auditor => "false",
-    };
+    let owner = owner(role);
     let conditions = format!(
         "{owner}
             AND ($2::uuid IS NULL OR patient_id = $2)

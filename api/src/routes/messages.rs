@@ -192,18 +192,13 @@ pub(crate) async fn conversation_audited(
 ) -> Result<telemed_commands::Participants, ApiError> {
     let conversation = state.chat.conversation(id).await?;
     let allowed = conversation.includes(user.id);
-    let outcome = if allowed {
-        Outcome::Allowed
-    } else {
-        Outcome::Denied
-    };
     access_log::record(
         &state.pool,
         user,
         conversation.patient_id,
         "messages",
         &id.to_string(),
-        outcome,
+        Outcome::of(allowed),
     )
     .await?;
     if !allowed {

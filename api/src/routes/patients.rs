@@ -170,18 +170,13 @@ pub(crate) async fn read_audited(
     patient_id: UserId,
 ) -> Result<Option<PatientView>, ApiError> {
     let allowed = may_read(state, user, patient_id).await?;
-    let outcome = if allowed {
-        Outcome::Allowed
-    } else {
-        Outcome::Denied
-    };
     access_log::record(
         &state.pool,
         user,
         patient_id,
         "patient_profile",
         &patient_id.to_string(),
-        outcome,
+        Outcome::of(allowed),
     )
     .await?;
     if !allowed {
