@@ -20,7 +20,12 @@ const RESOURCES: Record<string, string> = {
   appointment: "Appointment",
   appointment_history: "Appointment history",
   messages: "Messages",
+  appointments: "Appointment search (refused)",
+  export: "Export of an appointment",
 };
+
+/** Reads whose `resource_id` is an appointment's id (linked to its history). */
+const APPOINTMENT_READS = new Set(["appointment", "appointment_history", "messages", "export"]);
 
 /** The access log: who read which patient's data, when, and whether it was allowed. */
 export function AccessLogPage() {
@@ -114,7 +119,7 @@ function Reads({ log, zone, fieldError }: { log: PagedLog<AccessEntry>; zone: st
 
 function AccessRow({ entry: e, zone }: { entry: AccessEntry; zone: string }) {
   const resource = RESOURCES[e.resource] ?? e.resource;
-  const isAppointment = e.resource === "appointment" || e.resource === "appointment_history" || e.resource === "messages";
+  const isAppointment = APPOINTMENT_READS.has(e.resource);
   return (
     <tr>
       <Cell label="Entry">{e.id}</Cell>
